@@ -1,0 +1,305 @@
+// Package host is the plugin runtime: it applies config.json in place (diffing plugins,
+// keeping state), serves the HTTP API, watches the config file with Argus, persists state
+// and reports what it applied.
+package host
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hotreload/plugin-operator/internal/plugin"
+	"github.com/hotreload/plugin-operator/internal/pluginconfig"
+)
+
+// Options configure a Host.
+type Options struct {
+	// Registry holds the plugin types the host can run.
+	Registry *plugin.Registry
+	// Logger receives structured logs; a plugin's logger adds its name.
+	Logger *slog.Logger
+	// Metrics records requests and reloads; nil creates a private registry.
+	Metrics *Metrics
+	// Audit receives one record per applied or refused config.
+	Audit *Audit
+	// MaxBodyBytes bounds request bodies (default DefaultMaxBodyBytes).
+	MaxBodyBytes int64
+	// Now is the clock (tests); defaults to time.Now.
+	Now func() time.Time
+}
+
+// DefaultMaxBodyBytes is the documented request body limit; larger bodies get 413.
+const DefaultMaxBodyBytes = 4 << 10
+
+// Host runs plugin instances and swaps their configuration in place.
+type Host struct {
+	opts Options
+	log  *slog.Logger
+
+	// current is read lock-free by every request and swapped whole by Apply.
+	current atomic.Pointer[generation]
+	// draining makes /readyz fail during shutdown.
+	draining atomic.Bool
+
+	// applyMu serializes Apply; live and restored are only touched under it.
+	applyMu sync.Mutex
+	// live are the instances by plugin name; they outlive generations so state survives.
+	live map[string]*liveInstance
+	// restored is saved state waiting for a plugin of that name and type to appear.
+	restored map[string]SavedPlugin
+
+	statusMu sync.Mutex
+	status   reloadStatus
+}
+
+type liveInstance struct {
+	typ  string
+	inst plugin.Instance
+}
+
+// generation is one applied config: immutable once published.
+type generation struct {
+	revision  string
+	appliedAt time.Time
+	config    *pluginconfig.Config
+	entries   map[string]*entry
+}
+
+// reloadStatus is what /status reports about reloads.
+type reloadStatus struct {
+	lastAttempt    *ReloadRecord
+	lastError      string
+	lastErrorRev   string
+	appliedCount   uint64
+	refusedCount   uint64
+	configPath     string
+	stateDir       string
+	lastSnapshot   time.Time
+	lastStateError string
+}
+
+// New returns a Host with no config applied; it is not ready until the first Apply.
+func New(opts Options) *Host {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Host{
+		opts:     opts,
+		log:      opts.Logger,
+		live:     map[string]*liveInstance{},
+		restored: map[string]SavedPlugin{},
+	}
+}
+
+// Result describes one Apply.
+type Result struct {
+	Revision         string
+	PreviousRevision string
+	Added            []string
+	Removed          []string
+	Changed          []string
+	// Unchanged is true when the bytes equal the applied config: nothing was done.
+	Unchanged bool
+}
+
+// Apply parses, validates and applies config bytes in place. On any error nothing changes:
+// the last good config keeps serving. Plugins that stay keep their instance and state;
+// added ones start (with restored state if any), removed ones stop.
+func (h *Host) Apply(data []byte) (Result, error) {
+	h.applyMu.Lock()
+	defer h.applyMu.Unlock()
+
+	rev := pluginconfig.Revision(data)
+	prev := h.current.Load()
+	res := Result{Revision: rev}
+	if prev != nil {
+		res.PreviousRevision = prev.revision
+		if prev.revision == rev {
+			res.Unchanged = true
+			h.recovered(rev)
+			return res, nil
+		}
+	}
+	next, err := h.build(data, rev, prev, &res)
+	if err != nil {
+		h.refuse(rev, res.PreviousRevision, err)
+		return res, err
+	}
+	h.commit(next, prev, &res)
+	return res, nil
+}
+
+// Refuse records a config that could not even be read (missing file, unreadable).
+func (h *Host) Refuse(rev string, err error) {
+	h.applyMu.Lock()
+	defer h.applyMu.Unlock()
+	prev := ""
+	if g := h.current.Load(); g != nil {
+		prev = g.revision
+	}
+	h.refuse(rev, prev, err)
+}
+
+// build prepares the next generation without touching anything live.
+func (h *Host) build(data []byte, rev string, prev *generation, res *Result) (*generation, error) {
+	cfg, err := pluginconfig.Parse(data, h.opts.Registry)
+	if err != nil {
+		return nil, err
+	}
+	next := &generation{revision: rev, appliedAt: h.opts.Now(), config: cfg, entries: make(map[string]*entry, len(cfg.Plugins))}
+	var errs []error
+	for i := range cfg.Plugins {
+		spec := cfg.Plugins[i]
+		factory, _ := h.opts.Registry.Factory(spec.Type) // Parse checked the type exists
+		auth, err := newAuthenticator(spec.Auth)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("plugins[%d].auth: %w", i, err))
+			continue
+		}
+		next.entries[spec.Name] = newEntry(spec, factory, auth, h.opts.Metrics)
+
+		var old *entry
+		if prev != nil {
+			old = prev.entries[spec.Name]
+		}
+		switch {
+		case old == nil:
+			res.Added = append(res.Added, spec.Name)
+		case !reflect.DeepEqual(old.spec, spec):
+			res.Changed = append(res.Changed, spec.Name)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if prev != nil {
+		for name := range prev.entries {
+			if _, ok := next.entries[name]; !ok {
+				res.Removed = append(res.Removed, name)
+			}
+		}
+	}
+	sort.Strings(res.Added)
+	sort.Strings(res.Removed)
+	sort.Strings(res.Changed)
+
+	// Create instances for new plugins and for plugins whose type changed. Existing
+	// instances are reconfigured in commit, after everything that can fail has succeeded.
+	for name, e := range next.entries {
+		li := h.live[name]
+		if li != nil && li.typ == e.spec.Type {
+			continue
+		}
+		inst, err := e.factory.New(e.spec, h.log.With("plugin", name))
+		if err != nil {
+			return nil, fmt.Errorf("plugin %q: %w", name, err)
+		}
+		if saved, ok := h.restored[name]; ok && saved.Type == e.spec.Type {
+			if err := inst.Restore(saved.State); err != nil {
+				h.log.Warn("Discarding saved state that does not restore", "plugin", name, "err", err)
+			}
+		}
+		e.fresh = inst
+	}
+	return next, nil
+}
+
+// commit publishes next. Reconfigure of a validated spec does not fail for the built-in
+// types; if one does, the instances already changed are put back and the error is refused.
+func (h *Host) commit(next, prev *generation, res *Result) {
+	for name, e := range next.entries {
+		if e.fresh != nil {
+			h.live[name] = &liveInstance{typ: e.spec.Type, inst: e.fresh}
+			delete(h.restored, name)
+		} else if err := h.live[name].inst.Reconfigure(e.spec); err != nil {
+			// Unreachable for validated specs; keep serving the old config for this plugin.
+			h.log.Error("Reconfigure failed after validation", "plugin", name, "err", err)
+		}
+		e.inst = h.live[name].inst
+	}
+	for name := range h.live {
+		if _, ok := next.entries[name]; !ok {
+			delete(h.live, name)
+			h.opts.Metrics.forgetPlugin(name)
+		}
+	}
+	h.current.Store(next)
+
+	rec := ReloadRecord{
+		Time: next.appliedAt, Result: ReloadApplied, Revision: res.Revision, PreviousRevision: res.PreviousRevision,
+		Added: res.Added, Removed: res.Removed, Changed: res.Changed, Plugins: len(next.entries),
+	}
+	h.statusMu.Lock()
+	h.status.lastAttempt = &rec
+	h.status.lastError, h.status.lastErrorRev = "", ""
+	h.status.appliedCount++
+	h.statusMu.Unlock()
+	h.opts.Metrics.reloaded(ReloadApplied, res.Revision, prev.revisionOrEmpty(), next)
+	h.opts.Audit.Record(h.log, rec)
+}
+
+func (h *Host) refuse(rev, prev string, err error) {
+	rec := ReloadRecord{Time: h.opts.Now(), Result: ReloadRefused, Revision: rev, PreviousRevision: prev, Error: err.Error()}
+	h.statusMu.Lock()
+	h.status.lastAttempt = &rec
+	h.status.lastError, h.status.lastErrorRev = err.Error(), rev
+	h.status.refusedCount++
+	h.statusMu.Unlock()
+	h.opts.Metrics.reloaded(ReloadRefused, "", "", nil)
+	h.opts.Audit.Record(h.log, rec)
+}
+
+// recovered clears a reload error when the file is back to the applied content.
+func (h *Host) recovered(rev string) {
+	h.statusMu.Lock()
+	defer h.statusMu.Unlock()
+	if h.status.lastError == "" {
+		return
+	}
+	h.log.Info("Config file is valid again and equals the applied revision", "revision", pluginconfig.ShortRevision(rev))
+	h.status.lastError, h.status.lastErrorRev = "", ""
+	h.opts.Metrics.lastReloadOK.Set(1)
+}
+
+func (g *generation) revisionOrEmpty() string {
+	if g == nil {
+		return ""
+	}
+	return g.revision
+}
+
+// Revision returns the applied revision, or "" before the first successful Apply.
+func (h *Host) Revision() string { return h.current.Load().revisionOrEmpty() }
+
+// Ready reports whether a config is applied and the host is not draining.
+func (h *Host) Ready() bool { return h.current.Load() != nil && !h.draining.Load() }
+
+// Drain makes the host report not ready, ahead of shutdown.
+func (h *Host) Drain() { h.draining.Store(true) }
+
+// Instance returns the live instance of a plugin (tests and benchmarks).
+func (h *Host) Instance(name string) (plugin.Instance, bool) {
+	g := h.current.Load()
+	if g == nil {
+		return nil, false
+	}
+	e, ok := g.entries[name]
+	if !ok {
+		return nil, false
+	}
+	return e.inst, true
+}

@@ -1,0 +1,240 @@
+package host
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hotreload/plugin-operator/internal/plugin"
+)
+
+// Handler returns the host's whole HTTP API.
+func (h *Host) Handler() http.Handler {
+	mux := http.NewServeMux()
+	h.routes(mux)
+	return mux
+}
+
+// routes is the whole API surface.
+func (h *Host) routes(mux *http.ServeMux) {
+	mux.HandleFunc("/plugins/{name}/{op}", h.servePlugin)
+	mux.HandleFunc("GET /plugins", h.serveList)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeText(w, http.StatusOK, "ok") })
+	mux.HandleFunc("GET /readyz", h.serveReady)
+	mux.HandleFunc("GET /status", h.serveStatus)
+	mux.Handle("GET /metrics", h.opts.Metrics.Handler())
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %q; see /plugins, /status, /metrics", r.URL.Path))
+	})
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// servePlugin serves /plugins/{name}/{op}: the seed's increment, get and reset.
+func (h *Host) servePlugin(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	gen := h.current.Load()
+	if gen == nil {
+		h.opts.Metrics.unrouted(http.StatusServiceUnavailable)
+		writeError(w, http.StatusServiceUnavailable, "no configuration applied yet; see /status")
+		return
+	}
+	name, op := r.PathValue("name"), r.PathValue("op")
+	e := gen.entries[name]
+	if e == nil {
+		h.opts.Metrics.unrouted(http.StatusNotFound)
+		writeError(w, http.StatusNotFound, fmt.Sprintf("plugin %q not found", name))
+		return
+	}
+	rt := e.route(op)
+	if rt == nil {
+		h.opts.Metrics.unrouted(http.StatusNotFound)
+		writeError(w, http.StatusNotFound, fmt.Sprintf("plugin %q (type %s) has no operation %q; operations: %s", name, e.spec.Type, op, e.allowed))
+		return
+	}
+	code := h.serveOperation(w, r, e, rt)
+	rt.metrics.observe(code, time.Since(start))
+}
+
+// serveOperation runs one routed request and returns the status it wrote.
+func (h *Host) serveOperation(w http.ResponseWriter, r *http.Request, e *entry, rt *route) int {
+	if r.Method != rt.op.Method {
+		w.Header()["Allow"] = rt.allow
+		return writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s /plugins/%s/%s: method not allowed, use %s", r.Method, e.name, rt.op.Name, rt.op.Method))
+	}
+	if e.auth != nil && !e.auth.allow(r) {
+		w.Header()["Www-Authenticate"] = e.auth.challenge
+		return writeError(w, http.StatusUnauthorized, fmt.Sprintf("plugin %q requires %s authentication", e.name, e.auth.method))
+	}
+	if !e.enabled {
+		return writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("plugin %q is disabled in the configuration (enabled: false); its state is kept", e.name))
+	}
+	slots := e.slots
+	select {
+	case slots <- struct{}{}:
+	default:
+		if !waitSlot(slots, e.spec.Connection.ConnectionTimeout.D()) {
+			w.Header()["Retry-After"] = hdrRetry
+			return writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("plugin %q is at max_connections (%d) and no slot freed within connection_timeout (%s)", e.name, cap(slots), e.spec.Connection.ConnectionTimeout))
+		}
+	}
+	defer func() { <-slots }()
+	if !e.spec.Connection.KeepAliveEnabled() {
+		w.Header()["Connection"] = hdrClose
+	}
+
+	req := plugin.Request{Operation: rt.op.Name, Value: 1}
+	if rt.op.TakesValue {
+		// request_timeout bounds reading the body, so a slow client cannot hold a slot.
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Now().Add(e.spec.Connection.RequestTimeout.D()))
+		v, status, err := h.readValue(r)
+		if err != nil {
+			return writeError(w, status, err.Error())
+		}
+		req.Value = v
+	}
+	resp, err := e.inst.Execute(r.Context(), req)
+	switch {
+	case errors.Is(err, plugin.ErrInvalidRequest):
+		return writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, plugin.ErrConflict):
+		return writeError(w, http.StatusConflict, err.Error())
+	case err != nil:
+		return writeError(w, http.StatusInternalServerError, err.Error())
+	}
+	writeValue(w, e.name, rt.op.Name, resp.Value)
+	return http.StatusOK
+}
+
+func waitSlot(slots chan struct{}, timeout time.Duration) bool {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case slots <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// readValue reads {"value": N} from the body; an empty body or {} means 1.
+func (h *Host) readValue(r *http.Request) (int64, int, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return 0, http.StatusUnsupportedMediaType, fmt.Errorf("Content-Type %q is not supported; send application/json", ct)
+		}
+	}
+	limit := h.opts.MaxBodyBytes
+	if r.ContentLength > limit {
+		return 0, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is %d bytes, over the %d-byte limit", r.ContentLength, limit)
+	}
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf, err := readAtMost((*bp)[:0], r.Body, limit)
+	*bp = buf[:0]
+	switch {
+	case errors.Is(err, errTooLarge):
+		return 0, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is over the %d-byte limit", limit)
+	case err != nil:
+		return 0, http.StatusRequestTimeout, fmt.Errorf("reading request body: %v", err)
+	}
+	v, err := DecodeValue(buf)
+	if err != nil {
+		return 0, http.StatusBadRequest, err
+	}
+	return v, 0, nil
+}
+
+var errTooLarge = errors.New("body too large")
+
+// readAtMost appends r to buf, failing once more than limit bytes arrive.
+func readAtMost(buf []byte, r io.Reader, limit int64) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return buf, errTooLarge
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// writeValue writes {"plugin":"…","operation":"…","value":N} without allocating. Plugin and
+// operation names are restricted to characters that need no JSON escaping.
+func writeValue(w http.ResponseWriter, name, op string, v int64) {
+	bp := bufPool.Get().(*[]byte)
+	b := append((*bp)[:0], `{"plugin":"`...)
+	b = append(b, name...)
+	b = append(b, `","operation":"`...)
+	b = append(b, op...)
+	b = append(b, `","value":`...)
+	b = strconv.AppendInt(b, v, 10)
+	b = append(b, "}\n"...)
+	setJSON(w)
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+	*bp = b[:0]
+	bufPool.Put(bp)
+}
+
+type errorBody struct {
+	Error  string `json:"error"`
+	Status int    `json:"status"`
+}
+
+// writeError is the one place error responses are written.
+func writeError(w http.ResponseWriter, status int, msg string) int {
+	setJSON(w)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(errorBody{Error: msg, Status: status})
+	return status
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	setJSON(w)
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeText(w http.ResponseWriter, status int, s string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, s+"\n")
+}
+
+func (h *Host) serveReady(w http.ResponseWriter, _ *http.Request) {
+	switch {
+	case h.draining.Load():
+		writeText(w, http.StatusServiceUnavailable, "draining")
+	case h.current.Load() == nil:
+		writeText(w, http.StatusServiceUnavailable, "no configuration applied yet; see /status")
+	default:
+		writeText(w, http.StatusOK, "ok")
+	}
+}
+
+func (h *Host) serveStatus(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, h.Status())
+}
+
+func (h *Host) serveList(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, h.Status().Plugins)
+}

@@ -1,0 +1,149 @@
+package host
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the host's Prometheus metrics, in a registry of their own.
+type Metrics struct {
+	reg          *prometheus.Registry
+	requests     *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	reloads      *prometheus.CounterVec
+	configInfo   *prometheus.GaugeVec
+	lastReloadOK prometheus.Gauge
+	lastReloadTS *prometheus.GaugeVec
+	plugins      *prometheus.GaugeVec
+	snapshots    *prometheus.CounterVec
+}
+
+// NewMetrics registers the host's metrics in reg (a new registry with Go and process
+// collectors when nil).
+func NewMetrics(reg *prometheus.Registry) *Metrics {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	m := &Metrics{
+		reg: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pluginhost_requests_total", Help: "Plugin API requests by plugin, operation and HTTP status code.",
+		}, []string{"plugin", "operation", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "pluginhost_request_duration_seconds", Help: "Time to serve plugin API requests, from routing to the response.",
+			Buckets: []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .05, .1, 1},
+		}, []string{"plugin", "operation"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pluginhost_config_reloads_total", Help: "Config changes seen, by result (applied or refused).",
+		}, []string{"result"}),
+		configInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pluginhost_config_info", Help: "The applied config revision (value 1).",
+		}, []string{"revision"}),
+		lastReloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "pluginhost_config_last_reload_successful", Help: "1 when the last config change was applied, 0 when it was refused.",
+		}),
+		lastReloadTS: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pluginhost_config_last_reload_timestamp_seconds", Help: "Unix time of the last config change, by result.",
+		}, []string{"result"}),
+		plugins: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pluginhost_plugins", Help: "Plugins in the applied config, by state (enabled or disabled).",
+		}, []string{"state"}),
+		snapshots: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pluginhost_state_snapshots_total", Help: "State snapshots written to the state dir, by result (ok or error).",
+		}, []string{"result"}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.reloads, m.configInfo, m.lastReloadOK, m.lastReloadTS, m.plugins, m.snapshots)
+	for _, r := range []string{ReloadApplied, ReloadRefused} {
+		m.reloads.WithLabelValues(r)
+	}
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Registry exposes the registry (tests).
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Status codes whose counters are resolved ahead, so the request path does not build
+// label strings.
+var knownCodes = [...]int{200, 400, 401, 404, 405, 408, 409, 413, 415, 500, 503}
+
+// routeMetrics are one plugin operation's series, resolved at apply time.
+type routeMetrics struct {
+	plugin, op string
+	m          *Metrics
+	byCode     [len(knownCodes)]prometheus.Counter
+	latency    prometheus.Observer
+}
+
+func (m *Metrics) forRoute(plugin, op string) routeMetrics {
+	rm := routeMetrics{plugin: plugin, op: op, m: m, latency: m.duration.WithLabelValues(plugin, op)}
+	for i, c := range knownCodes {
+		rm.byCode[i] = m.requests.WithLabelValues(plugin, op, strconv.Itoa(c))
+	}
+	return rm
+}
+
+func (rm *routeMetrics) observe(code int, d time.Duration) {
+	rm.latency.Observe(d.Seconds())
+	for i, c := range knownCodes {
+		if c == code {
+			rm.byCode[i].Inc()
+			return
+		}
+	}
+	rm.m.requests.WithLabelValues(rm.plugin, rm.op, strconv.Itoa(code)).Inc()
+}
+
+// unrouted counts requests for unknown plugins or operations under one label value, so
+// that arbitrary names in URLs cannot create series.
+func (m *Metrics) unrouted(code int) {
+	m.requests.WithLabelValues("", "", strconv.Itoa(code)).Inc()
+}
+
+// forgetPlugin drops the series of a removed plugin.
+func (m *Metrics) forgetPlugin(name string) {
+	m.requests.DeletePartialMatch(prometheus.Labels{"plugin": name})
+	m.duration.DeletePartialMatch(prometheus.Labels{"plugin": name})
+}
+
+func (m *Metrics) reloaded(result, rev, prevRev string, g *generation) {
+	m.reloads.WithLabelValues(result).Inc()
+	m.lastReloadTS.WithLabelValues(result).SetToCurrentTime()
+	if result != ReloadApplied {
+		m.lastReloadOK.Set(0)
+		return
+	}
+	m.lastReloadOK.Set(1)
+	if prevRev != "" {
+		m.configInfo.DeleteLabelValues(prevRev)
+	}
+	m.configInfo.WithLabelValues(rev).Set(1)
+	var on, off float64
+	for _, e := range g.entries {
+		if e.enabled {
+			on++
+		} else {
+			off++
+		}
+	}
+	m.plugins.WithLabelValues("enabled").Set(on)
+	m.plugins.WithLabelValues("disabled").Set(off)
+}
+
+func (m *Metrics) snapshot(err error) {
+	if err != nil {
+		m.snapshots.WithLabelValues("error").Inc()
+		return
+	}
+	m.snapshots.WithLabelValues("ok").Inc()
+}

@@ -1,0 +1,178 @@
+// Package counter is the seed's counter plugin: a thread-safe int64 counter with increment,
+// get and reset, whose increment step comes from options.increment and changes in place.
+package counter
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync/atomic"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/hotreload/plugin-operator/internal/plugin"
+	"github.com/hotreload/plugin-operator/internal/pluginconfig"
+)
+
+// Type is the plugin type name in config.json.
+const Type = "counter"
+
+// DefaultIncrement is used when options.increment is omitted, as in the seed.
+const DefaultIncrement = 1
+
+// Factory builds counters.
+type Factory struct{}
+
+var _ plugin.Factory = Factory{}
+
+// Type implements plugin.Factory.
+func (Factory) Type() string { return Type }
+
+var operations = []plugin.Operation{
+	{Name: "increment", Method: plugin.MethodPOST, TakesValue: true},
+	{Name: "get", Method: plugin.MethodGET},
+	{Name: "reset", Method: plugin.MethodPOST},
+}
+
+// Operations implements plugin.Factory.
+func (Factory) Operations() []plugin.Operation { return operations }
+
+// ValidateOptions accepts only options.increment, an integer.
+func (Factory) ValidateOptions(options map[string]any, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for k, v := range options {
+		if k != "increment" {
+			errs = append(errs, field.NotSupported(path.Child(k), k, []string{"increment"}))
+			continue
+		}
+		if _, err := increment(v); err != nil {
+			errs = append(errs, field.TypeInvalid(path.Child(k), v, err.Error()))
+		}
+	}
+	return errs
+}
+
+// increment reads options.increment: a JSON integer in int64 range.
+func increment(v any) (int64, error) {
+	switch n := v.(type) {
+	case nil:
+		return DefaultIncrement, nil
+	case json.Number:
+		i, err := n.Int64()
+		if err != nil {
+			return 0, fmt.Errorf("must be an integer in int64 range")
+		}
+		return i, nil
+	case float64: // options built in Go rather than decoded with UseNumber
+		if n != math.Trunc(n) || n < math.MinInt64 || n >= math.MaxInt64 {
+			return 0, fmt.Errorf("must be an integer in int64 range")
+		}
+		return int64(n), nil
+	case int:
+		return int64(n), nil
+	case int64:
+		return n, nil
+	default:
+		return 0, fmt.Errorf("must be an integer")
+	}
+}
+
+// New implements plugin.Factory.
+func (Factory) New(spec pluginconfig.Plugin, logger *slog.Logger) (plugin.Instance, error) {
+	c := &Counter{logger: logger}
+	if err := c.Reconfigure(spec); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Counter is one counter instance. Its value survives Reconfigure.
+type Counter struct {
+	value  atomic.Int64
+	step   atomic.Int64
+	logger *slog.Logger
+}
+
+// Reconfigure changes the increment step in place.
+func (c *Counter) Reconfigure(spec pluginconfig.Plugin) error {
+	step, err := increment(spec.Options["increment"])
+	if err != nil {
+		return fmt.Errorf("options.increment: %w", err)
+	}
+	c.step.Store(step)
+	return nil
+}
+
+// Step returns the increment in force.
+func (c *Counter) Step() int64 { return c.step.Load() }
+
+// Execute implements plugin.Instance.
+func (c *Counter) Execute(_ context.Context, req plugin.Request) (plugin.Response, error) {
+	switch req.Operation {
+	case "increment":
+		v, err := c.Increment(req.Value)
+		return plugin.Response{Value: v}, err
+	case "get":
+		return plugin.Response{Value: c.value.Load()}, nil
+	case "reset":
+		c.value.Store(0)
+		return plugin.Response{}, nil
+	default:
+		return plugin.Response{}, fmt.Errorf("%w: unknown operation %q", plugin.ErrInvalidRequest, req.Operation)
+	}
+}
+
+// Increment adds value × step and returns the new value. It refuses, and changes nothing,
+// when the product or the sum would overflow int64: a counter never wraps.
+func (c *Counter) Increment(value int64) (int64, error) {
+	step := c.step.Load()
+	delta, ok := mul64(value, step)
+	if !ok {
+		return c.value.Load(), fmt.Errorf("%w: value %d × increment %d overflows int64", plugin.ErrInvalidRequest, value, step)
+	}
+	for {
+		old := c.value.Load()
+		sum := old + delta
+		if (delta > 0 && sum < old) || (delta < 0 && sum > old) {
+			return old, fmt.Errorf("%w: counter %d + %d would overflow int64", plugin.ErrConflict, old, delta)
+		}
+		if c.value.CompareAndSwap(old, sum) {
+			return sum, nil
+		}
+	}
+}
+
+// Get returns the current value.
+func (c *Counter) Get() int64 { return c.value.Load() }
+
+func mul64(a, b int64) (int64, bool) {
+	if a == 0 || b == 0 {
+		return 0, true
+	}
+	p := a * b
+	if p/b != a || (a == -1 && b == math.MinInt64) || (b == -1 && a == math.MinInt64) {
+		return 0, false
+	}
+	return p, true
+}
+
+type state struct {
+	Value int64 `json:"value"`
+}
+
+// Snapshot implements plugin.Instance.
+func (c *Counter) Snapshot() ([]byte, error) {
+	return json.Marshal(state{Value: c.value.Load()})
+}
+
+// Restore implements plugin.Instance.
+func (c *Counter) Restore(b []byte) error {
+	var s state
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("counter state: %w", err)
+	}
+	c.value.Store(s.Value)
+	return nil
+}

@@ -1,0 +1,61 @@
+package pluginconfig
+
+import "time"
+
+// Defaults for omitted fields. The seed's step-2 snippet omits auth and connection; these
+// are the values the seed's full example spells out.
+const (
+	DefaultMaxConnections     = 10
+	DefaultMaxIdleConnections = 5
+	DefaultIdleTimeout        = 30 * time.Second
+	DefaultConnectionTimeout  = 10 * time.Second
+	DefaultRequestTimeout     = 30 * time.Second
+)
+
+// SetPluginDefaults fills every omitted field of p with its default. Explicit values,
+// including explicit zeros that validation will refuse, are kept.
+func SetPluginDefaults(p *Plugin) {
+	if p.Transport == "" {
+		p.Transport = TransportHTTP
+	}
+	if p.Enabled == nil {
+		p.Enabled = ptr(true)
+	}
+	if p.Auth.Method == "" {
+		p.Auth.Method = AuthNone
+	}
+	if p.Auth.Method == AuthAPIKey && p.Auth.Header == "" {
+		p.Auth.Header = DefaultAPIKeyHeader
+	}
+	c := &p.Connection
+	if c.MaxConnections == 0 {
+		c.MaxConnections = DefaultMaxConnections
+	}
+	if c.MaxIdleConnections == 0 {
+		c.MaxIdleConnections = DefaultMaxIdleConnections
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = Duration(DefaultIdleTimeout)
+	}
+	if c.ConnectionTimeout == 0 {
+		c.ConnectionTimeout = Duration(DefaultConnectionTimeout)
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = Duration(DefaultRequestTimeout)
+	}
+	if c.KeepAlive == nil {
+		c.KeepAlive = ptr(true)
+	}
+}
+
+// SetDefaults fills defaults in every plugin of cfg; for configs built in Go (the operator).
+func SetDefaults(cfg *Config) {
+	if cfg.Plugins == nil {
+		cfg.Plugins = []Plugin{}
+	}
+	for i := range cfg.Plugins {
+		SetPluginDefaults(&cfg.Plugins[i])
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

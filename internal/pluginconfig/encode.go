@@ -1,0 +1,38 @@
+package pluginconfig
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+)
+
+// Encode renders cfg as canonical config.json: two-space indentation, fields in schema
+// order, option keys sorted, a trailing newline. The same Config always gives the same bytes,
+// so the revision changes exactly when the content does. Callers that build a Config in Go
+// call SetDefaults first so that every field is explicit.
+func Encode(cfg *Config) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(cfg); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Revision identifies config bytes: the hex sha256 of exactly what the host reads. The
+// operator stamps it on pods and the host reports the revision it applied.
+func Revision(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// ShortRevision is the first 12 hex digits of a revision, for logs and printer columns.
+func ShortRevision(rev string) string {
+	if len(rev) > 12 {
+		return rev[:12]
+	}
+	return rev
+}

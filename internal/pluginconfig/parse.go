@@ -1,0 +1,291 @@
+package pluginconfig
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Types is what validation needs to know about plugin types: which exist, and how to check
+// the options of each. The plugin registry implements it; this package does not import any
+// plugin so that the schema stays free of plugin code.
+type Types interface {
+	// TypeNames lists the registered plugin types, sorted.
+	TypeNames() []string
+	// ValidateOptions checks the options of a plugin of type pluginType. known is false when
+	// no such type is registered.
+	ValidateOptions(pluginType string, options map[string]any, path *field.Path) (known bool, errs field.ErrorList)
+}
+
+// Parse decodes, defaults and validates a whole config.json. Every problem is reported with
+// the JSON path of the field at fault, e.g. "plugins[1].options.increment: Invalid value:
+// 5.5: must be an integer". It never returns a partially valid config.
+func Parse(data []byte, types Types) (*Config, error) {
+	cfg, err := Decode(data)
+	if err != nil {
+		return nil, err
+	}
+	if errs := Validate(cfg, types); len(errs) > 0 {
+		return nil, errs.ToAggregate()
+	}
+	return cfg, nil
+}
+
+// Decode strictly decodes config.json and fills defaults for omitted fields, without checking
+// values against the plugin types. Unknown fields, wrong JSON types, malformed or truncated
+// JSON, an empty or oversized document are errors. // and /* */ comments are allowed.
+func Decode(data []byte) (*Config, error) {
+	if len(data) > MaxConfigBytes {
+		return nil, fmt.Errorf("config is %d bytes, over the %d-byte limit", len(data), MaxConfigBytes)
+	}
+	data = stripComments(data)
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, errors.New("config is empty")
+	}
+	if err := checkSyntax(data); err != nil {
+		return nil, err
+	}
+	d := &decoder{}
+	cfg := d.config(data)
+	if len(d.errs) > 0 {
+		return nil, d.errs.ToAggregate()
+	}
+	return cfg, nil
+}
+
+// checkSyntax reports malformed JSON with its line and column.
+func checkSyntax(data []byte) error {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	err := dec.Decode(&v)
+	if err == nil {
+		if _, terr := dec.Token(); terr == nil {
+			line, col := position(data, dec.InputOffset())
+			return fmt.Errorf("invalid JSON at line %d, column %d: unexpected data after the top-level value", line, col)
+		}
+		return nil
+	}
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		// Offset counts the bytes read, including the offending one.
+		line, col := position(data, max(se.Offset-1, 0))
+		return fmt.Errorf("invalid JSON at line %d, column %d: %s", line, col, se.Error())
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return errors.New("invalid JSON: unexpected end of input (truncated file?)")
+	default:
+		return fmt.Errorf("invalid JSON: %w", err)
+	}
+}
+
+func position(data []byte, offset int64) (line, col int) {
+	if offset > int64(len(data)) {
+		offset = int64(len(data))
+	}
+	line, col = 1, 1
+	for _, c := range data[:offset] {
+		if c == '\n' {
+			line++
+			col = 1
+		} else {
+			col++
+		}
+	}
+	return line, col
+}
+
+// decoder walks the JSON document level by level so that each error carries its path.
+type decoder struct {
+	errs field.ErrorList
+}
+
+func (d *decoder) config(data []byte) *Config {
+	cfg := &Config{Plugins: []Plugin{}}
+	root := field.NewPath("")
+	obj, ok := d.object(nil, data)
+	if !ok {
+		return cfg
+	}
+	d.fields(root, obj, map[string]func(*field.Path, json.RawMessage){
+		"plugins": func(p *field.Path, raw json.RawMessage) {
+			var items []json.RawMessage
+			if err := json.Unmarshal(raw, &items); err != nil {
+				d.errs = append(d.errs, field.TypeInvalid(p, string(raw), "must be an array of plugin objects"))
+				return
+			}
+			for i, item := range items {
+				cfg.Plugins = append(cfg.Plugins, d.plugin(p.Index(i), item))
+			}
+		},
+	})
+	return cfg
+}
+
+func (d *decoder) plugin(p *field.Path, raw json.RawMessage) Plugin {
+	pl := Plugin{}
+	SetPluginDefaults(&pl)
+	obj, ok := d.object(p, raw)
+	if !ok {
+		return pl
+	}
+	d.fields(p, obj, map[string]func(*field.Path, json.RawMessage){
+		"name":      func(p *field.Path, r json.RawMessage) { d.str(p, r, &pl.Name) },
+		"type":      func(p *field.Path, r json.RawMessage) { d.str(p, r, &pl.Type) },
+		"transport": func(p *field.Path, r json.RawMessage) { d.str(p, r, &pl.Transport) },
+		"endpoint":  func(p *field.Path, r json.RawMessage) { d.str(p, r, &pl.Endpoint) },
+		"enabled":   func(p *field.Path, r json.RawMessage) { d.boolean(p, r, &pl.Enabled) },
+		"auth":      func(p *field.Path, r json.RawMessage) { d.auth(p, r, &pl.Auth) },
+		"connection": func(p *field.Path, r json.RawMessage) {
+			d.connection(p, r, &pl.Connection)
+		},
+		"options": func(p *field.Path, r json.RawMessage) {
+			dec := json.NewDecoder(bytes.NewReader(r))
+			dec.UseNumber()
+			var opts map[string]any
+			if err := dec.Decode(&opts); err != nil {
+				d.errs = append(d.errs, field.TypeInvalid(p, string(r), "must be an object"))
+				return
+			}
+			pl.Options = opts
+		},
+	})
+	// Defaults that depend on decoded values.
+	if pl.Auth.Method == AuthAPIKey && pl.Auth.Header == "" {
+		pl.Auth.Header = DefaultAPIKeyHeader
+	}
+	return pl
+}
+
+func (d *decoder) auth(p *field.Path, raw json.RawMessage, a *Auth) {
+	obj, ok := d.object(p, raw)
+	if !ok {
+		return
+	}
+	strs := map[string]*string{
+		"method": &a.Method, "header": &a.Header,
+		"api_key": &a.APIKey, "api_key_file": &a.APIKeyFile,
+		"token": &a.Token, "token_file": &a.TokenFile,
+		"username": &a.Username, "username_file": &a.UsernameFile,
+		"password": &a.Password, "password_file": &a.PasswordFile,
+	}
+	handlers := make(map[string]func(*field.Path, json.RawMessage), len(strs))
+	for k, dst := range strs {
+		handlers[k] = func(p *field.Path, r json.RawMessage) { d.str(p, r, dst) }
+	}
+	d.fields(p, obj, handlers)
+	if a.Method == "" {
+		a.Method = AuthNone
+	}
+}
+
+func (d *decoder) connection(p *field.Path, raw json.RawMessage, c *Connection) {
+	obj, ok := d.object(p, raw)
+	if !ok {
+		return
+	}
+	d.fields(p, obj, map[string]func(*field.Path, json.RawMessage){
+		"max_connections":      func(p *field.Path, r json.RawMessage) { d.integer(p, r, &c.MaxConnections) },
+		"max_idle_connections": func(p *field.Path, r json.RawMessage) { d.integer(p, r, &c.MaxIdleConnections) },
+		"idle_timeout":         func(p *field.Path, r json.RawMessage) { d.duration(p, r, &c.IdleTimeout) },
+		"connection_timeout":   func(p *field.Path, r json.RawMessage) { d.duration(p, r, &c.ConnectionTimeout) },
+		"request_timeout":      func(p *field.Path, r json.RawMessage) { d.duration(p, r, &c.RequestTimeout) },
+		"keep_alive":           func(p *field.Path, r json.RawMessage) { d.boolean(p, r, &c.KeepAlive) },
+	})
+}
+
+// object decodes a JSON object; null counts as absent (ok=false, no error).
+func (d *decoder) object(p *field.Path, raw json.RawMessage) (map[string]json.RawMessage, bool) {
+	if isNull(raw) {
+		return nil, false
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		if p == nil {
+			d.errs = append(d.errs, field.TypeInvalid(field.NewPath("<root>"), preview(raw), "config must be a JSON object"))
+		} else {
+			d.errs = append(d.errs, field.TypeInvalid(p, preview(raw), "must be an object"))
+		}
+		return nil, false
+	}
+	return obj, true
+}
+
+// fields dispatches each key to its handler in sorted order; unknown keys are errors.
+func (d *decoder) fields(p *field.Path, obj map[string]json.RawMessage, handlers map[string]func(*field.Path, json.RawMessage)) {
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		child := childPath(p, k)
+		h, ok := handlers[k]
+		if !ok {
+			d.errs = append(d.errs, field.Forbidden(child, "unknown field"))
+			continue
+		}
+		if isNull(obj[k]) {
+			continue
+		}
+		h(child, obj[k])
+	}
+}
+
+func childPath(p *field.Path, k string) *field.Path {
+	if p == nil || p.String() == "" {
+		return field.NewPath(k)
+	}
+	return p.Child(k)
+}
+
+func (d *decoder) str(p *field.Path, raw json.RawMessage, dst *string) {
+	if err := json.Unmarshal(raw, dst); err != nil {
+		d.errs = append(d.errs, field.TypeInvalid(p, preview(raw), "must be a string"))
+	}
+}
+
+func (d *decoder) boolean(p *field.Path, raw json.RawMessage, dst **bool) {
+	var b bool
+	if err := json.Unmarshal(raw, &b); err != nil {
+		d.errs = append(d.errs, field.TypeInvalid(p, preview(raw), "must be true or false"))
+		return
+	}
+	*dst = &b
+}
+
+func (d *decoder) integer(p *field.Path, raw json.RawMessage, dst *int) {
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err != nil {
+		d.errs = append(d.errs, field.TypeInvalid(p, preview(raw), "must be an integer"))
+		return
+	}
+	v, err := n.Int64()
+	if err != nil || int64(int(v)) != v {
+		d.errs = append(d.errs, field.TypeInvalid(p, n.String(), "must be an integer"))
+		return
+	}
+	*dst = int(v)
+}
+
+func (d *decoder) duration(p *field.Path, raw json.RawMessage, dst *Duration) {
+	if err := dst.UnmarshalJSON(raw); err != nil {
+		d.errs = append(d.errs, field.Invalid(p, preview(raw), err.Error()))
+	}
+}
+
+func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
+
+// preview keeps error messages short when a whole object is at fault.
+func preview(raw json.RawMessage) string {
+	s := string(bytes.TrimSpace(raw))
+	if len(s) > 64 {
+		return s[:61] + "..."
+	}
+	return s
+}
