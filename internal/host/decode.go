@@ -76,7 +76,7 @@ func fastValue(b []byte) (int64, bool) {
 		case !neg && u <= math.MaxInt64:
 			v = int64(u)
 		case neg && u <= math.MaxInt64+1:
-			v = -int64(u - 1) - 1
+			v = -int64(u-1) - 1
 		default:
 			return 0, false
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 )
 
 // Encode renders cfg as canonical config.json: two-space indentation, fields in schema
@@ -22,15 +23,19 @@ func Encode(cfg *Config) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// Revision identifies config bytes: the hex sha256 of exactly what the host reads. The
-// operator stamps it on pods and the host reports the revision it applied.
+// RevisionPrefix starts every revision, like an image digest.
+const RevisionPrefix = "sha256:"
+
+// Revision identifies config bytes: "sha256:" and the hex sha256 of exactly what the host
+// reads. The operator stamps it on pods and the host reports the revision it applied.
 func Revision(data []byte) string {
 	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
+	return RevisionPrefix + hex.EncodeToString(sum[:])
 }
 
 // ShortRevision is the first 12 hex digits of a revision, for logs and printer columns.
 func ShortRevision(rev string) string {
+	rev = strings.TrimPrefix(rev, RevisionPrefix)
 	if len(rev) > 12 {
 		return rev[:12]
 	}

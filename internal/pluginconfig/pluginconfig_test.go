@@ -167,7 +167,7 @@ func TestEncodeIsCanonicalAndRoundTrips(t *testing.T) {
 	if string(a) != string(b) {
 		t.Errorf("encode is not stable:\n%s\n---\n%s", a, b)
 	}
-	if pluginconfig.Revision(a) != pluginconfig.Revision(b) || len(pluginconfig.Revision(a)) != 64 {
+	if pluginconfig.Revision(a) != pluginconfig.Revision(b) || len(pluginconfig.Revision(a)) != 71 || !strings.HasPrefix(pluginconfig.Revision(a), "sha256:") {
 		t.Errorf("revision unstable or malformed: %s", pluginconfig.Revision(a))
 	}
 	for _, want := range []string{`"enabled": true`, `"method": "none"`, `"max_connections": 10`, `"idle_timeout": "30s"`, `"keep_alive": true`, `"increment": 10`} {
