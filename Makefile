@@ -67,7 +67,7 @@ verify: manifests generate fmt ## Fail when generated or formatted files are sta
 
 .PHONY: k8s-binaries
 k8s-binaries: ## Build kube-apiserver, etcd and kubectl from the Go module proxy into bin/k8s (cached).
-	hack/install-k8s-binaries.sh --version $(K8S_VERSION) --dest $(K8S_BIN_DIR) >/dev/null
+	hack/install-k8s-binaries.sh --version $(K8S_VERSION) --dest $(K8S_BIN_DIR) --with-helm >/dev/null
 
 .PHONY: test
 test: k8s-binaries ## Unit, envtest integration and local end-to-end tests (no cluster, no Docker).
