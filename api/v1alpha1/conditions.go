@@ -1,0 +1,142 @@
+/*
+Copyright 2026 The plugin-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+// Names shared by the operator, the objects it creates and the runtime.
+const (
+	// FieldOwner is the field manager of every server-side apply and status patch the operator
+	// makes.
+	FieldOwner = "plugin-operator"
+
+	// LabelHost is set, on every object the operator creates for a PluginHost (ConfigMap,
+	// workload, pods, Service), to the PluginHost's name.
+	LabelHost = "plugins.hotreload.io/host"
+
+	// ConfigRevisionAnnotation is set on a host's pods to the configuration revision they
+	// should run (PluginHost status.configRevision). Updating it makes kubelet refresh the
+	// pod's projected config.json at once instead of at its next periodic sync.
+	ConfigRevisionAnnotation = "plugins.hotreload.io/config-revision"
+
+	// ConfigRevisionPrefix starts every configuration revision; the 64 lowercase hex digits of
+	// the SHA-256 of the rendered config.json bytes follow it.
+	ConfigRevisionPrefix = "sha256:"
+)
+
+// Condition types of a Plugin.
+const (
+	// ConditionAccepted is True when the Plugin's spec is valid, its Secret exists, no other
+	// plugin of its host has its name, and a PluginHost selects it.
+	ConditionAccepted = "Accepted"
+
+	// ConditionApplied is True when every pod of the Plugin's host has applied a configuration
+	// revision that contains the Plugin's current generation.
+	ConditionApplied = "Applied"
+
+	// ConditionReady is True when the Plugin is enabled, Applied, and served by a ready pod at
+	// status.url.
+	ConditionReady = "Ready"
+)
+
+// Condition types of a PluginHost.
+const (
+	// ConditionAvailable is True when a ready pod of the host serves the plugins' HTTP API.
+	ConditionAvailable = "Available"
+
+	// ConditionProgressing is True while the host's pods have not all applied the desired
+	// configuration revision, or its workload is rolling out.
+	ConditionProgressing = "Progressing"
+
+	// ConditionDegraded is True when the host cannot reach the desired state by waiting: its
+	// configuration is invalid, a pod refused it, or pods cannot be reached.
+	ConditionDegraded = "Degraded"
+)
+
+// Condition reasons of a Plugin.
+const (
+	// ReasonAccepted (Accepted=True): the Plugin is valid and a PluginHost selects it.
+	ReasonAccepted = "Accepted"
+
+	// ReasonInvalidSpec (Accepted=False): the spec fails a check that admission cannot make;
+	// the message says which field.
+	ReasonInvalidSpec = "InvalidSpec"
+
+	// ReasonNameConflict (Accepted=False): a plugin of the same name is defined in the host's
+	// configMapRef, or more than one PluginHost selects the Plugin.
+	ReasonNameConflict = "NameConflict"
+
+	// ReasonNoHost (Accepted=False, Applied=False, Ready=False): no PluginHost selects the
+	// Plugin.
+	ReasonNoHost = "NoHost"
+
+	// ReasonSecretNotFound (Accepted=False): the Secret of spec.auth.secretRef, or a key its
+	// method reads, does not exist.
+	ReasonSecretNotFound = "SecretNotFound"
+
+	// ReasonApplied (Applied=True): every pod of the host runs a revision containing the
+	// Plugin's current generation.
+	ReasonApplied = "Applied"
+
+	// ReasonReloadFailed (Applied=False, Ready=False): a pod of the host refused the
+	// configuration that contains this generation and kept the previous one.
+	ReasonReloadFailed = "ReloadFailed"
+
+	// ReasonDisabled (Ready=False): spec.enabled is false.
+	ReasonDisabled = "Disabled"
+
+	// ReasonServing (Ready=True): the Plugin is applied and a ready pod serves it at
+	// status.url.
+	ReasonServing = "Serving"
+
+	// ReasonHostUnavailable (Ready=False): the Plugin is applied but no pod of its host is
+	// ready.
+	ReasonHostUnavailable = "HostUnavailable"
+)
+
+// Condition reasons of a PluginHost; ReasonRollingOut is also used by Plugins.
+const (
+	// ReasonRollingOut (PluginHost Progressing=True; Plugin Applied=False, Ready=False): pods
+	// have not yet applied the desired configuration revision.
+	ReasonRollingOut = "RollingOut"
+
+	// ReasonRolledOut (Progressing=False): every pod runs the desired revision.
+	ReasonRolledOut = "RolledOut"
+
+	// ReasonWorkloadAvailable (Available=True): a pod of the host is ready.
+	ReasonWorkloadAvailable = "WorkloadAvailable"
+
+	// ReasonWorkloadUnavailable (Available=False): no pod of the host is ready.
+	ReasonWorkloadUnavailable = "WorkloadUnavailable"
+
+	// ReasonAsExpected (Degraded=False): nothing is wrong.
+	ReasonAsExpected = "AsExpected"
+
+	// ReasonConfigInvalid (Degraded=True): the ConfigMap of spec.configMapRef does not hold a
+	// valid config.json, or merging it with the selected Plugins fails validation.
+	ReasonConfigInvalid = "ConfigInvalid"
+
+	// ReasonConfigMapNotFound (Degraded=True): the ConfigMap or key of spec.configMapRef does
+	// not exist.
+	ReasonConfigMapNotFound = "ConfigMapNotFound"
+
+	// ReasonPodRefusedConfig (Degraded=True): a pod reported a reload error for the desired
+	// revision and kept its previous configuration.
+	ReasonPodRefusedConfig = "PodRefusedConfig"
+
+	// ReasonPodsUnreachable (Degraded=True): the `/status` endpoint of a ready pod cannot be
+	// read.
+	ReasonPodsUnreachable = "PodsUnreachable"
+)

@@ -1,0 +1,389 @@
+/*
+Copyright 2026 The plugin-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// PluginType names a plugin implementation of the runtime.
+// +kubebuilder:validation:Enum=counter
+type PluginType string
+
+// Plugin types.
+const (
+	// PluginTypeCounter is a counter:
+	// `POST /plugins/<name>/increment {"value": N}` adds N × options.increment,
+	// `GET /plugins/<name>/get` reads it and `POST /plugins/<name>/reset` sets
+	// it to zero.
+	PluginTypeCounter PluginType = "counter"
+)
+
+// Transport is the protocol of a plugin's endpoint.
+// +kubebuilder:validation:Enum=http;https
+type Transport string
+
+// Transports.
+const (
+	// TransportHTTP is plain HTTP.
+	TransportHTTP Transport = "http"
+	// TransportHTTPS is HTTP over TLS.
+	TransportHTTPS Transport = "https"
+)
+
+// AuthMethod is how the runtime authenticates to a plugin's endpoint.
+// +kubebuilder:validation:Enum=none;api-key;bearer;basic
+type AuthMethod string
+
+// Authentication methods, and the keys each one reads from the Secret named
+// by spec.auth.secretRef.
+const (
+	// AuthMethodNone sends no credentials; spec.auth.secretRef must not be set.
+	AuthMethodNone AuthMethod = "none"
+	// AuthMethodAPIKey sends the Secret's SecretKeyAPIKey value in the header
+	// spec.auth.header (DefaultAPIKeyHeader when empty).
+	AuthMethodAPIKey AuthMethod = "api-key"
+	// AuthMethodBearer sends `Authorization: Bearer <token>` with the Secret's
+	// SecretKeyToken value.
+	AuthMethodBearer AuthMethod = "bearer"
+	// AuthMethodBasic sends HTTP basic authentication with the Secret's
+	// SecretKeyUsername and SecretKeyPassword values.
+	AuthMethodBasic AuthMethod = "basic"
+
+	// SecretKeyAPIKey is the Secret key read by the api-key method.
+	SecretKeyAPIKey = "api-key"
+	// SecretKeyToken is the Secret key read by the bearer method.
+	SecretKeyToken = "token"
+	// SecretKeyUsername is the Secret key of the user name read by the basic
+	// method.
+	SecretKeyUsername = "username"
+	// SecretKeyPassword is the Secret key of the password read by the basic
+	// method.
+	SecretKeyPassword = "password"
+
+	// DefaultAPIKeyHeader is the header that carries the API key when
+	// spec.auth.header is empty.
+	DefaultAPIKeyHeader = "X-API-Key"
+)
+
+// PluginSpec is the desired configuration of one plugin instance. It mirrors
+// one entry of the `plugins` array of the runtime's config.json; the entry's
+// name is the Plugin's metadata.name.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.endpoint) || !isURL(self.endpoint) || url(self.endpoint).getScheme() == (has(self.transport) ? self.transport : 'http')",message="spec.endpoint scheme must match spec.transport",fieldPath=".endpoint"
+type PluginSpec struct {
+	// type is the plugin implementation to run. The only type is `counter`: a
+	// counter that `POST /plugins/<name>/increment {"value": N}` increases by N
+	// × options.increment, `GET /plugins/<name>/get` reads and
+	// `POST /plugins/<name>/reset` sets to zero.
+	// +required
+	Type PluginType `json:"type"`
+
+	// transport is the protocol the runtime uses to reach endpoint: `http` or
+	// `https`. It must match the scheme of endpoint. Defaults to `http`.
+	// +optional
+	// +kubebuilder:default=http
+	Transport Transport `json:"transport,omitempty"`
+
+	// endpoint is the absolute `http://` or `https://` URL of the plugin's
+	// backend, for example `http://localhost:9001`. Its scheme must match
+	// transport.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="spec.endpoint must be an absolute http:// or https:// URL"
+	Endpoint string `json:"endpoint,omitempty"`
+
+	// enabled runs the plugin when true. A disabled plugin stays in the host's
+	// configuration but does not serve requests; its state is kept. Defaults to
+	// true.
+	// +optional
+	// +kubebuilder:default=true
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// auth is how the runtime authenticates to endpoint. Credentials are never
+	// written in the Plugin: auth names a Secret in the Plugin's namespace.
+	// Defaults to method `none`.
+	// +optional
+	// +kubebuilder:default={}
+	Auth *PluginAuth `json:"auth,omitempty"`
+
+	// connection tunes the runtime's HTTP connections to endpoint. Every field
+	// has a default.
+	// +optional
+	// +kubebuilder:default={}
+	Connection *ConnectionSpec `json:"connection,omitempty"`
+
+	// options are the type-specific options of the plugin, passed to it as the
+	// `options` object of its config.json entry. Known options are validated;
+	// any other key is kept and passed through unchanged.
+	// +optional
+	Options *PluginOptions `json:"options,omitempty"`
+}
+
+// PluginAuth is how the runtime authenticates to a plugin's endpoint.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.method) || self.method == 'none' || has(self.secretRef)",message="spec.auth.secretRef is required when spec.auth.method is not none",fieldPath=".secretRef",reason=FieldValueRequired
+// +kubebuilder:validation:XValidation:rule="(has(self.method) && self.method != 'none') || !has(self.secretRef)",message="spec.auth.secretRef must not be set when spec.auth.method is none",fieldPath=".secretRef",reason=FieldValueForbidden
+// +kubebuilder:validation:XValidation:rule="(has(self.method) && self.method == 'api-key') || !has(self.header)",message="spec.auth.header may only be set when spec.auth.method is api-key",fieldPath=".header",reason=FieldValueForbidden
+type PluginAuth struct {
+	// method is the authentication method. It decides which keys the runtime
+	// reads from the Secret named by secretRef. Defaults to `none`.
+	//   - `none` sends no credentials and takes no secretRef.
+	//   - `api-key` sends the Secret's `api-key` value in the header named by
+	//     header.
+	//   - `bearer` sends `Authorization: Bearer <token>` with the Secret's
+	//     `token` value.
+	//   - `basic` sends HTTP basic authentication with the Secret's `username`
+	//     and `password`.
+	// +optional
+	// +kubebuilder:default=none
+	Method AuthMethod `json:"method,omitempty"`
+
+	// secretRef names the Secret, in the Plugin's namespace, that holds the
+	// credentials of method. Required unless method is `none`, forbidden when it
+	// is.
+	// +optional
+	SecretRef *SecretReference `json:"secretRef,omitempty"`
+
+	// header is the HTTP header that carries the API key of the `api-key`
+	// method. Allowed only with that method; empty means `X-API-Key`.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[-!#$%&'*+.^_|~0-9A-Za-z]+$`
+	Header string `json:"header,omitempty"`
+}
+
+// SecretReference names a Secret in the namespace of the object that holds
+// the reference.
+type SecretReference struct {
+	// name is the name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+}
+
+// Duration fields repeat their pattern at the start of their CEL rule, so
+// that the rule skips strings the pattern already rejects instead of adding
+// a conversion error to the response.
+
+// ConnectionSpec tunes the runtime's HTTP connections to a plugin's
+// endpoint. Durations are Go duration strings such as `500ms`, `30s` or
+// `1m30s`, and must be positive.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.maxIdleConnections) || !has(self.maxConnections) || self.maxIdleConnections <= self.maxConnections",message="spec.connection.maxIdleConnections must not exceed spec.connection.maxConnections (maxIdleConnections defaults to 5)",fieldPath=".maxIdleConnections"
+type ConnectionSpec struct {
+	// maxConnections is the maximum number of connections to endpoint, 1 to
+	// 100000. Defaults to 10.
+	// +optional
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
+	MaxConnections *int32 `json:"maxConnections,omitempty"`
+
+	// maxIdleConnections is the maximum number of idle connections kept open, 0
+	// to 100000, and at most maxConnections. Defaults to 5.
+	// +optional
+	// +kubebuilder:default=5
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100000
+	MaxIdleConnections *int32 `json:"maxIdleConnections,omitempty"`
+
+	// idleTimeout is how long an idle connection is kept open, as a Go duration
+	// such as `30s`. Defaults to `30s`.
+	// +optional
+	// +kubebuilder:default="30s"
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|μs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule=`!self.matches(r'^([0-9]+(\.[0-9]+)?(ns|us|µs|μs|ms|s|m|h))+$') || (duration(self) > duration('0s'))`,message="spec.connection.idleTimeout must be a positive duration such as 30s"
+	IdleTimeout string `json:"idleTimeout,omitempty"`
+
+	// connectionTimeout is how long establishing a connection may take, as a Go
+	// duration such as `10s`. Defaults to `10s`.
+	// +optional
+	// +kubebuilder:default="10s"
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|μs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule=`!self.matches(r'^([0-9]+(\.[0-9]+)?(ns|us|µs|μs|ms|s|m|h))+$') || (duration(self) > duration('0s'))`,message="spec.connection.connectionTimeout must be a positive duration such as 10s"
+	ConnectionTimeout string `json:"connectionTimeout,omitempty"`
+
+	// requestTimeout is how long one request may take, as a Go duration such as
+	// `30s`. Defaults to `30s`.
+	// +optional
+	// +kubebuilder:default="30s"
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|μs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule=`!self.matches(r'^([0-9]+(\.[0-9]+)?(ns|us|µs|μs|ms|s|m|h))+$') || (duration(self) > duration('0s'))`,message="spec.connection.requestTimeout must be a positive duration such as 30s"
+	RequestTimeout string `json:"requestTimeout,omitempty"`
+
+	// keepAlive reuses connections between requests when true. Defaults to true.
+	// +optional
+	// +kubebuilder:default=true
+	KeepAlive *bool `json:"keepAlive,omitempty"`
+}
+
+// PluginOptions are the type-specific options of a plugin: the `options`
+// object of its config.json entry. Options that a plugin type defines are
+// declared here, so that the API server validates them; every other key is
+// preserved and passed through unchanged.
+//
+// In Go, the declared options are fields and the other keys are kept in
+// Extra; the JSON form is one flat object.
+//
+// +kubebuilder:pruning:PreserveUnknownFields
+type PluginOptions struct {
+	// increment is what one unit of `{"value": N}` adds to a `counter`: an
+	// increment request adds N × increment. An integer in the int32 range; the
+	// runtime uses 1 when it is not set.
+	// +optional
+	// +kubebuilder:validation:Minimum=-2147483648
+	// +kubebuilder:validation:Maximum=2147483647
+	Increment *int32 `json:"increment,omitempty"`
+
+	// Extra holds the options that are not declared above, by key, as raw JSON
+	// values. It is not a field of its own in the API: its keys sit next to the
+	// declared options. A key that names a declared option is ignored when
+	// marshalling.
+	Extra map[string]json.RawMessage `json:"-"`
+}
+
+// MarshalJSON encodes the declared options and Extra as one JSON object with
+// sorted keys.
+func (o PluginOptions) MarshalJSON() ([]byte, error) {
+	m := make(map[string]json.RawMessage, len(o.Extra)+1)
+	for k, v := range o.Extra {
+		if len(v) == 0 {
+			v = json.RawMessage("null")
+		}
+		m[k] = v
+	}
+	delete(m, "increment")
+	if o.Increment != nil {
+		m["increment"] = json.RawMessage(fmt.Sprint(*o.Increment))
+	}
+	return json.Marshal(m)
+}
+
+// UnmarshalJSON decodes a JSON object into the declared options and Extra.
+func (o *PluginOptions) UnmarshalJSON(data []byte) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return fmt.Errorf("options: %w", err)
+	}
+	*o = PluginOptions{}
+	if raw, ok := m["increment"]; ok {
+		delete(m, "increment")
+		if !bytes.Equal(raw, []byte("null")) {
+			var inc int32
+			if err := json.Unmarshal(raw, &inc); err != nil {
+				return fmt.Errorf("options.increment: %w", err)
+			}
+			o.Increment = &inc
+		}
+	}
+	if len(m) > 0 {
+		o.Extra = m
+	}
+	return nil
+}
+
+// PluginStatus is the observed state of a Plugin.
+type PluginStatus struct {
+	// observedGeneration is the metadata.generation of the Plugin that the
+	// conditions describe.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions describe the Plugin: `Accepted` (the spec is valid, its Secret
+	// exists and a PluginHost selects it), `Applied` (the host's pods have
+	// applied a configuration that contains this generation) and `Ready`
+	// (applied and served by a ready pod).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// host is the name of the PluginHost, in the same namespace, that runs this
+	// Plugin; empty when no PluginHost selects it.
+	// +optional
+	Host string `json:"host,omitempty"`
+
+	// url is the in-cluster URL of the plugin's HTTP API, for example
+	// `http://<service>.<namespace>.svc:8080/plugins/counter-1`; empty when no
+	// host runs it.
+	// +optional
+	URL string `json:"url,omitempty"`
+
+	// appliedRevision is the configuration revision (see PluginHost
+	// status.configRevision), applied by the host's pods, that contains
+	// observedGeneration of this Plugin.
+	// +optional
+	AppliedRevision string `json:"appliedRevision,omitempty"`
+}
+
+// Plugin is one plugin instance run by a PluginHost: one entry of the
+// runtime's config.json, named by metadata.name and served at
+// `/plugins/<name>`. A PluginHost runs the Plugins of its namespace that its
+// spec.pluginSelector selects, and applies changes to them in the running
+// pod, without a restart.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=plg,categories=hotreload
+// +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
+// +kubebuilder:printcolumn:name="Host",type=string,JSONPath=`.status.host`
+// +kubebuilder:printcolumn:name="Enabled",type=boolean,JSONPath=`.spec.enabled`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.url`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Plugin struct {
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata; metadata.name is the plugin's
+	// name.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired configuration of the plugin.
+	// +required
+	Spec PluginSpec `json:"spec"`
+
+	// status is the observed state of the plugin, written by the operator.
+	// +optional
+	Status PluginStatus `json:"status,omitempty"`
+}
+
+// PluginList is a list of Plugins.
+//
+// +kubebuilder:object:root=true
+type PluginList struct {
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard list metadata.
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// items are the Plugins.
+	Items []Plugin `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Plugin{}, &PluginList{})
+}

@@ -1,0 +1,330 @@
+/*
+Copyright 2026 The plugin-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// LogLevel is the minimum level of the runtime's log messages.
+// +kubebuilder:validation:Enum=debug;info;warn;error
+type LogLevel string
+
+// Log levels.
+const (
+	// LogLevelDebug logs everything, including each reload step.
+	LogLevelDebug LogLevel = "debug"
+	// LogLevelInfo logs reloads and lifecycle events.
+	LogLevelInfo LogLevel = "info"
+	// LogLevelWarn logs warnings and errors only.
+	LogLevelWarn LogLevel = "warn"
+	// LogLevelError logs errors only.
+	LogLevelError LogLevel = "error"
+)
+
+// DefaultConfigMapKey is the key of spec.configMapRef read when its key is
+// empty.
+const DefaultConfigMapKey = "config.json"
+
+// PluginHostSpec is the desired state of a PluginHost.
+type PluginHostSpec struct {
+	// image is the container image of the plugin runtime. Empty means the
+	// operator's default, set by the manager's `--default-host-image` flag.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Image string `json:"image,omitempty"`
+
+	// imagePullPolicy is the pull policy of image: `Always`, `Never` or
+	// `IfNotPresent`. Empty means the Kubernetes default (`Always` for a
+	// `:latest` tag, `IfNotPresent` otherwise).
+	// +optional
+	// +kubebuilder:validation:Enum=Always;Never;IfNotPresent
+	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy,omitempty"`
+
+	// imagePullSecrets name Secrets, in the PluginHost's namespace, used to pull
+	// image.
+	// +optional
+	// +listType=atomic
+	ImagePullSecrets []corev1.LocalObjectReference `json:"imagePullSecrets,omitempty"`
+
+	// pluginSelector selects, by label, the Plugins of this namespace that the
+	// host runs. `{}` selects every Plugin in the namespace. A Plugin should be
+	// selected by one PluginHost only.
+	// +required
+	PluginSelector *metav1.LabelSelector `json:"pluginSelector"`
+
+	// configMapRef names a ConfigMap, in the PluginHost's namespace, holding a
+	// config.json in the runtime's own format (a `plugins` array). Its plugins
+	// are merged with the selected Plugins; a name defined in both is a
+	// conflict, and the Plugin is not run.
+	// +optional
+	ConfigMapRef *ConfigMapKeyReference `json:"configMapRef,omitempty"`
+
+	// pollInterval is how often the runtime checks its mounted config.json for
+	// changes, from `50ms` to `1m`. A change is applied about pollInterval/2
+	// after kubelet updates the file. Defaults to `250ms`.
+	// +optional
+	// +kubebuilder:default="250ms"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|μs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule=`!self.matches(r'^([0-9]+(\.[0-9]+)?(ns|us|µs|μs|ms|s|m|h))+$') || (duration(self) >= duration('50ms') && duration(self) <= duration('1m'))`,message="spec.pollInterval must be between 50ms and 1m"
+	PollInterval *metav1.Duration `json:"pollInterval,omitempty"`
+
+	// persistence keeps plugin state (counter values) across pod deletion on a
+	// PersistentVolumeClaim. When it is disabled, state lives in an emptyDir
+	// volume: it survives container restarts and configuration reloads, but not
+	// the deletion or rescheduling of the pod.
+	// +optional
+	// +kubebuilder:default={}
+	Persistence *PersistenceSpec `json:"persistence,omitempty"`
+
+	// resources are the compute resources of the runtime container.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// nodeSelector constrains the host's pod to nodes with these labels.
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+
+	// tolerations of the host's pod.
+	// +optional
+	// +listType=atomic
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+
+	// affinity scheduling rules of the host's pod.
+	// +optional
+	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+
+	// priorityClassName is the PriorityClass of the host's pod.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	PriorityClassName string `json:"priorityClassName,omitempty"`
+
+	// serviceAccountName is the ServiceAccount the host's pod runs as. Empty
+	// means the namespace's `default` ServiceAccount. The runtime needs no
+	// Kubernetes API access.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+
+	// podAnnotations are added to the host's pod. The operator's own
+	// annotations, such as `plugins.hotreload.io/config-revision`, take
+	// precedence.
+	// +optional
+	PodAnnotations map[string]string `json:"podAnnotations,omitempty"`
+
+	// podLabels are added to the host's pod. The operator's own labels take
+	// precedence.
+	// +optional
+	PodLabels map[string]string `json:"podLabels,omitempty"`
+
+	// service is the Service that exposes the plugins' HTTP API.
+	// +optional
+	// +kubebuilder:default={}
+	Service *ServiceSpec `json:"service,omitempty"`
+
+	// logLevel is the minimum level of the runtime's logs: `debug`, `info`,
+	// `warn` or `error`. Defaults to `info`.
+	// +optional
+	// +kubebuilder:default=info
+	LogLevel LogLevel `json:"logLevel,omitempty"`
+}
+
+// ConfigMapKeyReference names a key of a ConfigMap in the namespace of the
+// referring object.
+type ConfigMapKeyReference struct {
+	// name is the name of the ConfigMap.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+
+	// key is the ConfigMap key that holds the config.json. Defaults to
+	// `config.json`.
+	// +optional
+	// +kubebuilder:default="config.json"
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	Key string `json:"key,omitempty"`
+}
+
+// PersistenceSpec keeps plugin state on a PersistentVolumeClaim.
+type PersistenceSpec struct {
+	// enabled stores plugin state on a PersistentVolumeClaim that outlives the
+	// pod. When false, state lives in an emptyDir: it survives container
+	// restarts, not pod deletion. Defaults to false.
+	// +optional
+	// +kubebuilder:default=false
+	Enabled bool `json:"enabled,omitempty"`
+
+	// size is the requested size of the PersistentVolumeClaim. Defaults to
+	// `1Gi`.
+	// +optional
+	// +kubebuilder:default="1Gi"
+	// +kubebuilder:validation:XValidation:rule="!isQuantity(string(self)) || quantity(string(self)).isGreaterThan(quantity('0'))",message="spec.persistence.size must be greater than zero"
+	Size *resource.Quantity `json:"size,omitempty"`
+
+	// storageClassName is the StorageClass of the PersistentVolumeClaim. Unset
+	// means the cluster's default StorageClass.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	StorageClassName *string `json:"storageClassName,omitempty"`
+
+	// snapshotInterval is how often the runtime writes plugin state to its
+	// volume (and it always does on shutdown), as a positive Go duration.
+	// Defaults to `5s`.
+	// +optional
+	// +kubebuilder:default="5s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|μs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule=`!self.matches(r'^([0-9]+(\.[0-9]+)?(ns|us|µs|μs|ms|s|m|h))+$') || (duration(self) > duration('0s'))`,message="spec.persistence.snapshotInterval must be a positive duration such as 5s"
+	SnapshotInterval *metav1.Duration `json:"snapshotInterval,omitempty"`
+}
+
+// ServiceSpec is the Service that exposes a PluginHost's HTTP API.
+type ServiceSpec struct {
+	// type is the Service type: `ClusterIP`, `NodePort` or `LoadBalancer`.
+	// Defaults to `ClusterIP`.
+	// +optional
+	// +kubebuilder:default=ClusterIP
+	// +kubebuilder:validation:Enum=ClusterIP;NodePort;LoadBalancer
+	Type corev1.ServiceType `json:"type,omitempty"`
+
+	// port is the Service port of the HTTP API, 1 to 65535. Defaults to 8080.
+	// +optional
+	// +kubebuilder:default=8080
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port,omitempty"`
+}
+
+// PodStatus is what one pod of a PluginHost reports about its configuration.
+type PodStatus struct {
+	// name is the name of the pod.
+	// +required
+	Name string `json:"name"`
+
+	// appliedRevision is the configuration revision the pod runs, as reported by
+	// its `/status` endpoint.
+	// +optional
+	AppliedRevision string `json:"appliedRevision,omitempty"`
+
+	// lastReloadError is the error of the pod's last failed reload, when the pod
+	// refused a configuration and kept the previous one; empty after a
+	// successful reload.
+	// +optional
+	LastReloadError string `json:"lastReloadError,omitempty"`
+
+	// ready is true when the pod is Ready and answered its `/status` endpoint.
+	// +optional
+	Ready bool `json:"ready"`
+
+	// lastChecked is when the operator last read the pod's `/status` endpoint.
+	// +optional
+	LastChecked metav1.Time `json:"lastChecked,omitempty"`
+}
+
+// PluginHostStatus is the observed state of a PluginHost.
+type PluginHostStatus struct {
+	// observedGeneration is the metadata.generation of the PluginHost that the
+	// status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions describe the host: `Available` (a pod serves the plugins' API),
+	// `Progressing` (a new configuration or workload is rolling out) and
+	// `Degraded` (the configuration is invalid, or a pod refused it or cannot be
+	// reached).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// configRevision identifies the desired configuration: `sha256:` followed by
+	// the 64 lowercase hex digits of the SHA-256 of the rendered config.json
+	// bytes. It is also the pod annotation
+	// `plugins.hotreload.io/config-revision`, and what pods report as applied.
+	// +optional
+	ConfigRevision string `json:"configRevision,omitempty"`
+
+	// pluginCount is the number of plugins in the desired configuration: the
+	// selected Plugins plus those of configMapRef.
+	// +optional
+	PluginCount int32 `json:"pluginCount,omitempty"`
+
+	// pods report the configuration each pod of the host has applied.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Pods []PodStatus `json:"pods,omitempty"`
+
+	// url is the in-cluster URL of the host's Service, for example
+	// `http://<service>.<namespace>.svc:8080`.
+	// +optional
+	URL string `json:"url,omitempty"`
+}
+
+// PluginHost runs the Plugins of its namespace selected by
+// spec.pluginSelector in one pod, and applies changes to their configuration
+// in place, without restarting it. Its pod mounts a generated ConfigMap
+// holding the rendered config.json, and its Service exposes the plugins'
+// HTTP API at `/plugins/<name>`.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=ph,categories=hotreload
+// +kubebuilder:printcolumn:name="Plugins",type=integer,JSONPath=`.status.pluginCount`
+// +kubebuilder:printcolumn:name="Revision",type=string,JSONPath=`.status.configRevision`,priority=1
+// +kubebuilder:printcolumn:name="Available",type=string,JSONPath=`.status.conditions[?(@.type=="Available")].status`
+// +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.url`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type PluginHost struct {
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired state of the host.
+	// +required
+	Spec PluginHostSpec `json:"spec"`
+
+	// status is the observed state of the host, written by the operator.
+	// +optional
+	Status PluginHostStatus `json:"status,omitempty"`
+}
+
+// PluginHostList is a list of PluginHosts.
+//
+// +kubebuilder:object:root=true
+type PluginHostList struct {
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard list metadata.
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// items are the PluginHosts.
+	Items []PluginHost `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&PluginHost{}, &PluginHostList{})
+}
