@@ -1,0 +1,486 @@
+package kubeletsim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/hotreload/plugin-operator/internal/projection"
+)
+
+// k8sClient talks to the envtest API server started in TestMain; it can Watch.
+var k8sClient client.WithWatch
+
+func TestMain(m *testing.M) { os.Exit(runMain(m)) }
+
+func runMain(m *testing.M) int {
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		fmt.Fprintln(os.Stderr, "FAIL: KUBEBUILDER_ASSETS is not set: the kubeletsim tests need a kube-apiserver and etcd. "+
+			"Run `make k8s-binaries` then `make test` (or set KUBEBUILDER_ASSETS=$PWD/bin/k8s/<version>-<os>-<arch>).")
+		return 1
+	}
+	for _, bin := range []string{"kube-apiserver", "etcd"} {
+		if fi, err := os.Stat(filepath.Join(assets, bin)); err != nil || fi.IsDir() {
+			fmt.Fprintf(os.Stderr, "FAIL: KUBEBUILDER_ASSETS=%s has no %s binary (%v). Run `make k8s-binaries` then `make test`.\n", assets, bin, err)
+			return 1
+		}
+	}
+	env := &envtest.Environment{BinaryAssetsDirectory: assets}
+	cfg, err := env.Start()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: starting envtest control plane from %s: %v\n", assets, err)
+		return 1
+	}
+	defer func() {
+		if err := env.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "stopping envtest: %v\n", err)
+		}
+	}()
+	k8sClient, err = client.NewWithWatch(cfg, client.Options{})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: client: %v\n", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// eventually polls cond every 50 ms until it returns ok or timeout passes. Deadlines are
+// generous: they bound a hang, they do not measure speed.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for {
+		ok, detail := cond()
+		if ok {
+			return
+		}
+		last = detail
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s; last: %s", timeout, what, last)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// consistently asserts cond holds for the whole of d (checks every 50 ms).
+func consistently(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		if ok, detail := cond(); !ok {
+			t.Fatalf("%s stopped holding: %s", what, detail)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func fileIs(path, want string) func() (bool, string) {
+	return func() (bool, string) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return false, err.Error()
+		}
+		return string(b) == want, fmt.Sprintf("content %q, want %q", b, want)
+	}
+}
+
+type fixture struct {
+	ns, pod, cm, dir string
+	syncs            *syncLog
+}
+
+type syncLog struct {
+	mu      sync.Mutex
+	n       int
+	lastErr error
+}
+
+func (l *syncLog) record(_ bool, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.n++
+	l.lastErr = err
+}
+
+func (l *syncLog) get() (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n, l.lastErr
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := t.Context()
+	ns := "ks-" + rand.String(6)
+	if err := k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{ns: ns, pod: "host-0", cm: "host-config", dir: filepath.Join(t.TempDir(), "plugins"), syncs: &syncLog{}}
+}
+
+func (f *fixture) createConfigMap(t *testing.T, content string) {
+	t.Helper()
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: f.cm},
+		Data:       map[string]string{"config.json": content},
+		BinaryData: map[string][]byte{"blob.bin": {0, 1, 2, 0xff}},
+	}
+	if err := k8sClient.Create(t.Context(), cm); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) updateConfigMap(t *testing.T, content string) {
+	t.Helper()
+	cm := &corev1.ConfigMap{}
+	if err := k8sClient.Get(t.Context(), client.ObjectKey{Namespace: f.ns, Name: f.cm}, cm); err != nil {
+		t.Fatal(err)
+	}
+	cm.Data["config.json"] = content
+	if err := k8sClient.Update(t.Context(), cm); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) createPod(t *testing.T, port int32) *corev1.Pod {
+	t.Helper()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: f.pod, Labels: map[string]string{"app": "host"}},
+		Spec: corev1.PodSpec{
+			Containers: []corev1.Container{{
+				Name:         "pluginhost",
+				Image:        "pluginhost:dev",
+				Ports:        []corev1.ContainerPort{{Name: HTTPPortName, ContainerPort: port}},
+				VolumeMounts: []corev1.VolumeMount{{Name: "config", MountPath: "/var/run/plugins"}},
+			}},
+			Volumes: []corev1.Volume{{Name: "config", VolumeSource: corev1.VolumeSource{
+				ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: f.cm}},
+			}}},
+		},
+	}
+	if err := k8sClient.Create(t.Context(), pod); err != nil {
+		t.Fatal(err)
+	}
+	return pod
+}
+
+// bumpAnnotation is what the manager does after changing the ConfigMap.
+func (f *fixture) bumpAnnotation(t *testing.T, rev string) {
+	t.Helper()
+	pod := &corev1.Pod{}
+	if err := k8sClient.Get(t.Context(), client.ObjectKey{Namespace: f.ns, Name: f.pod}, pod); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(pod.DeepCopy())
+	if pod.Annotations == nil {
+		pod.Annotations = map[string]string{}
+	}
+	pod.Annotations["plugins.hotreload.io/config-revision"] = rev
+	if err := k8sClient.Patch(t.Context(), pod, patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// start runs a Sim until the test ends and returns it.
+func (f *fixture) start(t *testing.T, c client.Client, period time.Duration) *Sim {
+	t.Helper()
+	sim := New(Config{
+		Client: c, Namespace: f.ns, PodName: f.pod, ConfigMapName: f.cm, Dir: f.dir,
+		SyncPeriod: period, OnSync: f.syncs.record,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sim.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	})
+	return sim
+}
+
+func (f *fixture) configPath() string { return filepath.Join(f.dir, "config.json") }
+
+// checkKubeletLayout asserts the projection has kubelet's shape.
+func (f *fixture) checkKubeletLayout(t *testing.T) {
+	t.Helper()
+	ts, err := os.Readlink(filepath.Join(f.dir, projection.DataDirName))
+	if err != nil || !strings.HasPrefix(ts, "..20") {
+		t.Fatalf("..data -> %q (%v), want a timestamped dir", ts, err)
+	}
+	for _, key := range []string{"config.json", "blob.bin"} {
+		if l, err := os.Readlink(filepath.Join(f.dir, key)); err != nil || l != "..data/"+key {
+			t.Fatalf("%s -> %q (%v), want ..data/%s", key, l, err, key)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(f.dir, "blob.bin")); err != nil || string(b) != "\x00\x01\x02\xff" {
+		t.Fatalf("binaryData key: %q %v", b, err)
+	}
+}
+
+// The main story: project; a ConfigMap update waits for a pod update (the sync period is
+// long); an annotation bump projects promptly; a status-only update does not; a deleted
+// ConfigMap leaves the old content in place.
+func TestProjectsOnPodUpdateOnly(t *testing.T) {
+	f := newFixture(t)
+	f.createConfigMap(t, `{"v":1}`)
+	f.createPod(t, 18081)
+	sim := f.start(t, k8sClient, time.Hour)
+
+	eventually(t, 30*time.Second, "first projection", fileIs(f.configPath(), `{"v":1}`))
+	f.checkKubeletLayout(t)
+	firstTs, _ := os.Readlink(filepath.Join(f.dir, projection.DataDirName))
+
+	f.updateConfigMap(t, `{"v":2}`)
+	consistently(t, 3*time.Second, "old content until the pod changes", fileIs(f.configPath(), `{"v":1}`))
+
+	f.bumpAnnotation(t, "rev-2")
+	eventually(t, 30*time.Second, "projection after annotation bump", fileIs(f.configPath(), `{"v":2}`))
+	f.checkKubeletLayout(t)
+	if ts, _ := os.Readlink(filepath.Join(f.dir, projection.DataDirName)); ts == firstTs {
+		t.Fatal("..data did not move to a new timestamped dir")
+	}
+	if _, err := os.Stat(filepath.Join(f.dir, firstTs)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("old timestamped dir still there: %v", err)
+	}
+
+	// A status-only update (what kubelet itself writes) is no reason to re-project.
+	f.updateConfigMap(t, `{"v":3}`)
+	if err := sim.MarkRunning(t.Context(), true, 0); err != nil {
+		t.Fatal(err)
+	}
+	consistently(t, 3*time.Second, "old content after a status-only update", fileIs(f.configPath(), `{"v":2}`))
+	f.bumpAnnotation(t, "rev-3")
+	eventually(t, 30*time.Second, "projection after second bump", fileIs(f.configPath(), `{"v":3}`))
+
+	// Deleted ConfigMap: kubelet keeps the old content and reports the error.
+	if err := k8sClient.Delete(t.Context(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: f.cm}}); err != nil {
+		t.Fatal(err)
+	}
+	n0, _ := f.syncs.get()
+	f.bumpAnnotation(t, "rev-4")
+	eventually(t, 30*time.Second, "a failed sync reported", func() (bool, string) {
+		n, err := f.syncs.get()
+		return n > n0 && apierrors.IsNotFound(err), fmt.Sprintf("syncs %d (before %d), last error %v", n, n0, err)
+	})
+	if err := sim.SyncNow(t.Context()); !apierrors.IsNotFound(err) {
+		t.Fatalf("SyncNow with the ConfigMap deleted: %v, want NotFound", err)
+	}
+	consistently(t, time.Second, "old content kept", fileIs(f.configPath(), `{"v":3}`))
+	f.checkKubeletLayout(t)
+
+	// Re-created: the next pod update projects it again.
+	f.createConfigMap(t, `{"v":5}`)
+	f.bumpAnnotation(t, "rev-5")
+	eventually(t, 30*time.Second, "projection of the re-created ConfigMap", fileIs(f.configPath(), `{"v":5}`))
+}
+
+// Without pod updates, the periodic re-sync picks the change up.
+func TestPeriodicResync(t *testing.T) {
+	f := newFixture(t)
+	f.createConfigMap(t, `{"v":1}`)
+	f.createPod(t, 18082)
+	f.start(t, k8sClient, 2*time.Second)
+	eventually(t, 30*time.Second, "first projection", fileIs(f.configPath(), `{"v":1}`))
+	f.updateConfigMap(t, `{"v":2}`)
+	eventually(t, 60*time.Second, "projection by periodic resync", fileIs(f.configPath(), `{"v":2}`))
+	n, err := f.syncs.get()
+	if n < 2 || err != nil {
+		t.Fatalf("syncs %d, last error %v", n, err)
+	}
+}
+
+// noWatch hides the Watch method: the Sim must fall back to polling the Pod. It also
+// covers a pod that appears after the Sim starts (nothing is projected before).
+func TestPollFallbackAndLatePod(t *testing.T) {
+	type plainClient struct{ client.Client }
+	f := newFixture(t)
+	f.createConfigMap(t, `{"v":1}`)
+	sim := New(Config{Client: plainClient{k8sClient}, Namespace: f.ns, PodName: f.pod, ConfigMapName: f.cm, Dir: f.dir,
+		SyncPeriod: time.Hour, PodPollInterval: 100 * time.Millisecond, OnSync: f.syncs.record})
+	if _, ok := sim.Config().Client.(client.WithWatch); ok {
+		t.Fatal("test client still implements WithWatch")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sim.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	consistently(t, 2*time.Second, "nothing projected before the pod exists", func() (bool, string) {
+		_, err := os.Lstat(f.configPath())
+		return errors.Is(err, os.ErrNotExist), fmt.Sprint(err)
+	})
+	f.createPod(t, 18083)
+	eventually(t, 30*time.Second, "projection once the pod exists", fileIs(f.configPath(), `{"v":1}`))
+	f.updateConfigMap(t, `{"v":2}`)
+	consistently(t, 2*time.Second, "old content until the pod changes", fileIs(f.configPath(), `{"v":1}`))
+	f.bumpAnnotation(t, "rev-2")
+	eventually(t, 30*time.Second, "projection after annotation bump", fileIs(f.configPath(), `{"v":2}`))
+}
+
+// Pod deleted and re-created with the same name (a StatefulSet pod replaced): the new
+// pod is a new sighting and is synced.
+func TestPodRecreated(t *testing.T) {
+	f := newFixture(t)
+	f.createConfigMap(t, `{"v":1}`)
+	pod := f.createPod(t, 18084)
+	f.start(t, k8sClient, time.Hour)
+	eventually(t, 30*time.Second, "first projection", fileIs(f.configPath(), `{"v":1}`))
+	if err := k8sClient.Delete(t.Context(), pod, client.GracePeriodSeconds(0)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "pod gone", func() (bool, string) {
+		err := k8sClient.Get(t.Context(), client.ObjectKeyFromObject(pod), &corev1.Pod{})
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
+	f.updateConfigMap(t, `{"v":2}`)
+	f.createPod(t, 18084)
+	eventually(t, 30*time.Second, "projection for the new pod", fileIs(f.configPath(), `{"v":2}`))
+}
+
+func TestMarkPodRunning(t *testing.T) {
+	f := newFixture(t)
+	f.createConfigMap(t, `{}`)
+	pod := f.createPod(t, 18085)
+	if _, err := HTTPAddr(pod); err == nil {
+		t.Fatal("HTTPAddr succeeded before the pod has an IP")
+	}
+	if err := MarkPodRunning(t.Context(), k8sClient, pod, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	got := &corev1.Pod{}
+	if err := k8sClient.Get(t.Context(), client.ObjectKeyFromObject(pod), got); err != nil {
+		t.Fatal(err)
+	}
+	check := func(p *corev1.Pod, ready bool, restarts int32) {
+		t.Helper()
+		if p.Status.Phase != corev1.PodRunning || p.Status.PodIP != PodIP || len(p.Status.PodIPs) != 1 || p.Status.HostIP != PodIP {
+			t.Fatalf("status: phase %q podIP %q podIPs %v hostIP %q", p.Status.Phase, p.Status.PodIP, p.Status.PodIPs, p.Status.HostIP)
+		}
+		want := corev1.ConditionFalse
+		if ready {
+			want = corev1.ConditionTrue
+		}
+		conds := map[corev1.PodConditionType]corev1.ConditionStatus{}
+		for _, c := range p.Status.Conditions {
+			conds[c.Type] = c.Status
+		}
+		if conds[corev1.PodReady] != want || conds[corev1.ContainersReady] != want || conds[corev1.PodScheduled] != corev1.ConditionTrue || conds[corev1.PodInitialized] != corev1.ConditionTrue {
+			t.Fatalf("conditions %v", conds)
+		}
+		if len(p.Status.ContainerStatuses) != 1 {
+			t.Fatalf("containerStatuses %v", p.Status.ContainerStatuses)
+		}
+		cs := p.Status.ContainerStatuses[0]
+		if cs.Name != "pluginhost" || cs.Ready != ready || cs.RestartCount != restarts || cs.State.Running == nil || cs.Started == nil || !*cs.Started {
+			t.Fatalf("containerStatus %+v", cs)
+		}
+		if restarts > 0 && cs.LastTerminationState.Terminated == nil {
+			t.Fatalf("no lastState after a restart: %+v", cs)
+		}
+		if addr, err := HTTPAddr(p); err != nil || addr != "127.0.0.1:18085" {
+			t.Fatalf("HTTPAddr = %q, %v", addr, err)
+		}
+	}
+	check(got, false, 0)
+	check(pod, false, 0) // pod was updated in place
+
+	readyAt := func(p *corev1.Pod) metav1.Time {
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady {
+				return c.LastTransitionTime
+			}
+		}
+		return metav1.Time{}
+	}
+	time.Sleep(1100 * time.Millisecond) // transition times have 1 s resolution
+	if err := MarkPodRunning(t.Context(), k8sClient, pod, true, 0); err != nil {
+		t.Fatal(err)
+	}
+	check(pod, true, 0)
+	t1 := readyAt(pod)
+	if !t1.After(readyAt(got).Time) {
+		t.Fatalf("Ready transition time did not move: %v -> %v", readyAt(got), t1)
+	}
+	// Same status again: no new transition.
+	time.Sleep(1100 * time.Millisecond)
+	if err := MarkPodRunning(t.Context(), k8sClient, pod, true, 0); err != nil {
+		t.Fatal(err)
+	}
+	if t2 := readyAt(pod); !t2.Equal(&t1) {
+		t.Fatalf("Ready transition time moved without a transition")
+	}
+	// A restart.
+	if err := MarkPodRunning(t.Context(), k8sClient, pod, true, 1); err != nil {
+		t.Fatal(err)
+	}
+	check(pod, true, 1)
+}
+
+func TestDefaults(t *testing.T) {
+	s := New(Config{})
+	if c := s.Config(); c.SyncPeriod != DefaultSyncPeriod || c.Jitter != DefaultJitter || c.PodPollInterval != DefaultPodPollInterval {
+		t.Fatalf("defaults: %+v", c)
+	}
+	s = New(Config{SyncPeriod: time.Second})
+	if c := s.Config(); c.Jitter != 0 {
+		t.Fatalf("explicit period got jitter %v", c.Jitter)
+	}
+	s = New(Config{SyncPeriod: 10 * time.Second, Jitter: 0.5})
+	for range 1000 {
+		if d := s.jittered(10 * time.Second); d < 10*time.Second || d >= 15*time.Second {
+			t.Fatalf("jittered %v outside [10s,15s)", d)
+		}
+	}
+	if err := New(Config{}).Run(t.Context()); err == nil {
+		t.Fatal("Run without a client succeeded")
+	}
+}
+
+func TestPodsDifferSemantically(t *testing.T) {
+	base := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Labels: map[string]string{"a": "1"}, Annotations: map[string]string{"x": "1"}}}
+	same := base.DeepCopy()
+	same.ResourceVersion = "42"
+	same.Status.Phase = corev1.PodRunning
+	if podsDifferSemantically(base, same) {
+		t.Fatal("status/resourceVersion change counted as an update")
+	}
+	for name, mutate := range map[string]func(p *corev1.Pod){
+		"annotation": func(p *corev1.Pod) { p.Annotations["x"] = "2" },
+		"label":      func(p *corev1.Pod) { p.Labels["b"] = "2" },
+		"spec":       func(p *corev1.Pod) { p.Spec.ActiveDeadlineSeconds = new(int64(5)) },
+		"deletion":   func(p *corev1.Pod) { now := metav1.Now(); p.DeletionTimestamp = &now },
+	} {
+		p := base.DeepCopy()
+		mutate(p)
+		if !podsDifferSemantically(base, p) {
+			t.Errorf("%s change not counted as an update", name)
+		}
+	}
+}
