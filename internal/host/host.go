@@ -255,6 +255,11 @@ func (h *Host) commit(next, prev *generation, res *Result) {
 func (h *Host) refuse(rev, prev string, err error) {
 	rec := ReloadRecord{Time: h.opts.Now(), Result: ReloadRefused, Revision: rev, PreviousRevision: prev, Error: err.Error()}
 	h.statusMu.Lock()
+	if h.status.lastError == rec.Error && h.status.lastErrorRev == rev {
+		// A retry that failed the same way: already counted, logged and audited.
+		h.statusMu.Unlock()
+		return
+	}
 	h.status.lastAttempt = &rec
 	h.status.lastError, h.status.lastErrorRev = err.Error(), rev
 	h.status.refusedCount++

@@ -28,7 +28,14 @@ type ConfigSource struct {
 	// lastKey identifies the last bytes (or read error) handled, so that repeated events
 	// for the same content do nothing.
 	lastKey string
+	// failing is set while the file's content is refused: a config can fail on something
+	// outside it (a credentials file not projected yet), so it is retried every
+	// RetryInterval until it applies or changes.
+	failing bool
 }
+
+// RetryInterval is how often a refused config is tried again while it stays the same.
+const RetryInterval = time.Second
 
 // NewConfigSource prepares to read path for h.
 func NewConfigSource(h *Host, path string) (*ConfigSource, error) {
@@ -40,7 +47,8 @@ func NewConfigSource(h *Host, path string) (*ConfigSource, error) {
 	return &ConfigSource{host: h, path: abs, dir: filepath.Dir(abs)}, nil
 }
 
-// Load reads the file and applies it if its content changed since the last Load. It reads
+// Load reads the file and applies it if its content changed since the last Load, or if the
+// last attempt was refused. Load is not safe for concurrent use. It reads
 // kubelet's ..data link before and after the file and retries when a swap happened in
 // between, so a read that straddles a swap is never taken for the new content.
 func (s *ConfigSource) Load() (Result, error) {
@@ -60,15 +68,22 @@ func (s *ConfigSource) Load() (Result, error) {
 	} else {
 		key = pluginconfig.Revision(data)
 	}
-	if key == s.lastKey {
+	if key == s.lastKey && !s.failing {
 		return Result{Revision: s.host.Revision(), Unchanged: true}, nil
 	}
+	retry := key == s.lastKey
 	s.lastKey = key
+	if retry && err != nil {
+		return Result{}, err // the same read error again: already reported
+	}
 	if err != nil {
+		s.failing = true
 		s.host.Refuse("", err)
 		return Result{}, err
 	}
-	return s.host.Apply(data)
+	res, err := s.host.Apply(data)
+	s.failing = err != nil
+	return res, err
 }
 
 // generation is the target of kubelet's ..data link ("" for a plain file).
@@ -137,12 +152,18 @@ func (s *ConfigSource) Watch(ctx context.Context, poll time.Duration) error {
 	}
 	defer func() { _ = w.Close() }()
 
+	retry := time.NewTicker(RetryInterval)
+	defer retry.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-kick:
-			_, _ = s.Load() // results are recorded in status, metrics and the audit log
+		case <-retry.C:
+			if !s.failing {
+				continue
+			}
 		}
+		_, _ = s.Load() // results are recorded in status, metrics and the audit log
 	}
 }
