@@ -151,6 +151,9 @@ func (s *ConfigSource) Watch(ctx context.Context, poll time.Duration) error {
 		return fmt.Errorf("starting Argus: %w", err)
 	}
 	defer func() { _ = w.Close() }()
+	// Argus took its first stat when the watch was added: a change made between the
+	// caller's first Load and that moment raises no event, so look once more now.
+	_, _ = s.Load()
 
 	retry := time.NewTicker(RetryInterval)
 	defer retry.Stop()

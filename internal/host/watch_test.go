@@ -1,0 +1,322 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hotreload/plugin-operator/internal/plugin/counter"
+	"github.com/hotreload/plugin-operator/internal/pluginconfig"
+	"github.com/hotreload/plugin-operator/internal/projection"
+)
+
+const testPoll = 20 * time.Millisecond
+
+// eventually polls cond until it holds or the (generous) deadline passes.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// watching starts a host watching path and returns it once the first config is loaded.
+func watching(t testing.TB, path string) (*Host, *ConfigSource) {
+	t.Helper()
+	h := newTestHost(t, "")
+	src, err := NewConfigSource(h, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = src.Load()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Watch(ctx, testPoll) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("watch: %v", err)
+		}
+	})
+	return h, src
+}
+
+func step(t testing.TB, h *Host) int64 {
+	t.Helper()
+	inst, ok := h.Instance("counter-1")
+	if !ok {
+		return -1
+	}
+	return inst.(*counter.Counter).Step()
+}
+
+func value(t testing.TB, h *Host, name string) int64 {
+	t.Helper()
+	inst, ok := h.Instance(name)
+	if !ok {
+		t.Fatalf("plugin %s not running", name)
+	}
+	return inst.(*counter.Counter).Get()
+}
+
+func increment(t testing.TB, h *Host, name string, v int64) {
+	t.Helper()
+	inst, _ := h.Instance(name)
+	if _, err := inst.(*counter.Counter).Increment(v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func shortTempDir(t testing.TB) string {
+	t.Helper()
+	// Argus drops events for paths over 109 bytes; t.TempDir() names grow with test names.
+	dir, err := os.MkdirTemp("", "ph")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// A plain file edited in place, as in the seed walkthrough (including its // comment).
+func TestReloadPlainFileEditedInPlace(t *testing.T) {
+	path := filepath.Join(shortTempDir(t), "config.json")
+	if err := os.WriteFile(path, []byte(seedConfig(1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := watching(t, path)
+	eventually(t, "initial config", func() bool { return step(t, h) == 1 })
+	increment(t, h, "counter-1", 5)
+
+	step2, err := os.ReadFile("../pluginconfig/testdata/seed-step2.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(step2); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	eventually(t, "increment 10 applied", func() bool { return step(t, h) == 10 })
+	increment(t, h, "counter-1", 1)
+	if v := value(t, h, "counter-1"); v != 15 {
+		t.Fatalf("value %d, want 15", v)
+	}
+}
+
+// Editors and config tools replace the file by rename.
+func TestReloadPlainFileReplacedByRename(t *testing.T) {
+	dir := shortTempDir(t)
+	path := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(path, []byte(seedConfig(1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := watching(t, path)
+	for i := 2; i <= 5; i++ {
+		tmp := filepath.Join(dir, fmt.Sprintf(".tmp%d", i))
+		if err := os.WriteFile(tmp, []byte(seedConfig(i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, fmt.Sprintf("increment %d", i), func() bool { return step(t, h) == int64(i) })
+	}
+}
+
+// The layout kubelet writes for a ConfigMap volume: Argus refuses to watch config.json
+// there, so this is the case the naive seed-style watch never reloads.
+func TestReloadKubeletProjection(t *testing.T) {
+	dir := shortTempDir(t)
+	w := projection.NewWriter(dir)
+	if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(1))}); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := watching(t, filepath.Join(dir, "config.json"))
+	eventually(t, "initial config", func() bool { return step(t, h) == 1 })
+	increment(t, h, "counter-1", 5)
+	for i := 2; i <= 20; i++ {
+		if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(i))}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, fmt.Sprintf("projected increment %d", i), func() bool { return step(t, h) == int64(i) })
+	}
+	if v := value(t, h, "counter-1"); v != 5 {
+		t.Fatalf("counter lost its value across reloads: %d", v)
+	}
+}
+
+// Bursts of kubelet updates faster than the poll must end on the final content.
+func TestReloadKubeletBurstEndsOnFinalContent(t *testing.T) {
+	dir := shortTempDir(t)
+	w := projection.NewWriter(dir)
+	if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(1))}); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := watching(t, filepath.Join(dir, "config.json"))
+	for burst := range 10 {
+		last := 0
+		for i := range 5 {
+			last = 100*burst + i + 2
+			if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(last))}); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		eventually(t, fmt.Sprintf("burst %d final content", burst), func() bool { return step(t, h) == int64(last) })
+	}
+}
+
+// A poll that lands in the middle of kubelet's swap (at every step of it) must not take
+// the half-done state for the new config.
+func TestReloadPollsMidSwap(t *testing.T) {
+	dir := shortTempDir(t)
+	w := projection.NewWriter(dir)
+	if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(1))}); err != nil {
+		t.Fatal(err)
+	}
+	h, src := watching(t, filepath.Join(dir, "config.json"))
+	eventually(t, "initial config", func() bool { return step(t, h) == 1 })
+	next := 2
+	w.SetHook(func(step string) {
+		// Hold each step longer than a poll, and also load by hand right now.
+		time.Sleep(2 * testPoll)
+		_ = step
+	})
+	_ = src
+	if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(next))}); err != nil {
+		t.Fatal(err)
+	}
+	w.SetHook(nil)
+	eventually(t, "config after a slow swap", func() bool { return step(t, h) == int64(next) })
+	st := h.Status()
+	if st.LastError != "" || st.Reloads.Refused != 0 {
+		t.Fatalf("a mid-swap poll was taken for a bad config: %+v", st)
+	}
+}
+
+// Every kind of bad file is refused, the last good config keeps serving, the error shows
+// in /status, and the host recovers by itself once the file is valid.
+func TestReloadRefusesBadFilesAndRecovers(t *testing.T) {
+	dir := shortTempDir(t)
+	w := projection.NewWriter(dir)
+	if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(3))}); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := watching(t, filepath.Join(dir, "config.json"))
+	eventually(t, "initial config", func() bool { return step(t, h) == 3 })
+	increment(t, h, "counter-1", 2)
+	good := h.Revision()
+
+	oversized := `{"plugins":[]}` + strings.Repeat(" ", pluginconfig.MaxConfigBytes)
+	bad := []struct {
+		name, content, wantErr string
+		remove                 bool
+	}{
+		{"malformed", `{"plugins": [}`, "invalid JSON", false},
+		{"truncated", seedConfig(4)[:40], "unexpected end of input", false},
+		{"empty", "", "config is empty", false},
+		{"invalid", strings.Replace(seedConfig(4), `"increment":4`, `"increment":4.5`, 1), "plugins[0].options.increment", false},
+		{"unknown type", strings.Replace(seedConfig(4), `"type":"counter"`, `"type":"gauge"`, 1), `Unsupported value: "gauge"`, false},
+		{"oversized", oversized, "byte limit", false},
+		{"deleted", "", "does not exist", true},
+	}
+	for _, b := range bad {
+		t.Run(b.name, func(t *testing.T) {
+			var err error
+			if b.remove {
+				err = w.Remove()
+			} else {
+				_, err = w.Write(map[string][]byte{"config.json": []byte(b.content)})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "refusal reported", func() bool { return strings.Contains(h.Status().LastError, b.wantErr) })
+			if h.Revision() != good || step(t, h) != 3 || value(t, h, "counter-1") != 6 {
+				t.Fatalf("last good config not kept: revision %s step %d", h.Revision(), step(t, h))
+			}
+			// Recover.
+			if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(3))}); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "recovery", func() bool { return h.Status().LastError == "" })
+		})
+	}
+	if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(7))}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a new good config after the faults", func() bool { return step(t, h) == 7 })
+	if v := value(t, h, "counter-1"); v != 6 {
+		t.Fatalf("counter %d after faults, want 6", v)
+	}
+}
+
+// A writer that truncates and then writes in place (not atomic) may be seen torn; the torn
+// read is refused and the complete file applies.
+func TestReloadTornInPlaceWrite(t *testing.T) {
+	path := filepath.Join(shortTempDir(t), "config.json")
+	if err := os.WriteFile(path, []byte(seedConfig(1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := watching(t, path)
+	eventually(t, "initial config", func() bool { return step(t, h) == 1 })
+	full := []byte(seedConfig(9))
+	err := projection.TruncatedInPlaceWriteFunc(path, full, len(full)/2, func() {
+		eventually(t, "torn file refused", func() bool { return h.Status().LastError != "" })
+		if step(t, h) != 1 {
+			t.Error("torn file applied")
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "complete file applied", func() bool { return step(t, h) == 9 && h.Status().LastError == "" })
+}
+
+// A config refused for something outside the file (a credentials file not there yet) is
+// retried until it applies, with no change to the file.
+func TestRefusedConfigIsRetried(t *testing.T) {
+	dir := shortTempDir(t)
+	tokenFile := filepath.Join(dir, "token")
+	path := filepath.Join(dir, "config.json")
+	cfg := `{"plugins":[{"name":"counter-1","type":"counter","auth":{"method":"bearer","token_file":"` + tokenFile + `"}}]}`
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := watching(t, path)
+	eventually(t, "refusal", func() bool { return strings.Contains(h.Status().LastError, "token_file") })
+	refused := h.Status().Reloads.Refused
+	if err := os.WriteFile(tokenFile, []byte("t"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "applied on retry", func() bool { return h.Ready() && h.Status().LastError == "" })
+	if got := h.Status().Reloads.Refused; got != refused {
+		t.Errorf("retries were counted as new refusals: %d -> %d", refused, got)
+	}
+}
+
+func TestWatchRefusesPathsArgusCannotReport(t *testing.T) {
+	dir := shortTempDir(t)
+	long := filepath.Join(dir, strings.Repeat("d", 120))
+	h := newTestHost(t, "")
+	src, err := NewConfigSource(h, filepath.Join(long, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = src.Watch(t.Context(), testPoll)
+	if err == nil || !strings.Contains(err.Error(), "over 109 bytes") {
+		t.Fatalf("err = %v", err)
+	}
+}
