@@ -298,7 +298,11 @@ func TestRefusedConfigIsRetried(t *testing.T) {
 	h, _ := watching(t, path)
 	eventually(t, "refusal", func() bool { return strings.Contains(h.Status().LastError, "token_file") })
 	refused := h.Status().Reloads.Refused
-	if err := os.WriteFile(tokenFile, []byte("t"), 0o600); err != nil {
+	// Atomically, as kubelet does: a retry must not see a half-written file.
+	if err := os.WriteFile(tokenFile+".tmp", []byte("t"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tokenFile+".tmp", tokenFile); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "applied on retry", func() bool { return h.Ready() && h.Status().LastError == "" })
