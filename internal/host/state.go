@@ -86,6 +86,7 @@ func (h *Host) Snapshot(s *Store) error {
 	h.opts.Metrics.snapshot(err)
 	h.statusMu.Lock()
 	defer h.statusMu.Unlock()
+	h.status.stateDir = s.dir
 	if err != nil {
 		if h.status.lastStateError != err.Error() {
 			h.log.Error("Saving plugin state failed; serving continues, state since the last snapshot is at risk", "dir", s.dir, "err", err)

@@ -1,0 +1,316 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binary string
+
+// TestMain builds the real binary once; every test runs it as a process over real HTTP.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pluginhost-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "pluginhost")
+	out, err := exec.Command("go", "build", "-race", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building pluginhost: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	addr string
+	mu   sync.Mutex
+	logs strings.Builder
+	done chan error
+}
+
+// start runs the binary in dir with args and env, and waits until it listens.
+func start(t *testing.T, dir string, env []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"--listen=127.0.0.1:0", "--log-format=json"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, done: make(chan error, 1)}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			p.mu.Lock()
+			p.logs.WriteString(line + "\n")
+			p.mu.Unlock()
+			var rec struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "Serving plugins" {
+				addr <- rec.Addr
+			}
+		}
+		p.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("pluginhost logs:\n%s", p.Logs())
+		}
+	})
+	select {
+	case p.addr = <-addr:
+	case err := <-p.done:
+		t.Fatalf("pluginhost exited: %v\n%s", err, p.Logs())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("pluginhost did not listen\n%s", p.Logs())
+	}
+	return p
+}
+
+func (p *proc) Logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
+}
+
+func (p *proc) url(path string) string { return "http://" + p.addr + path }
+
+// stop sends sig and returns the exit error.
+func (p *proc) stop(t *testing.T, sig syscall.Signal) error {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("pluginhost did not exit")
+		return nil
+	}
+}
+
+// curl does what the seed README's curl commands do.
+func curl(t *testing.T, method, url, body string) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, url, rd)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+func value(t *testing.T, p *proc, method, op, body string) float64 {
+	t.Helper()
+	code, m := curl(t, method, p.url("/plugins/counter-1/"+op), body)
+	if code != 200 {
+		t.Fatalf("%s %s: %d %v", method, op, code, m)
+	}
+	return m["value"].(float64)
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ph")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// The seed README, "Running the Example" and "Test Hot Reload", against the binary: start
+// in a directory holding config.json, increment 5, edit the file as step 2 shows (its
+// comment included), increment 1 → 15. The process is the same throughout.
+func TestSeedWalkthroughAgainstTheBinary(t *testing.T) {
+	dir := shortTempDir(t)
+	tmp := t.TempDir()
+	copyFile(t, "../../internal/pluginconfig/testdata/seed-full.json", filepath.Join(dir, "config.json"))
+	p := start(t, dir, []string{"TMPDIR=" + tmp})
+	pid := p.cmd.Process.Pid
+
+	if v := value(t, p, "POST", "increment", `{"value": 5}`); v != 5 {
+		t.Fatalf("step 1: %v", v)
+	}
+	copyFile(t, "../../internal/pluginconfig/testdata/seed-step2.json", filepath.Join(dir, "config.json"))
+	eventually(t, "reload", func() bool {
+		_, st := curl(t, "GET", p.url("/status"), "")
+		plugins, _ := st["plugins"].([]any)
+		return len(plugins) == 1 && plugins[0].(map[string]any)["options"].(map[string]any)["increment"] == float64(10)
+	})
+	if v := value(t, p, "POST", "increment", `{"value": 1}`); v != 15 {
+		t.Fatalf("step 4: %v, want 15", v)
+	}
+	if v := value(t, p, "GET", "get", ""); v != 15 {
+		t.Fatalf("get: %v", v)
+	}
+	if v := value(t, p, "POST", "reset", ""); v != 0 {
+		t.Fatalf("reset: %v", v)
+	}
+	if p.cmd.Process.Pid != pid || p.cmd.ProcessState != nil {
+		t.Fatal("the host restarted")
+	}
+	// Argus' audit trail is off: no SQLite database under TMPDIR.
+	if entries, _ := os.ReadDir(tmp); len(entries) != 0 {
+		t.Fatalf("files appeared under TMPDIR: %v", entries)
+	}
+	if err := p.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM exit: %v", err)
+	}
+}
+
+// SIGTERM drains, writes a final snapshot and exits 0; a restart restores the counter.
+func TestSIGTERMLosesNothing(t *testing.T) {
+	dir := shortTempDir(t)
+	state := filepath.Join(dir, "state")
+	copyFile(t, "../../internal/pluginconfig/testdata/seed-full.json", filepath.Join(dir, "config.json"))
+	// A long snapshot interval: only the final snapshot can save these increments.
+	p := start(t, dir, nil, "--state-dir="+state, "--snapshot-interval=1h")
+	for range 7 {
+		value(t, p, "POST", "increment", `{"value": 3}`)
+	}
+	if err := p.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	if !strings.Contains(p.Logs(), "Final state snapshot saved") {
+		t.Fatalf("no final snapshot:\n%s", p.Logs())
+	}
+	p2 := start(t, dir, nil, "--state-dir="+state)
+	if v := value(t, p2, "GET", "get", ""); v != 21 {
+		t.Fatalf("restored %v, want 21", v)
+	}
+}
+
+// SIGKILL loses at most what came after the last snapshot.
+func TestSIGKILLLosesAtMostOneSnapshotInterval(t *testing.T) {
+	dir := shortTempDir(t)
+	state := filepath.Join(dir, "state")
+	copyFile(t, "../../internal/pluginconfig/testdata/seed-full.json", filepath.Join(dir, "config.json"))
+	p := start(t, dir, nil, "--state-dir="+state, "--snapshot-interval=50ms")
+	for range 10 {
+		value(t, p, "POST", "increment", `{"value": 1}`)
+	}
+	// Wait until a snapshot holds all ten, then kill.
+	eventually(t, "snapshot", func() bool {
+		b, _ := os.ReadFile(filepath.Join(state, "state.json"))
+		return strings.Contains(string(b), `"value": 10`)
+	})
+	if err := p.stop(t, syscall.SIGKILL); err == nil {
+		t.Fatal("SIGKILL exit reported success")
+	}
+	p2 := start(t, dir, nil, "--state-dir="+state)
+	if v := value(t, p2, "GET", "get", ""); v != 10 {
+		t.Fatalf("restored %v, want 10", v)
+	}
+}
+
+func TestEnvironmentVariablesAndAuditLog(t *testing.T) {
+	dir := shortTempDir(t)
+	cfg := filepath.Join(dir, "plugins.json")
+	audit := filepath.Join(dir, "audit.jsonl")
+	copyFile(t, "../../internal/pluginconfig/testdata/seed-full.json", cfg)
+	p := start(t, t.TempDir(), []string{"PLUGINHOST_CONFIG=" + cfg, "PLUGINHOST_AUDIT_LOG=" + audit, "PLUGINHOST_POLL_INTERVAL=20ms"})
+	if v := value(t, p, "POST", "increment", ""); v != 1 {
+		t.Fatalf("increment: %v", v)
+	}
+	if err := os.WriteFile(cfg, []byte(`{"plugins": [`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "refusal in the audit log", func() bool {
+		b, _ := os.ReadFile(audit)
+		return strings.Count(string(b), "\n") == 2 && strings.Contains(string(b), `"result":"refused"`)
+	})
+	b, _ := os.ReadFile(audit)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var first, second map[string]any
+	_ = json.Unmarshal([]byte(lines[0]), &first)
+	_ = json.Unmarshal([]byte(lines[1]), &second)
+	if first["result"] != "applied" || first["added"].([]any)[0] != "counter-1" || !strings.HasPrefix(first["revision"].(string), "sha256:") {
+		t.Errorf("first audit record: %s", lines[0])
+	}
+	if second["previousRevision"] != first["revision"] || !strings.Contains(second["error"].(string), "unexpected end of input") {
+		t.Errorf("second audit record: %s", lines[1])
+	}
+	if v := value(t, p, "GET", "get", ""); v != 1 {
+		t.Fatalf("value after a refused config: %v", v)
+	}
+}
+
+func TestBadFlagsFailClearly(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  []string
+		want string
+	}{
+		{[]string{"--poll-interval=1ms"}, nil, "below 10ms"},
+		{[]string{"--log-level=loud"}, nil, "--log-level"},
+		{nil, []string{"PLUGINHOST_POLL_INTERVAL=soon"}, `PLUGINHOST_POLL_INTERVAL="soon"`},
+		{[]string{"--listen=256.0.0.1:1"}, nil, "listening on"},
+		{[]string{"extra"}, nil, "unexpected arguments"},
+	} {
+		cmd := exec.Command(binary, tc.args...)
+		cmd.Dir = t.TempDir()
+		cmd.Env = append(os.Environ(), tc.env...)
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("%v %v: err=%v, output lacks %q:\n%s", tc.args, tc.env, err, tc.want, out)
+		}
+	}
+}
