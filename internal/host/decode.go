@@ -91,6 +91,9 @@ func fastValue(b []byte) (int64, bool) {
 }
 
 func slowValue(body []byte) (int64, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return 1, nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	var req struct {

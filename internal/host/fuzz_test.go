@@ -1,0 +1,77 @@
+package host
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// The allocation-free parser and encoding/json must agree on every body: same value when
+// both accept, and the fast path never accepts what the strict path refuses.
+func FuzzDecodeValue(f *testing.F) {
+	for _, s := range []string{``, `{}`, `{"value": 5}`, ` {"value":-9223372036854775808} `, `{"value": 1.5}`, `{"value": "5"}`,
+		`{"valeu": 1}`, `{"value": 1}{}`, `{"value": 01}`, `{"value": 9223372036854775808}`, `{"value": -0}`, `{"\u0076alue": 2}`, `[1]`, `{"value":null}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		slow, slowErr := slowValue(body)
+		fast, ok := fastValue(body)
+		if ok && slowErr != nil {
+			t.Fatalf("fast path accepted %q (%d) which the strict path refuses: %v", body, fast, slowErr)
+		}
+		if ok && fast != slow {
+			t.Fatalf("fast %d != slow %d for %q", fast, slow, body)
+		}
+		got, err := DecodeValue(body)
+		if (err == nil) != (slowErr == nil) || (err == nil && got != slow) {
+			t.Fatalf("DecodeValue(%q) = %d, %v; strict path %d, %v", body, got, err, slow, slowErr)
+		}
+	})
+}
+
+// Whatever a client sends, the handler answers without panicking, never with a 5xx other
+// than 503, and the counter changes only on a 200 increment.
+func FuzzPluginHandler(f *testing.F) {
+	f.Add("POST", "counter-1", "increment", `{"value": 5}`, "application/json")
+	f.Add("GET", "counter-1", "get", "", "")
+	f.Add("POST", "counter-1", "reset", "", "")
+	f.Add("PUT", "x", "y", "{", "text/plain")
+	f.Add("POST", "counter-1", "increment", `{"value": 9223372036854775807}`, "application/json; charset=utf-8")
+	h := newTestHost(f, seedConfig(3))
+	handler := h.Handler()
+	f.Fuzz(func(t *testing.T, method, name, op, body, ctype string) {
+		if !validMethod(method) || name == "" || op == "" {
+			return
+		}
+		before := value(t, h, "counter-1")
+		req := httptest.NewRequest(method, "/plugins/"+url.PathEscape(name)+"/"+url.PathEscape(op), strings.NewReader(body))
+		if ctype != "" && !strings.ContainsAny(ctype, "\r\n\x00") {
+			req.Header.Set("Content-Type", ctype)
+		}
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+		if rec.Code >= 500 && rec.Code != http.StatusServiceUnavailable {
+			t.Fatalf("%s %s %q: %d %s", method, req.URL.Path, body, rec.Code, rec.Body)
+		}
+		after := value(t, h, "counter-1")
+		changed := after != before
+		okIncrement := rec.Code == 200 && name == "counter-1" && (op == "increment" || op == "reset")
+		if changed && !okIncrement {
+			t.Fatalf("counter changed %d -> %d on %s %s (%d)", before, after, method, req.URL.Path, rec.Code)
+		}
+	})
+}
+
+func validMethod(m string) bool {
+	if m == "" {
+		return false
+	}
+	for _, c := range m {
+		if c < 'A' || c > 'Z' {
+			return false
+		}
+	}
+	return true
+}
