@@ -30,7 +30,7 @@ type entry struct {
 type route struct {
 	op      plugin.Operation
 	allow   []string // Allow header value for 405
-	metrics routeMetrics
+	metrics *routeMetrics
 }
 
 func newEntry(spec pluginconfig.Plugin, f plugin.Factory, auth *authenticator, m *Metrics) *entry {

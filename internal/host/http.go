@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,12 +19,19 @@ import (
 func (h *Host) Handler() http.Handler {
 	mux := http.NewServeMux()
 	h.routes(mux)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The hot path skips ServeMux, whose pattern matching allocates per request.
+		if strings.HasPrefix(r.URL.Path, "/plugins/") {
+			h.servePlugin(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // routes is the whole API surface.
 func (h *Host) routes(mux *http.ServeMux) {
-	mux.HandleFunc("/plugins/{name}/{op}", h.servePlugin)
+	mux.HandleFunc("/plugins/", h.servePlugin) // /plugins/{name}/{op}; Handler routes it first
 	mux.HandleFunc("GET /plugins", h.serveList)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeText(w, http.StatusOK, "ok") })
 	mux.HandleFunc("GET /readyz", h.serveReady)
@@ -45,7 +53,12 @@ func (h *Host) servePlugin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "no configuration applied yet; see /status")
 		return
 	}
-	name, op := r.PathValue("name"), r.PathValue("op")
+	name, op, ok := splitPluginPath(r.URL.Path)
+	if !ok {
+		h.opts.Metrics.unrouted(http.StatusNotFound)
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %q; plugin operations are /plugins/{name}/{operation}", r.URL.Path))
+		return
+	}
 	e := gen.entries[name]
 	if e == nil {
 		h.opts.Metrics.unrouted(http.StatusNotFound)
@@ -60,6 +73,19 @@ func (h *Host) servePlugin(w http.ResponseWriter, r *http.Request) {
 	}
 	code := h.serveOperation(w, r, e, rt)
 	rt.metrics.observe(code, time.Since(start))
+}
+
+// splitPluginPath splits /plugins/{name}/{op}.
+func splitPluginPath(p string) (name, op string, ok bool) {
+	rest, ok := strings.CutPrefix(p, "/plugins/")
+	if !ok {
+		return "", "", false
+	}
+	name, op, ok = strings.Cut(rest, "/")
+	if !ok || name == "" || op == "" || strings.IndexByte(op, '/') >= 0 {
+		return "", "", false
+	}
+	return name, op, true
 }
 
 // serveOperation runs one routed request and returns the status it wrote.
@@ -126,7 +152,7 @@ func waitSlot(slots chan struct{}, timeout time.Duration) bool {
 
 // readValue reads {"value": N} from the body; an empty body or {} means 1.
 func (h *Host) readValue(r *http.Request) (int64, int, error) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
+	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
 			return 0, http.StatusUnsupportedMediaType, fmt.Errorf("Content-Type %q is not supported; send application/json", ct)
 		}

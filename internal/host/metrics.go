@@ -3,6 +3,7 @@ package host
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +22,11 @@ type Metrics struct {
 	lastReloadTS *prometheus.GaugeVec
 	plugins      *prometheus.GaugeVec
 	snapshots    *prometheus.CounterVec
+
+	// routes caches each plugin operation's resolved series so that applying a config
+	// resolves only the plugins it adds (guarded by routesMu; written during Apply).
+	routesMu sync.Mutex
+	routes   map[[2]string]*routeMetrics
 }
 
 // NewMetrics registers the host's metrics in reg (a new registry with Go and process
@@ -31,7 +37,8 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	m := &Metrics{
-		reg: reg,
+		reg:    reg,
+		routes: map[[2]string]*routeMetrics{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pluginhost_requests_total", Help: "Plugin API requests by plugin, operation and HTTP status code.",
 		}, []string{"plugin", "operation", "code"}),
@@ -85,11 +92,17 @@ type routeMetrics struct {
 	latency    prometheus.Observer
 }
 
-func (m *Metrics) forRoute(plugin, op string) routeMetrics {
-	rm := routeMetrics{plugin: plugin, op: op, m: m, latency: m.duration.WithLabelValues(plugin, op)}
+func (m *Metrics) forRoute(plugin, op string) *routeMetrics {
+	m.routesMu.Lock()
+	defer m.routesMu.Unlock()
+	if rm, ok := m.routes[[2]string{plugin, op}]; ok {
+		return rm
+	}
+	rm := &routeMetrics{plugin: plugin, op: op, m: m, latency: m.duration.WithLabelValues(plugin, op)}
 	for i, c := range knownCodes {
 		rm.byCode[i] = m.requests.WithLabelValues(plugin, op, strconv.Itoa(c))
 	}
+	m.routes[[2]string{plugin, op}] = rm
 	return rm
 }
 
@@ -112,6 +125,13 @@ func (m *Metrics) unrouted(code int) {
 
 // forgetPlugin drops the series of a removed plugin.
 func (m *Metrics) forgetPlugin(name string) {
+	m.routesMu.Lock()
+	for k := range m.routes {
+		if k[0] == name {
+			delete(m.routes, k)
+		}
+	}
+	m.routesMu.Unlock()
 	m.requests.DeletePartialMatch(prometheus.Labels{"plugin": name})
 	m.duration.DeletePartialMatch(prometheus.Labels{"plugin": name})
 }

@@ -60,6 +60,9 @@ func Decode(data []byte) (*Config, error) {
 
 // checkSyntax reports malformed JSON with its line and column.
 func checkSyntax(data []byte) error {
+	if json.Valid(data) {
+		return nil
+	}
 	var v any
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
@@ -112,17 +115,23 @@ func (d *decoder) config(data []byte) *Config {
 	if !ok {
 		return cfg
 	}
-	d.fields(root, obj, map[string]func(*field.Path, json.RawMessage){
-		"plugins": func(p *field.Path, raw json.RawMessage) {
-			var items []json.RawMessage
-			if err := json.Unmarshal(raw, &items); err != nil {
-				d.errs = append(d.errs, field.TypeInvalid(p, string(raw), "must be an array of plugin objects"))
-				return
-			}
-			for i, item := range items {
-				cfg.Plugins = append(cfg.Plugins, d.plugin(p.Index(i), item))
-			}
-		},
+	d.fields(root, obj, func(key string, p *field.Path, raw json.RawMessage) bool {
+		if key != "plugins" {
+			return false
+		}
+		if isNull(raw) {
+			return true
+		}
+		var items []json.RawMessage
+		if err := json.Unmarshal(raw, &items); err != nil {
+			d.errs = append(d.errs, field.TypeInvalid(p, preview(raw), "must be an array of plugin objects"))
+			return true
+		}
+		cfg.Plugins = make([]Plugin, 0, len(items))
+		for i, item := range items {
+			cfg.Plugins = append(cfg.Plugins, d.plugin(p.Index(i), item))
+		}
+		return true
 	})
 	return cfg
 }
@@ -134,26 +143,38 @@ func (d *decoder) plugin(p *field.Path, raw json.RawMessage) Plugin {
 	if !ok {
 		return pl
 	}
-	d.fields(p, obj, map[string]func(*field.Path, json.RawMessage){
-		"name":      func(p *field.Path, r json.RawMessage) { d.str(p, r, &pl.Name) },
-		"type":      func(p *field.Path, r json.RawMessage) { d.str(p, r, &pl.Type) },
-		"transport": func(p *field.Path, r json.RawMessage) { d.str(p, r, &pl.Transport) },
-		"endpoint":  func(p *field.Path, r json.RawMessage) { d.str(p, r, &pl.Endpoint) },
-		"enabled":   func(p *field.Path, r json.RawMessage) { d.boolean(p, r, &pl.Enabled) },
-		"auth":      func(p *field.Path, r json.RawMessage) { d.auth(p, r, &pl.Auth) },
-		"connection": func(p *field.Path, r json.RawMessage) {
+	d.fields(p, obj, func(key string, p *field.Path, r json.RawMessage) bool {
+		switch key {
+		case "name":
+			d.str(p, r, &pl.Name)
+		case "type":
+			d.str(p, r, &pl.Type)
+		case "transport":
+			d.str(p, r, &pl.Transport)
+		case "endpoint":
+			d.str(p, r, &pl.Endpoint)
+		case "enabled":
+			d.boolean(p, r, &pl.Enabled)
+		case "auth":
+			d.auth(p, r, &pl.Auth)
+		case "connection":
 			d.connection(p, r, &pl.Connection)
-		},
-		"options": func(p *field.Path, r json.RawMessage) {
+		case "options":
+			if isNull(r) {
+				return true
+			}
 			dec := json.NewDecoder(bytes.NewReader(r))
 			dec.UseNumber()
 			var opts map[string]any
 			if err := dec.Decode(&opts); err != nil {
-				d.errs = append(d.errs, field.TypeInvalid(p, string(r), "must be an object"))
-				return
+				d.errs = append(d.errs, field.TypeInvalid(p, preview(r), "must be an object"))
+			} else {
+				pl.Options = opts
 			}
-			pl.Options = opts
-		},
+		default:
+			return false
+		}
+		return true
 	})
 	// Defaults that depend on decoded values.
 	if pl.Auth.Method == AuthAPIKey && pl.Auth.Header == "" {
@@ -167,18 +188,35 @@ func (d *decoder) auth(p *field.Path, raw json.RawMessage, a *Auth) {
 	if !ok {
 		return
 	}
-	strs := map[string]*string{
-		"method": &a.Method, "header": &a.Header,
-		"api_key": &a.APIKey, "api_key_file": &a.APIKeyFile,
-		"token": &a.Token, "token_file": &a.TokenFile,
-		"username": &a.Username, "username_file": &a.UsernameFile,
-		"password": &a.Password, "password_file": &a.PasswordFile,
-	}
-	handlers := make(map[string]func(*field.Path, json.RawMessage), len(strs))
-	for k, dst := range strs {
-		handlers[k] = func(p *field.Path, r json.RawMessage) { d.str(p, r, dst) }
-	}
-	d.fields(p, obj, handlers)
+	d.fields(p, obj, func(key string, p *field.Path, r json.RawMessage) bool {
+		var dst *string
+		switch key {
+		case "method":
+			dst = &a.Method
+		case "header":
+			dst = &a.Header
+		case "api_key":
+			dst = &a.APIKey
+		case "api_key_file":
+			dst = &a.APIKeyFile
+		case "token":
+			dst = &a.Token
+		case "token_file":
+			dst = &a.TokenFile
+		case "username":
+			dst = &a.Username
+		case "username_file":
+			dst = &a.UsernameFile
+		case "password":
+			dst = &a.Password
+		case "password_file":
+			dst = &a.PasswordFile
+		default:
+			return false
+		}
+		d.str(p, r, dst)
+		return true
+	})
 	if a.Method == "" {
 		a.Method = AuthNone
 	}
@@ -189,13 +227,24 @@ func (d *decoder) connection(p *field.Path, raw json.RawMessage, c *Connection) 
 	if !ok {
 		return
 	}
-	d.fields(p, obj, map[string]func(*field.Path, json.RawMessage){
-		"max_connections":      func(p *field.Path, r json.RawMessage) { d.integer(p, r, &c.MaxConnections) },
-		"max_idle_connections": func(p *field.Path, r json.RawMessage) { d.integer(p, r, &c.MaxIdleConnections) },
-		"idle_timeout":         func(p *field.Path, r json.RawMessage) { d.duration(p, r, &c.IdleTimeout) },
-		"connection_timeout":   func(p *field.Path, r json.RawMessage) { d.duration(p, r, &c.ConnectionTimeout) },
-		"request_timeout":      func(p *field.Path, r json.RawMessage) { d.duration(p, r, &c.RequestTimeout) },
-		"keep_alive":           func(p *field.Path, r json.RawMessage) { d.boolean(p, r, &c.KeepAlive) },
+	d.fields(p, obj, func(key string, p *field.Path, r json.RawMessage) bool {
+		switch key {
+		case "max_connections":
+			d.integer(p, r, &c.MaxConnections)
+		case "max_idle_connections":
+			d.integer(p, r, &c.MaxIdleConnections)
+		case "idle_timeout":
+			d.duration(p, r, &c.IdleTimeout)
+		case "connection_timeout":
+			d.duration(p, r, &c.ConnectionTimeout)
+		case "request_timeout":
+			d.duration(p, r, &c.RequestTimeout)
+		case "keep_alive":
+			d.boolean(p, r, &c.KeepAlive)
+		default:
+			return false
+		}
+		return true
 	})
 }
 
@@ -216,8 +265,9 @@ func (d *decoder) object(p *field.Path, raw json.RawMessage) (map[string]json.Ra
 	return obj, true
 }
 
-// fields dispatches each key to its handler in sorted order; unknown keys are errors.
-func (d *decoder) fields(p *field.Path, obj map[string]json.RawMessage, handlers map[string]func(*field.Path, json.RawMessage)) {
+// fields hands each key, in sorted order, to decode; a key it does not know (false) is an
+// error. The decoders treat a null value as absent.
+func (d *decoder) fields(p *field.Path, obj map[string]json.RawMessage, decode func(key string, p *field.Path, raw json.RawMessage) bool) {
 	keys := make([]string, 0, len(obj))
 	for k := range obj {
 		keys = append(keys, k)
@@ -225,15 +275,9 @@ func (d *decoder) fields(p *field.Path, obj map[string]json.RawMessage, handlers
 	sort.Strings(keys)
 	for _, k := range keys {
 		child := childPath(p, k)
-		h, ok := handlers[k]
-		if !ok {
+		if !decode(k, child, obj[k]) {
 			d.errs = append(d.errs, field.Forbidden(child, "unknown field"))
-			continue
 		}
-		if isNull(obj[k]) {
-			continue
-		}
-		h(child, obj[k])
 	}
 }
 
@@ -245,12 +289,18 @@ func childPath(p *field.Path, k string) *field.Path {
 }
 
 func (d *decoder) str(p *field.Path, raw json.RawMessage, dst *string) {
+	if isNull(raw) {
+		return
+	}
 	if err := json.Unmarshal(raw, dst); err != nil {
 		d.errs = append(d.errs, field.TypeInvalid(p, preview(raw), "must be a string"))
 	}
 }
 
 func (d *decoder) boolean(p *field.Path, raw json.RawMessage, dst **bool) {
+	if isNull(raw) {
+		return
+	}
 	var b bool
 	if err := json.Unmarshal(raw, &b); err != nil {
 		d.errs = append(d.errs, field.TypeInvalid(p, preview(raw), "must be true or false"))
@@ -260,6 +310,9 @@ func (d *decoder) boolean(p *field.Path, raw json.RawMessage, dst **bool) {
 }
 
 func (d *decoder) integer(p *field.Path, raw json.RawMessage, dst *int) {
+	if isNull(raw) {
+		return
+	}
 	var n json.Number
 	if err := json.Unmarshal(raw, &n); err != nil {
 		d.errs = append(d.errs, field.TypeInvalid(p, preview(raw), "must be an integer"))
@@ -274,6 +327,9 @@ func (d *decoder) integer(p *field.Path, raw json.RawMessage, dst *int) {
 }
 
 func (d *decoder) duration(p *field.Path, raw json.RawMessage, dst *Duration) {
+	if isNull(raw) {
+		return
+	}
 	if err := dst.UnmarshalJSON(raw); err != nil {
 		d.errs = append(d.errs, field.Invalid(p, preview(raw), err.Error()))
 	}
