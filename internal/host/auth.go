@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/hotreload/plugin-operator/internal/pluginconfig"
@@ -22,11 +23,17 @@ type authenticator struct {
 	challenge []string
 }
 
-// newAuthenticator returns nil for method "none".
-func newAuthenticator(a pluginconfig.Auth) (*authenticator, error) {
+// newAuthenticator returns nil for method "none". Relative *_file paths are relative to
+// baseDir, the directory of the config file: the operator renders "../secrets/<file>", which
+// resolves in a pod (/var/run/plugins/config -> /var/run/plugins/secrets) and in local tests
+// alike.
+func newAuthenticator(a pluginconfig.Auth, baseDir string) (*authenticator, error) {
 	read := func(inline, file, key string) ([]byte, error) {
 		if file == "" {
 			return []byte(inline), nil
+		}
+		if !filepath.IsAbs(file) && baseDir != "" {
+			file = filepath.Join(baseDir, file)
 		}
 		b, err := os.ReadFile(file)
 		if err != nil {

@@ -45,6 +45,8 @@ type Host struct {
 	current atomic.Pointer[generation]
 	// draining makes /readyz fail during shutdown.
 	draining atomic.Bool
+	// baseDir resolves relative credential file paths: the config file's directory.
+	baseDir atomic.Value
 
 	// applyMu serializes Apply; live and restored are only touched under it.
 	applyMu sync.Mutex
@@ -97,12 +99,14 @@ func New(opts Options) *Host {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Host{
+	h := &Host{
 		opts:     opts,
 		log:      opts.Logger,
 		live:     map[string]*liveInstance{},
 		restored: map[string]SavedPlugin{},
 	}
+	h.baseDir.Store("")
+	return h
 }
 
 // Result describes one Apply.
@@ -165,7 +169,7 @@ func (h *Host) build(data []byte, rev string, prev *generation, res *Result) (*g
 	for i := range cfg.Plugins {
 		spec := cfg.Plugins[i]
 		factory, _ := h.opts.Registry.Factory(spec.Type) // Parse checked the type exists
-		auth, err := newAuthenticator(spec.Auth)
+		auth, err := newAuthenticator(spec.Auth, h.baseDir.Load().(string))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("plugins[%d].auth: %w", i, err))
 			continue

@@ -176,6 +176,34 @@ func TestAuthMethods(t *testing.T) {
 	}
 }
 
+func TestRelativeCredentialFilesResolveFromTheConfigDir(t *testing.T) {
+	root := shortTempDir(t)
+	for _, d := range []string{"config", "secrets"} {
+		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "secrets", "c.token"), []byte("tok"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(root, "config", "config.json")
+	if err := os.WriteFile(cfg, []byte(`{"plugins":[{"name":"c","type":"counter","auth":{"method":"bearer","token_file":"../secrets/c.token"}}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := newTestHost(t, "")
+	src, err := NewConfigSource(h, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Load(); err != nil {
+		t.Fatal(err)
+	}
+	srv := serve(t, h)
+	if r := do(t, "GET", srv.URL+"/plugins/c/get", "", "Authorization", "Bearer tok"); r.Status != 200 {
+		t.Fatalf("status %d: %s", r.Status, r.Body)
+	}
+}
+
 func TestMissingCredentialFileRefusesConfig(t *testing.T) {
 	h := newTestHost(t, seedConfig(1))
 	_, err := h.Apply([]byte(`{"plugins":[{"name":"b","type":"counter","auth":{"method":"bearer","token_file":"/nonexistent/token"}}]}`))

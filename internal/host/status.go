@@ -1,6 +1,7 @@
 package host
 
 import (
+	"path/filepath"
 	"sort"
 
 	"github.com/hotreload/plugin-operator/internal/hostapi"
@@ -56,6 +57,7 @@ func (h *Host) Status() Status {
 }
 
 func (h *Host) setConfigPath(p string) {
+	h.baseDir.Store(filepath.Dir(p))
 	h.statusMu.Lock()
 	h.status.configPath = p
 	h.statusMu.Unlock()
