@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -103,6 +104,15 @@ func position(data []byte, offset int64) (line, col int) {
 	return line, col
 }
 
+// at is where a value sits: its parent's path and its key. The path is built only when an
+// error needs it, which keeps a 1,000-plugin config from allocating thousands of paths.
+type at struct {
+	parent *field.Path
+	key    string
+}
+
+func (a at) path() *field.Path { return childPath(a.parent, a.key) }
+
 // decoder walks the JSON document level by level so that each error carries its path.
 type decoder struct {
 	errs field.ErrorList
@@ -115,7 +125,7 @@ func (d *decoder) config(data []byte) *Config {
 	if !ok {
 		return cfg
 	}
-	d.fields(root, obj, func(key string, p *field.Path, raw json.RawMessage) bool {
+	d.fields(root, obj, func(key string, p at, raw json.RawMessage) bool {
 		if key != "plugins" {
 			return false
 		}
@@ -124,12 +134,13 @@ func (d *decoder) config(data []byte) *Config {
 		}
 		var items []json.RawMessage
 		if err := json.Unmarshal(raw, &items); err != nil {
-			d.errs = append(d.errs, field.TypeInvalid(p, preview(raw), "must be an array of plugin objects"))
+			d.errs = append(d.errs, field.TypeInvalid(p.path(), preview(raw), "must be an array of plugin objects"))
 			return true
 		}
 		cfg.Plugins = make([]Plugin, 0, len(items))
+		plugins := p.path()
 		for i, item := range items {
-			cfg.Plugins = append(cfg.Plugins, d.plugin(p.Index(i), item))
+			cfg.Plugins = append(cfg.Plugins, d.plugin(plugins.Index(i), item))
 		}
 		return true
 	})
@@ -143,7 +154,7 @@ func (d *decoder) plugin(p *field.Path, raw json.RawMessage) Plugin {
 	if !ok {
 		return pl
 	}
-	d.fields(p, obj, func(key string, p *field.Path, r json.RawMessage) bool {
+	d.fields(p, obj, func(key string, p at, r json.RawMessage) bool {
 		switch key {
 		case "name":
 			d.str(p, r, &pl.Name)
@@ -156,9 +167,9 @@ func (d *decoder) plugin(p *field.Path, raw json.RawMessage) Plugin {
 		case "enabled":
 			d.boolean(p, r, &pl.Enabled)
 		case "auth":
-			d.auth(p, r, &pl.Auth)
+			d.auth(p.path(), r, &pl.Auth)
 		case "connection":
-			d.connection(p, r, &pl.Connection)
+			d.connection(p.path(), r, &pl.Connection)
 		case "options":
 			if isNull(r) {
 				return true
@@ -167,7 +178,7 @@ func (d *decoder) plugin(p *field.Path, raw json.RawMessage) Plugin {
 			dec.UseNumber()
 			var opts map[string]any
 			if err := dec.Decode(&opts); err != nil {
-				d.errs = append(d.errs, field.TypeInvalid(p, preview(r), "must be an object"))
+				d.errs = append(d.errs, field.TypeInvalid(p.path(), preview(r), "must be an object"))
 			} else {
 				pl.Options = opts
 			}
@@ -188,7 +199,7 @@ func (d *decoder) auth(p *field.Path, raw json.RawMessage, a *Auth) {
 	if !ok {
 		return
 	}
-	d.fields(p, obj, func(key string, p *field.Path, r json.RawMessage) bool {
+	d.fields(p, obj, func(key string, p at, r json.RawMessage) bool {
 		var dst *string
 		switch key {
 		case "method":
@@ -227,7 +238,7 @@ func (d *decoder) connection(p *field.Path, raw json.RawMessage, c *Connection) 
 	if !ok {
 		return
 	}
-	d.fields(p, obj, func(key string, p *field.Path, r json.RawMessage) bool {
+	d.fields(p, obj, func(key string, p at, r json.RawMessage) bool {
 		switch key {
 		case "max_connections":
 			d.integer(p, r, &c.MaxConnections)
@@ -267,16 +278,16 @@ func (d *decoder) object(p *field.Path, raw json.RawMessage) (map[string]json.Ra
 
 // fields hands each key, in sorted order, to decode; a key it does not know (false) is an
 // error. The decoders treat a null value as absent.
-func (d *decoder) fields(p *field.Path, obj map[string]json.RawMessage, decode func(key string, p *field.Path, raw json.RawMessage) bool) {
+func (d *decoder) fields(p *field.Path, obj map[string]json.RawMessage, decode func(key string, p at, raw json.RawMessage) bool) {
 	keys := make([]string, 0, len(obj))
 	for k := range obj {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		child := childPath(p, k)
+		child := at{p, k}
 		if !decode(k, child, obj[k]) {
-			d.errs = append(d.errs, field.Forbidden(child, "unknown field"))
+			d.errs = append(d.errs, field.Forbidden(child.path(), "unknown field"))
 		}
 	}
 }
@@ -288,50 +299,55 @@ func childPath(p *field.Path, k string) *field.Path {
 	return p.Child(k)
 }
 
-func (d *decoder) str(p *field.Path, raw json.RawMessage, dst *string) {
+func (d *decoder) str(p at, raw json.RawMessage, dst *string) {
 	if isNull(raw) {
 		return
 	}
+	// Fast path: a plain string (the document is already known to be valid JSON).
+	if len(raw) >= 2 && raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+		*dst = string(raw[1 : len(raw)-1])
+		return
+	}
 	if err := json.Unmarshal(raw, dst); err != nil {
-		d.errs = append(d.errs, field.TypeInvalid(p, preview(raw), "must be a string"))
+		d.errs = append(d.errs, field.TypeInvalid(p.path(), preview(raw), "must be a string"))
 	}
 }
 
-func (d *decoder) boolean(p *field.Path, raw json.RawMessage, dst **bool) {
+func (d *decoder) boolean(p at, raw json.RawMessage, dst **bool) {
 	if isNull(raw) {
 		return
 	}
 	var b bool
 	if err := json.Unmarshal(raw, &b); err != nil {
-		d.errs = append(d.errs, field.TypeInvalid(p, preview(raw), "must be true or false"))
+		d.errs = append(d.errs, field.TypeInvalid(p.path(), preview(raw), "must be true or false"))
 		return
 	}
 	*dst = &b
 }
 
-func (d *decoder) integer(p *field.Path, raw json.RawMessage, dst *int) {
+func (d *decoder) integer(p at, raw json.RawMessage, dst *int) {
 	if isNull(raw) {
 		return
 	}
 	var n json.Number
 	if err := json.Unmarshal(raw, &n); err != nil {
-		d.errs = append(d.errs, field.TypeInvalid(p, preview(raw), "must be an integer"))
+		d.errs = append(d.errs, field.TypeInvalid(p.path(), preview(raw), "must be an integer"))
 		return
 	}
 	v, err := n.Int64()
 	if err != nil || int64(int(v)) != v {
-		d.errs = append(d.errs, field.TypeInvalid(p, n.String(), "must be an integer"))
+		d.errs = append(d.errs, field.TypeInvalid(p.path(), n.String(), "must be an integer"))
 		return
 	}
 	*dst = int(v)
 }
 
-func (d *decoder) duration(p *field.Path, raw json.RawMessage, dst *Duration) {
+func (d *decoder) duration(p at, raw json.RawMessage, dst *Duration) {
 	if isNull(raw) {
 		return
 	}
 	if err := dst.UnmarshalJSON(raw); err != nil {
-		d.errs = append(d.errs, field.Invalid(p, preview(raw), err.Error()))
+		d.errs = append(d.errs, field.Invalid(p.path(), preview(raw), err.Error()))
 	}
 }
 
