@@ -314,3 +314,49 @@ func TestBadFlagsFailClearly(t *testing.T) {
 		}
 	}
 }
+
+// A request in flight when SIGTERM arrives completes before the process exits.
+func TestSIGTERMLetsInFlightRequestsFinish(t *testing.T) {
+	dir := shortTempDir(t)
+	copyFile(t, "../../internal/pluginconfig/testdata/seed-full.json", filepath.Join(dir, "config.json"))
+	p := start(t, dir, nil)
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest("POST", p.url("/plugins/counter-1/increment"), pr)
+	req.Header.Set("Content-Type", "application/json")
+	req.ContentLength = int64(len(`{"value": 4}`))
+	type result struct {
+		code int
+		body string
+		err  error
+	}
+	res := make(chan result, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		res <- result{code: resp.StatusCode, body: string(b)}
+	}()
+	_, _ = pw.Write([]byte(`{"value"`)) // the request is now in flight
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // shutdown has begun and waits for the request
+	_, _ = pw.Write([]byte(`: 4}`))
+	_ = pw.Close()
+	r := <-res
+	if r.err != nil || r.code != 200 || !strings.Contains(r.body, `"value":4`) {
+		t.Fatalf("in-flight request: %+v", r)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("exit: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
+}
