@@ -75,7 +75,7 @@ func start(t *testing.T, dir string, env []string, args ...string) *proc {
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Kill()
-			<-p.done
+			_ = <-p.done
 		}
 		if t.Failed() {
 			t.Logf("pluginhost logs:\n%s", p.Logs())

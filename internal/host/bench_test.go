@@ -96,7 +96,7 @@ func BenchmarkHandlerIncrement(b *testing.B) {
 	w := &discardWriter{h: http.Header{}}
 	b.ReportAllocs()
 	for b.Loop() {
-		body.Seek(0, io.SeekStart)
+		_, _ = body.Seek(0, io.SeekStart)
 		clear(w.h)
 		h.ServeHTTP(w, req)
 	}

@@ -241,7 +241,7 @@ func TestRequestTimeoutBoundsSlowBodies(t *testing.T) {
 	cfg := `{"plugins":[{"name":"c","type":"counter","connection":{"request_timeout":"100ms"}}]}`
 	srv := serve(t, newTestHost(t, cfg))
 	pr, pw := newSlowBody()
-	defer pw.Close()
+	defer func() { _ = pw.Close() }()
 	req, _ := http.NewRequest("POST", srv.URL+"/plugins/c/increment", pr)
 	req.Header.Set("Content-Type", "application/json")
 	req.ContentLength = 20

@@ -117,7 +117,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	defer audit.Close()
+	defer func() { _ = audit.Close() }()
 
 	h := New(Options{Registry: builtin.Registry(), Logger: log, Audit: audit, MaxBodyBytes: f.MaxBodyBytes})
 	var store *Store
