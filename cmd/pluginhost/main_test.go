@@ -75,7 +75,9 @@ func start(t *testing.T, dir string, env []string, args ...string) *proc {
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Kill()
-			_ = <-p.done
+			if err := <-p.done; err != nil {
+				t.Logf("pluginhost killed at cleanup: %v", err)
+			}
 		}
 		if t.Failed() {
 			t.Logf("pluginhost logs:\n%s", p.Logs())
