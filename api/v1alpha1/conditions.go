@@ -75,7 +75,10 @@ const (
 	ReasonInvalidSpec = "InvalidSpec"
 
 	// ReasonNameConflict (Accepted=False): a plugin of the same name is defined in the host's
-	// configMapRef, or more than one PluginHost selects the Plugin.
+	// configMapRef. In a PluginHost's status.plugins it also marks a Plugin that another,
+	// older PluginHost selects too: a counter has one writer, so the oldest selecting
+	// PluginHost (by creationTimestamp, then name) runs the Plugin and the others leave it
+	// out; the Plugin's own Accepted condition names them.
 	ReasonNameConflict = "NameConflict"
 
 	// ReasonNoHost (Accepted=False, Applied=False, Ready=False): no PluginHost selects the
@@ -85,6 +88,10 @@ const (
 	// ReasonSecretNotFound (Accepted=False): the Secret of spec.auth.secretRef, or a key its
 	// method reads, does not exist.
 	ReasonSecretNotFound = "SecretNotFound"
+
+	// ReasonPending (Accepted=Unknown, Applied=False, Ready=False): the Plugin's PluginHost has
+	// not evaluated its current generation yet.
+	ReasonPending = "Pending"
 
 	// ReasonApplied (Applied=True): every pod of the host runs a revision containing the
 	// Plugin's current generation.
@@ -125,7 +132,9 @@ const (
 	ReasonAsExpected = "AsExpected"
 
 	// ReasonConfigInvalid (Degraded=True): the ConfigMap of spec.configMapRef does not hold a
-	// valid config.json, or merging it with the selected Plugins fails validation.
+	// valid config.json, or merging it with the selected Plugins fails validation. The host
+	// keeps running its last rendered configuration. Plugins use it too (Applied=False) for a
+	// generation that cannot roll out for that reason.
 	ReasonConfigInvalid = "ConfigInvalid"
 
 	// ReasonConfigMapNotFound (Degraded=True): the ConfigMap or key of spec.configMapRef does
@@ -139,4 +148,19 @@ const (
 	// ReasonPodsUnreachable (Degraded=True): the `/status` endpoint of a ready pod cannot be
 	// read.
 	ReasonPodsUnreachable = "PodsUnreachable"
+)
+
+// Reasons of the Events the operator records, on transitions only.
+const (
+	// EventRevisionRolledOut (Normal, on a PluginHost): every running pod of the host now runs a
+	// new configuration revision.
+	EventRevisionRolledOut = "RevisionRolledOut"
+
+	// EventPluginRejected (Warning, on a Plugin, related to its PluginHost): the host left the
+	// Plugin out of its configuration; the note says why.
+	EventPluginRejected = "PluginRejected"
+
+	// EventPodRefusedConfig (Warning, on a PluginHost, related to the pod): a pod refused the
+	// desired configuration revision and kept its previous one; the note has its error.
+	EventPodRefusedConfig = "PodRefusedConfig"
 )

@@ -335,8 +335,9 @@ type PluginStatus struct {
 	URL string `json:"url,omitempty"`
 
 	// appliedRevision is the configuration revision (see PluginHost
-	// status.configRevision), applied by the host's pods, that contains
-	// observedGeneration of this Plugin.
+	// status.configRevision) in which every pod of the host first applied
+	// observedGeneration of this Plugin; empty while that generation is not
+	// applied. Later revisions that change only other plugins do not move it.
 	// +optional
 	AppliedRevision string `json:"appliedRevision,omitempty"`
 }

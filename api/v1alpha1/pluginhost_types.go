@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // LogLevel is the minimum level of the runtime's log messages.
@@ -243,6 +244,49 @@ type PodStatus struct {
 	LastChecked metav1.Time `json:"lastChecked,omitempty"`
 }
 
+// SelectedPluginStatus is what a PluginHost made of one Plugin its
+// pluginSelector selects: whether the Plugin is in the host's configuration,
+// and which generation of it the host's pods run. The Plugin's own status is
+// computed from this record.
+type SelectedPluginStatus struct {
+	// name is the name of the Plugin, in the PluginHost's namespace.
+	// +required
+	Name string `json:"name"`
+
+	// uid is the metadata.uid of the Plugin, so that a Plugin deleted and created
+	// again with the same name is not mistaken for the old one.
+	// +optional
+	UID types.UID `json:"uid,omitempty"`
+
+	// generation is the metadata.generation of the Plugin that the host last
+	// evaluated.
+	// +required
+	Generation int64 `json:"generation"`
+
+	// reason is `Accepted` when the Plugin is in the desired configuration;
+	// otherwise why it is left out: `InvalidSpec`, `SecretNotFound` or
+	// `NameConflict`.
+	// +required
+	Reason string `json:"reason"`
+
+	// message explains reason in a sentence.
+	// +optional
+	Message string `json:"message,omitempty"`
+
+	// revision is the configuration revision (status.configRevision) that
+	// contains generation of the Plugin; empty when the Plugin is left out, or
+	// when this generation could not be rendered (the host's configMapRef is
+	// invalid).
+	// +optional
+	Revision string `json:"revision,omitempty"`
+
+	// appliedGeneration is the generation of the Plugin contained in
+	// status.appliedRevision, the last revision every pod of the host applied;
+	// 0 when that revision does not contain the Plugin.
+	// +optional
+	AppliedGeneration int64 `json:"appliedGeneration,omitempty"`
+}
+
 // PluginHostStatus is the observed state of a PluginHost.
 type PluginHostStatus struct {
 	// observedGeneration is the metadata.generation of the PluginHost that the
@@ -267,12 +311,27 @@ type PluginHostStatus struct {
 	// +optional
 	ConfigRevision string `json:"configRevision,omitempty"`
 
+	// appliedRevision is the last configuration revision that every running pod
+	// of the host reported as applied. It equals configRevision once a rollout
+	// is complete.
+	// +optional
+	AppliedRevision string `json:"appliedRevision,omitempty"`
+
+	// plugins record, for each Plugin that pluginSelector selects, whether it is
+	// in the configuration and which of its generations the pods run. Plugins
+	// defined in configMapRef are not listed.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Plugins []SelectedPluginStatus `json:"plugins,omitempty"`
+
 	// pluginCount is the number of plugins in the desired configuration: the
 	// selected Plugins plus those of configMapRef.
 	// +optional
 	PluginCount int32 `json:"pluginCount,omitempty"`
 
-	// pods report the configuration each pod of the host has applied.
+	// pods report the configuration each running pod of the host has applied,
+	// as read from its `/status` endpoint.
 	// +optional
 	// +listType=map
 	// +listMapKey=name
@@ -295,6 +354,7 @@ type PluginHostStatus struct {
 // +kubebuilder:resource:shortName=ph,categories=hotreload
 // +kubebuilder:printcolumn:name="Plugins",type=integer,JSONPath=`.status.pluginCount`
 // +kubebuilder:printcolumn:name="Revision",type=string,JSONPath=`.status.configRevision`,priority=1
+// +kubebuilder:printcolumn:name="Applied",type=string,JSONPath=`.status.appliedRevision`,priority=1
 // +kubebuilder:printcolumn:name="Available",type=string,JSONPath=`.status.conditions[?(@.type=="Available")].status`
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.url`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

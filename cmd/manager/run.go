@@ -1,0 +1,173 @@
+/*
+Copyright 2026 The plugin-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/hotreload/plugin-operator/api/v1alpha1"
+	"github.com/hotreload/plugin-operator/controllers"
+)
+
+// flags are the manager's command-line settings.
+type flags struct {
+	metricsAddr      string
+	metricsSecure    bool
+	probeAddr        string
+	leaderElect      bool
+	leaderElectionID string
+	leaderElectionNS string
+	watchNamespaces  []string
+	controllers      controllers.Options
+	zap              zap.Options
+}
+
+// parseFlags reads args. The standard zap flags (--zap-log-level, --zap-encoder, …) and
+// --kubeconfig are included.
+func parseFlags(args []string, stderr io.Writer) (*flags, error) {
+	f := &flags{controllers: controllers.DefaultOptions()}
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8443", "address of the metrics endpoint; 0 disables it")
+	fs.BoolVar(&f.metricsSecure, "metrics-secure", true, "serve metrics over HTTPS, authenticating and authorizing each scrape with TokenReview/SubjectAccessReview")
+	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz; 0 disables them")
+	fs.BoolVar(&f.leaderElect, "leader-elect", false, "hold a Lease so that one manager replica is active at a time")
+	fs.StringVar(&f.leaderElectionID, "leader-election-id", "plugin-operator.plugins.hotreload.io", "name of the leader-election Lease")
+	fs.StringVar(&f.leaderElectionNS, "leader-election-namespace", "", "namespace of the Lease; empty means the manager pod's namespace")
+	fs.Func("watch-namespaces", "comma-separated namespaces to watch; empty watches all", func(s string) error {
+		f.watchNamespaces = nil
+		for ns := range strings.SplitSeq(s, ",") {
+			if ns = strings.TrimSpace(ns); ns != "" {
+				f.watchNamespaces = append(f.watchNamespaces, ns)
+			}
+		}
+		return nil
+	})
+	c := &f.controllers
+	fs.StringVar(&c.DefaultHostImage, "default-host-image", c.DefaultHostImage, "runtime image of PluginHosts without spec.image")
+	fs.BoolVar(&c.PodNudge, "pod-nudge", c.PodNudge, "annotate host pods with each new config revision so that kubelet re-syncs their volumes at once; disable where the operator may not patch pods")
+	fs.DurationVar(&c.StatusPollInterval, "status-poll-interval", c.StatusPollInterval, "how often host pods' /status is read while they have not applied the desired revision")
+	fs.DurationVar(&c.StatusTimeout, "status-timeout", c.StatusTimeout, "timeout of one GET /status of a host pod")
+	fs.IntVar(&c.MaxConcurrentProbes, "max-concurrent-probes", c.MaxConcurrentProbes, "most GET /status requests in flight over all hosts")
+	fs.IntVar(&c.MaxConcurrentReconciles, "max-concurrent-reconciles", c.MaxConcurrentReconciles, "workers of the PluginHost controller")
+	fs.IntVar(&c.MaxConcurrentPluginReconciles, "max-concurrent-plugin-reconciles", c.MaxConcurrentPluginReconciles, "workers of the Plugin controller (status writes only)")
+	config.RegisterFlags(fs)
+	f.zap.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	switch {
+	case c.StatusPollInterval <= 0:
+		return nil, errors.New("--status-poll-interval must be positive")
+	case c.StatusTimeout <= 0:
+		return nil, errors.New("--status-timeout must be positive")
+	case c.MaxConcurrentProbes < 1:
+		return nil, errors.New("--max-concurrent-probes must be at least 1")
+	case c.MaxConcurrentReconciles < 1:
+		return nil, errors.New("--max-concurrent-reconciles must be at least 1")
+	case c.MaxConcurrentPluginReconciles < 1:
+		return nil, errors.New("--max-concurrent-plugin-reconciles must be at least 1")
+	}
+	return f, nil
+}
+
+// run starts the manager and blocks until ctx is done.
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	f, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	logger := zap.New(zap.UseFlagOptions(&f.zap), zap.WriteTo(stderr))
+	ctrl.SetLogger(logger)
+	klog.SetLogger(logger)
+	log := logger.WithName("setup")
+
+	restConfig, err := config.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+
+	metrics := metricsserver.Options{BindAddress: f.metricsAddr, SecureServing: f.metricsSecure}
+	if f.metricsSecure {
+		metrics.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme:                        scheme,
+		Logger:                        logger,
+		Metrics:                       metrics,
+		HealthProbeBindAddress:        f.probeAddr,
+		LeaderElection:                f.leaderElect,
+		LeaderElectionID:              f.leaderElectionID,
+		LeaderElectionNamespace:       f.leaderElectionNS,
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         controllers.CacheOptions(f.watchNamespaces),
+		Client:                        controllers.ClientOptions(),
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	if err := controllers.SetupWithManager(ctx, mgr, f.controllers); err != nil {
+		return fmt.Errorf("setting up controllers: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", func(req *http.Request) error {
+		ctx, cancel := context.WithTimeout(req.Context(), 100*time.Millisecond)
+		defer cancel()
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			return errors.New("informer caches have not synced")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+
+	log.Info("Starting manager", "watchNamespaces", f.watchNamespaces, "leaderElection", f.leaderElect,
+		"defaultHostImage", f.controllers.DefaultHostImage, "podNudge", f.controllers.PodNudge)
+	return mgr.Start(ctx)
+}

@@ -1,0 +1,205 @@
+/*
+Copyright 2026 The plugin-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/hotreload/plugin-operator/api/v1alpha1"
+)
+
+// pendingGrace is how long a new Plugin's status may wait for the outcome of its first
+// rollout before it shows the progress so far.
+const pendingGrace = 5 * time.Second
+
+// PluginReconciler writes Plugin status, and nothing else: it projects the status of the
+// PluginHost that runs the Plugin (its status.plugins entry and pod reports) into the
+// Plugin's conditions. It is the only writer of Plugin status.
+type PluginReconciler struct {
+	client.Client
+}
+
+// Reconcile computes the Plugin's status from the PluginHosts of its namespace.
+func (r *PluginReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	p := &v1alpha1.Plugin{}
+	if err := r.Get(ctx, req.NamespacedName, p); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !p.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	hosts := &v1alpha1.PluginHostList{}
+	if err := r.List(ctx, hosts, client.InNamespace(p.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+		return ctrl.Result{}, fmt.Errorf("listing PluginHosts: %w", err)
+	}
+	before := p.DeepCopy()
+	setPluginStatus(p, hosts.Items) // reads the cached hosts, never writes them
+	if equality.Semantic.DeepEqual(before.Status, p.Status) {
+		return ctrl.Result{}, nil
+	}
+	// A new Plugin on its way to running pods (pending, or accepted and rolling out): its
+	// host's status updates bring the next reconciles, and a rollout normally takes about a
+	// second. Status writes dominate the operator's API traffic, so a new Plugin's first
+	// status waits for the outcome — applied or rejected — for up to pendingGrace after its
+	// creation. Without a running pod there is no outcome to wait for.
+	if len(before.Status.Conditions) == 0 && inProgress(p, hosts.Items) {
+		if wait := pendingGrace - time.Since(p.CreationTimestamp.Time); wait > 0 {
+			return ctrl.Result{RequeueAfter: wait}, nil
+		}
+	}
+	if err := r.Status().Patch(ctx, p, client.MergeFrom(before), client.FieldOwner(v1alpha1.FieldOwner)); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(fmt.Errorf("patching Plugin status: %w", err))
+	}
+	return ctrl.Result{}, nil
+}
+
+// inProgress reports whether a Plugin's computed status is on its way to Applied on a host
+// with running pods: neither applied nor rejected yet.
+func inProgress(p *v1alpha1.Plugin, hosts []v1alpha1.PluginHost) bool {
+	accepted := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionAccepted)
+	applied := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionApplied)
+	if accepted == nil || applied == nil || accepted.Status == metav1.ConditionFalse || applied.Status == metav1.ConditionTrue {
+		return false
+	}
+	switch applied.Reason {
+	case v1alpha1.ReasonPending:
+		return true
+	case v1alpha1.ReasonRollingOut:
+		owners := selectingHosts(hosts, p.Labels)
+		return len(owners) > 0 && len(owners[0].Status.Pods) > 0
+	}
+	return false
+}
+
+func (r *PluginReconciler) setupWithManager(mgr ctrl.Manager, opts Options) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("plugin").
+		// Spec and labels are inputs; our own status writes are not.
+		For(&v1alpha1.Plugin{}, builder.WithPredicates(predicate.Or[client.Object](
+			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
+		// A host's status is what a Plugin's status is computed from.
+		Watches(&v1alpha1.PluginHost{}, handler.Funcs{
+			CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				r.enqueue(q, r.pluginsOfHost(ctx, e.Object))
+			},
+			UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				oldHost, newHost := e.ObjectOld.(*v1alpha1.PluginHost), e.ObjectNew.(*v1alpha1.PluginHost)
+				all, changed := pluginsAffected(oldHost, newHost)
+				if !all {
+					r.enqueue(q, requestsForNames(newHost.Namespace, changed))
+					return
+				}
+				r.enqueue(q, r.pluginsOfHost(ctx, oldHost))
+				r.enqueue(q, r.pluginsOfHost(ctx, newHost))
+			},
+			DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				r.enqueue(q, r.pluginsOfHost(ctx, e.Object))
+			},
+		}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentPluginReconciles}).
+		Complete(r)
+}
+
+func (r *PluginReconciler) enqueue(q workqueue.TypedRateLimitingInterface[reconcile.Request], reqs []reconcile.Request) {
+	for _, req := range reqs {
+		q.Add(req)
+	}
+}
+
+func requestsForNames(namespace string, names []string) []reconcile.Request {
+	reqs := make([]reconcile.Request, 0, len(names))
+	for _, n := range names {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: namespace, Name: n}})
+	}
+	return reqs
+}
+
+// pluginsAffected compares two versions of a PluginHost. all is true when a change can
+// affect every Plugin it selects (selector, service, deletion, revisions, pods); otherwise
+// changed names the Plugins whose status.plugins entry changed. Pod reports that differ only
+// in lastChecked affect nobody: a host's poll does not wake its Plugins.
+func pluginsAffected(oldHost, newHost *v1alpha1.PluginHost) (all bool, changed []string) {
+	if !equality.Semantic.DeepEqual(oldHost.Spec.PluginSelector, newHost.Spec.PluginSelector) ||
+		!equality.Semantic.DeepEqual(oldHost.Spec.Service, newHost.Spec.Service) ||
+		!oldHost.DeletionTimestamp.Equal(newHost.DeletionTimestamp) ||
+		oldHost.Status.ConfigRevision != newHost.Status.ConfigRevision ||
+		oldHost.Status.AppliedRevision != newHost.Status.AppliedRevision ||
+		len(oldHost.Status.Pods) != len(newHost.Status.Pods) {
+		return true, nil
+	}
+	for i := range oldHost.Status.Pods {
+		a, b := oldHost.Status.Pods[i], newHost.Status.Pods[i]
+		a.LastChecked, b.LastChecked = metav1.Time{}, metav1.Time{}
+		if a != b {
+			return true, nil
+		}
+	}
+	before := make(map[string]v1alpha1.SelectedPluginStatus, len(oldHost.Status.Plugins))
+	for _, e := range oldHost.Status.Plugins {
+		before[e.Name] = e
+	}
+	for _, e := range newHost.Status.Plugins {
+		if prev, ok := before[e.Name]; !ok || prev != e {
+			changed = append(changed, e.Name)
+		}
+		delete(before, e.Name)
+	}
+	for name := range before {
+		changed = append(changed, name)
+	}
+	slices.Sort(changed)
+	return false, changed
+}
+
+// pluginsOfHost maps a PluginHost to the Plugins it selects or lists in status.plugins.
+func (r *PluginReconciler) pluginsOfHost(ctx context.Context, o client.Object) []reconcile.Request {
+	host := o.(*v1alpha1.PluginHost)
+	plugins := &v1alpha1.PluginList{}
+	if err := r.List(ctx, plugins, client.InNamespace(host.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Cannot list Plugins")
+		return nil
+	}
+	listed := make(map[string]bool, len(host.Status.Plugins))
+	for _, e := range host.Status.Plugins {
+		listed[e.Name] = true
+	}
+	var reqs []reconcile.Request
+	for i := range plugins.Items {
+		p := &plugins.Items[i]
+		if listed[p.Name] || selects(host, p.Labels) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}})
+		}
+	}
+	return reqs
+}

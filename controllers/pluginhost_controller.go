@@ -1,0 +1,418 @@
+/*
+Copyright 2026 The plugin-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	"github.com/hotreload/plugin-operator/api/v1alpha1"
+	"github.com/hotreload/plugin-operator/internal/pluginconfig"
+)
+
+// PluginHostReconciler renders a PluginHost's configuration, applies its workload, nudges
+// its pods and reports what each pod applied. See the package documentation.
+type PluginHostReconciler struct {
+	client.Client
+	Recorder recorder.EventRecorder
+	Options  Options
+
+	types   pluginconfig.Types
+	reader  *statusReader
+	applier *applier
+}
+
+// hostReconcile carries one reconcile's state between its steps.
+type hostReconcile struct {
+	host   *v1alpha1.PluginHost
+	before *v1alpha1.PluginHost
+	// plugins are the selected Plugins, by name, for events.
+	plugins map[string]*v1alpha1.Plugin
+	// pods are the host's pods, by name, for events.
+	pods  map[string]*corev1.Pod
+	facts hostFacts
+}
+
+// Reconcile follows the skeleton of every reconciler here: get, skip deletion (children are
+// garbage-collected through their owner references), run the steps, write status once.
+func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	host := &v1alpha1.PluginHost{}
+	if err := r.Get(ctx, req.NamespacedName, host); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.applier.forget(req.Namespace, childNames(req.Name)...)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !host.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("pluginHost", klog.KObj(host)))
+
+	rc := &hostReconcile{host: host, before: host.DeepCopy()}
+	defer func() {
+		if retErr == nil {
+			host.Status.ObservedGeneration = host.Generation
+		}
+		if err := r.patchStatus(ctx, rc); err != nil {
+			retErr = errors.Join(retErr, err)
+			return
+		}
+		r.recordEvents(rc)
+	}()
+
+	for _, step := range []func(context.Context, *hostReconcile) error{
+		r.reconcileConfig,
+		r.reconcileWorkload,
+		r.reconcileRollout,
+	} {
+		if err := step(ctx, rc); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if !rc.facts.converged() {
+		return ctrl.Result{RequeueAfter: r.Options.StatusPollInterval}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
+// reconcileConfig evaluates the selected Plugins, renders config.json and applies the
+// credentials Secret, then the ConfigMap. When the user's ConfigMap is missing or invalid it
+// applies nothing: the host keeps serving the last rendered configuration.
+func (r *PluginHostReconciler) reconcileConfig(ctx context.Context, rc *hostReconcile) error {
+	host := rc.host
+	host.Status.URL = hostURL(host)
+	user, err := r.readUserConfig(ctx, rc)
+	if err != nil {
+		return err
+	}
+	sel, err := hostSelector(host)
+	if err != nil {
+		// Admission cannot check a selector's operators; this generation can never work.
+		rc.facts.ConfigReason, rc.facts.ConfigMessage = v1alpha1.ReasonConfigInvalid, err.Error()
+		return nil //nolint:nilerr // reported in the Degraded condition; retrying cannot fix the spec
+	}
+
+	hosts := &v1alpha1.PluginHostList{}
+	if err := r.List(ctx, hosts, client.InNamespace(host.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("listing PluginHosts: %w", err)
+	}
+	plugins := &v1alpha1.PluginList{}
+	if err := r.List(ctx, plugins, client.InNamespace(host.Namespace), client.MatchingLabelsSelector{Selector: sel}, client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("listing Plugins: %w", err)
+	}
+	rc.plugins = make(map[string]*v1alpha1.Plugin, len(plugins.Items))
+	for i := range plugins.Items {
+		rc.plugins[plugins.Items[i].Name] = &plugins.Items[i]
+	}
+	secrets, err := r.readSecrets(ctx, host.Namespace, plugins.Items)
+	if err != nil {
+		return err
+	}
+	ev := evaluatePlugins(configInputs{
+		Host: host, Hosts: hosts.Items, Plugins: plugins.Items, Secrets: secrets, User: user,
+		SecretsDir: r.Options.SecretsMountPath, Types: r.types,
+	})
+
+	if rc.facts.ConfigReason == "" {
+		data, err := renderConfig(user, ev.Accepted, r.types)
+		if err != nil {
+			rc.facts.ConfigReason, rc.facts.ConfigMessage = v1alpha1.ReasonConfigInvalid, err.Error()
+		} else {
+			// The credentials first: the configuration refers to their files.
+			if err := r.applier.apply(ctx, renderCredentials(host, ev.Credentials)); err != nil {
+				return err
+			}
+			if err := r.applier.apply(ctx, renderConfigMap(host, data)); err != nil {
+				return err
+			}
+			rev := pluginconfig.Revision(data)
+			if rev != host.Status.ConfigRevision {
+				ctrl.LoggerFrom(ctx).Info("Rendered a new configuration", "revision", short(rev), "plugins", len(ev.Accepted))
+			}
+			host.Status.ConfigRevision = rev
+			n := len(ev.Accepted)
+			if user != nil {
+				n += len(user.Plugins)
+			}
+			host.Status.PluginCount = int32(n)
+			for i := range ev.Plugins {
+				if ev.Plugins[i].Reason == v1alpha1.ReasonAccepted {
+					ev.Plugins[i].Revision = rev
+				}
+			}
+		}
+	}
+
+	for i := range ev.Plugins {
+		e := &ev.Plugins[i]
+		prev := findEntry(rc.before, e.Name)
+		if prev == nil || prev.UID != e.UID {
+			continue
+		}
+		e.AppliedGeneration = prev.AppliedGeneration
+		// Not rendered this time: the generation is in the last revision only if it was then.
+		if rc.facts.ConfigReason != "" && e.Reason == v1alpha1.ReasonAccepted && prev.Generation == e.Generation {
+			e.Revision = prev.Revision
+		}
+	}
+	host.Status.Plugins = ev.Plugins
+	return nil
+}
+
+// readUserConfig reads and parses spec.configMapRef; a missing or invalid ConfigMap is
+// recorded in rc.facts, not returned as an error.
+func (r *PluginHostReconciler) readUserConfig(ctx context.Context, rc *hostReconcile) (*pluginconfig.Config, error) {
+	ref := rc.host.Spec.ConfigMapRef
+	if ref == nil {
+		return nil, nil
+	}
+	key := configMapKey(ref)
+	cm := &corev1.ConfigMap{}
+	if err := r.Get(ctx, types.NamespacedName{Namespace: rc.host.Namespace, Name: ref.Name}, cm); err != nil {
+		if apierrors.IsNotFound(err) {
+			rc.facts.ConfigReason = v1alpha1.ReasonConfigMapNotFound
+			rc.facts.ConfigMessage = fmt.Sprintf("ConfigMap %q (spec.configMapRef) not found; keeping the last rendered configuration", ref.Name)
+			return nil, nil
+		}
+		return nil, fmt.Errorf("getting ConfigMap %s: %w", ref.Name, err)
+	}
+	data, ok := []byte(cm.Data[key]), true
+	if _, inData := cm.Data[key]; !inData {
+		data, ok = cm.BinaryData[key]
+	}
+	if !ok {
+		rc.facts.ConfigReason = v1alpha1.ReasonConfigMapNotFound
+		rc.facts.ConfigMessage = fmt.Sprintf("ConfigMap %q (spec.configMapRef) has no key %q; keeping the last rendered configuration", ref.Name, key)
+		return nil, nil
+	}
+	cfg, err := parseUserConfig(data, r.types)
+	if err != nil {
+		rc.facts.ConfigReason = v1alpha1.ReasonConfigInvalid
+		rc.facts.ConfigMessage = fmt.Sprintf("ConfigMap %q key %q is not a valid config.json; keeping the last rendered configuration: %v", ref.Name, key, err)
+		return nil, nil
+	}
+	return cfg, nil
+}
+
+// readSecrets reads the Secrets that the Plugins' auth names (straight from the API server:
+// Secrets are not cached). A missing Secret is left out of the map.
+func (r *PluginHostReconciler) readSecrets(ctx context.Context, namespace string, plugins []v1alpha1.Plugin) (map[string]*corev1.Secret, error) {
+	secrets := map[string]*corev1.Secret{}
+	seen := map[string]bool{}
+	for i := range plugins {
+		name := authSecretName(&plugins[i])
+		if name == "" || seen[name] {
+			continue
+		}
+		seen[name] = true
+		s := &corev1.Secret{}
+		err := r.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, s)
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return nil, fmt.Errorf("getting Secret %s: %w", name, err)
+		default:
+			secrets[name] = s
+		}
+	}
+	return secrets, nil
+}
+
+// reconcileWorkload applies the state PVC (when persistence is enabled), the Deployment and
+// the Service. They depend on the PluginHost's spec only.
+func (r *PluginHostReconciler) reconcileWorkload(ctx context.Context, rc *hostReconcile) error {
+	host := rc.host
+	if claim := renderStateClaim(host); claim != nil {
+		if err := r.applier.apply(ctx, claim); err != nil {
+			return err
+		}
+	}
+	params := workloadParams{DefaultImage: r.Options.DefaultHostImage, SecretsDir: r.Options.SecretsMountPath}
+	if err := r.applier.apply(ctx, renderDeployment(host, params)); err != nil {
+		return err
+	}
+	return r.applier.apply(ctx, renderService(host))
+}
+
+// reconcileRollout stamps the desired revision on the host's pods, reads what each running
+// pod applied and sets the conditions.
+func (r *PluginHostReconciler) reconcileRollout(ctx context.Context, rc *hostReconcile) error {
+	host, log := rc.host, ctrl.LoggerFrom(ctx)
+	desired := host.Status.ConfigRevision
+
+	deploy := &appsv1.Deployment{}
+	if err := r.Get(ctx, types.NamespacedName{Namespace: host.Namespace, Name: deploymentName(host)}, deploy); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("getting Deployment: %w", err)
+	}
+	podList := &corev1.PodList{}
+	if err := r.List(ctx, podList, client.InNamespace(host.Namespace), client.MatchingLabels(selectorLabels(host))); err != nil {
+		return fmt.Errorf("listing pods: %w", err)
+	}
+
+	rc.pods = map[string]*corev1.Pod{}
+	var running []*corev1.Pod
+	for i := range podList.Items {
+		pod := &podList.Items[i]
+		if !pod.DeletionTimestamp.IsZero() {
+			continue
+		}
+		rc.pods[pod.Name] = pod
+		rc.facts.Pods++
+		if podReady(pod) {
+			rc.facts.ReadyPods++
+		}
+		if r.Options.PodNudge && desired != "" && pod.Annotations[v1alpha1.ConfigRevisionAnnotation] != desired {
+			if err := r.nudge(ctx, pod, desired); err != nil {
+				// Not fatal: kubelet still syncs the volume at its next periodic sync.
+				log.Error(err, "Cannot annotate pod with the new revision; kubelet applies it at its next periodic sync", "pod", klog.KObj(pod))
+			}
+		}
+		if podRunning(pod) {
+			running = append(running, pod)
+		}
+	}
+	slices.SortFunc(running, func(a, b *corev1.Pod) int { return strings.Compare(a.Name, b.Name) })
+
+	results := r.reader.readAll(ctx, running)
+	now := metav1.Now()
+	reports := make([]v1alpha1.PodStatus, 0, len(running))
+	for i, pod := range running {
+		res := results[i]
+		rep := v1alpha1.PodStatus{Name: pod.Name, Ready: podReady(pod) && res.err == nil}
+		fact := podFact{Name: pod.Name, Ready: podReady(pod), Err: res.err}
+		if res.err != nil {
+			log.V(1).Info("Cannot read pod status", "pod", klog.KObj(pod), "error", res.err.Error())
+			for _, prev := range rc.before.Status.Pods {
+				if prev.Name == pod.Name {
+					rep.AppliedRevision, rep.LastReloadError, rep.LastChecked = prev.AppliedRevision, prev.LastReloadError, prev.LastChecked
+				}
+			}
+		} else {
+			st := res.status
+			rep.AppliedRevision, rep.LastChecked = st.Revision, now
+			if st.LastError != "" && st.LastErrorRevision == desired && st.Revision != desired {
+				rep.LastReloadError = st.LastError
+			}
+			fact.Applied, fact.Refused = rep.AppliedRevision, rep.LastReloadError
+		}
+		reports = append(reports, rep)
+		rc.facts.Running = append(rc.facts.Running, fact)
+	}
+	host.Status.Pods = reports
+	rc.facts.DesiredRevision = desired
+	rc.facts.DeploymentAvailable = deploymentAvailable(deploy)
+
+	if rc.facts.rolledOut() {
+		host.Status.AppliedRevision = desired
+		for i := range host.Status.Plugins {
+			e := &host.Status.Plugins[i]
+			switch {
+			case e.Reason != v1alpha1.ReasonAccepted:
+				e.AppliedGeneration = 0
+			case e.Revision == desired:
+				e.AppliedGeneration = e.Generation
+			}
+		}
+	}
+	setHostConditions(host, rc.facts)
+	return nil
+}
+
+// nudge annotates a pod with the desired revision: a pod update makes kubelet sync the pod,
+// and so re-project its ConfigMap volume, now instead of at its next periodic sync.
+func (r *PluginHostReconciler) nudge(ctx context.Context, pod *corev1.Pod, revision string) error {
+	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, v1alpha1.ConfigRevisionAnnotation, revision)
+	err := r.Patch(ctx, pod, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(v1alpha1.FieldOwner))
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+func deploymentAvailable(d *appsv1.Deployment) bool {
+	for _, c := range d.Status.Conditions {
+		if c.Type == appsv1.DeploymentAvailable {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// patchStatus writes the status once, when it changed.
+func (r *PluginHostReconciler) patchStatus(ctx context.Context, rc *hostReconcile) error {
+	if equality.Semantic.DeepEqual(rc.before.Status, rc.host.Status) {
+		return nil
+	}
+	if err := r.Status().Patch(ctx, rc.host, client.MergeFrom(rc.before), client.FieldOwner(v1alpha1.FieldOwner)); err != nil {
+		return client.IgnoreNotFound(fmt.Errorf("patching PluginHost status: %w", err))
+	}
+	return nil
+}
+
+// recordEvents records the transitions of this reconcile: Plugins newly left out, pods that
+// newly refused the desired revision, a revision that every pod now runs.
+func (r *PluginHostReconciler) recordEvents(rc *hostReconcile) {
+	if r.Recorder == nil {
+		return
+	}
+	host, before := rc.host, rc.before
+	for _, e := range host.Status.Plugins {
+		if e.Reason == v1alpha1.ReasonAccepted {
+			continue
+		}
+		if prev := findEntry(before, e.Name); prev != nil && prev.Reason == e.Reason && prev.UID == e.UID {
+			continue
+		}
+		if p := rc.plugins[e.Name]; p != nil {
+			r.Recorder.Eventf(p, host, corev1.EventTypeWarning, v1alpha1.EventPluginRejected, "Reconcile",
+				"PluginHost %s leaves the Plugin out (%s): %s", host.Name, e.Reason, e.Message)
+		}
+	}
+	prevErr := map[string]string{}
+	for _, p := range before.Status.Pods {
+		prevErr[p.Name] = p.LastReloadError
+	}
+	for _, p := range host.Status.Pods {
+		if p.LastReloadError == "" || p.LastReloadError == prevErr[p.Name] {
+			continue
+		}
+		var related *corev1.Pod
+		if pod := rc.pods[p.Name]; pod != nil {
+			related = pod
+		}
+		r.Recorder.Eventf(host, related, corev1.EventTypeWarning, v1alpha1.EventPodRefusedConfig, "Reload",
+			"Pod %s refused revision %s and kept its previous configuration: %s", p.Name, short(host.Status.ConfigRevision), p.LastReloadError)
+	}
+	if rev := host.Status.AppliedRevision; rev != "" && rev != before.Status.AppliedRevision {
+		r.Recorder.Eventf(host, nil, corev1.EventTypeNormal, v1alpha1.EventRevisionRolledOut, "RollOut",
+			"All %d running pods run revision %s (%d plugins)", len(host.Status.Pods), short(rev), host.Status.PluginCount)
+	}
+}

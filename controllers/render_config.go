@@ -1,0 +1,226 @@
+/*
+Copyright 2026 The plugin-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/hotreload/plugin-operator/api/v1alpha1"
+	"github.com/hotreload/plugin-operator/internal/pluginconfig"
+)
+
+// hostSelector returns the label selector of host's pluginSelector. A nil selector selects
+// nothing; `{}` selects every Plugin.
+func hostSelector(host *v1alpha1.PluginHost) (labels.Selector, error) {
+	if host.Spec.PluginSelector == nil {
+		return labels.Nothing(), nil
+	}
+	sel, err := metav1.LabelSelectorAsSelector(host.Spec.PluginSelector)
+	if err != nil {
+		return nil, fmt.Errorf("spec.pluginSelector: %w", err)
+	}
+	return sel, nil
+}
+
+// selects reports whether host selects a Plugin with these labels. An invalid selector
+// selects nothing.
+func selects(host *v1alpha1.PluginHost, pluginLabels map[string]string) bool {
+	sel, err := hostSelector(host)
+	return err == nil && sel.Matches(labels.Set(pluginLabels))
+}
+
+// olderHost orders PluginHosts for ownership: by creationTimestamp, then name.
+func olderHost(a, b *v1alpha1.PluginHost) bool {
+	ta, tb := a.CreationTimestamp, b.CreationTimestamp
+	if !ta.Equal(&tb) {
+		return ta.Before(&tb)
+	}
+	return a.Name < b.Name
+}
+
+// selectingHosts returns the PluginHosts, not being deleted, that select a Plugin with these
+// labels, oldest first: the first one runs the Plugin.
+func selectingHosts(hosts []v1alpha1.PluginHost, pluginLabels map[string]string) []*v1alpha1.PluginHost {
+	var out []*v1alpha1.PluginHost
+	for i := range hosts {
+		h := &hosts[i]
+		if h.DeletionTimestamp.IsZero() && selects(h, pluginLabels) {
+			out = append(out, h)
+		}
+	}
+	slices.SortFunc(out, func(a, b *v1alpha1.PluginHost) int {
+		switch {
+		case olderHost(a, b):
+			return -1
+		case olderHost(b, a):
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// configInputs is everything a host's configuration depends on, read by the reconciler.
+type configInputs struct {
+	// Host is the PluginHost being rendered.
+	Host *v1alpha1.PluginHost
+	// Hosts are the PluginHosts of the namespace, Host included; they decide which host runs
+	// a Plugin that several select.
+	Hosts []v1alpha1.PluginHost
+	// Plugins are the Plugins that Host's pluginSelector selects.
+	Plugins []v1alpha1.Plugin
+	// Secrets are the Secrets named by the Plugins' auth, by name; a name that is absent was
+	// not found.
+	Secrets map[string]*corev1.Secret
+	// User is the validated config.json of spec.configMapRef, nil without one.
+	User *pluginconfig.Config
+	// SecretsDir is where the host pod mounts <host>-credentials.
+	SecretsDir string
+	// Types is the plugin registry the runtime validates with.
+	Types pluginconfig.Types
+}
+
+// evaluation is the verdict on each selected Plugin.
+type evaluation struct {
+	// Accepted are the config.json entries of the accepted Plugins, sorted by name.
+	Accepted []pluginconfig.Plugin
+	// Credentials is the content of <host>-credentials: <plugin>.<key> for every Secret key
+	// an accepted Plugin's auth reads.
+	Credentials map[string][]byte
+	// Plugins are the status.plugins entries, sorted by name, without Revision and
+	// AppliedGeneration.
+	Plugins []v1alpha1.SelectedPluginStatus
+}
+
+// evaluatePlugins decides which selected Plugins the host runs. A Plugin is left out when an
+// older PluginHost also selects it, when the user ConfigMap defines its name, when the
+// runtime's validation refuses it, or when its auth Secret or a key of it is missing.
+func evaluatePlugins(in configInputs) evaluation {
+	plugins := slices.Clone(in.Plugins)
+	slices.SortFunc(plugins, func(a, b v1alpha1.Plugin) int { return strings.Compare(a.Name, b.Name) })
+	userNames := map[string]bool{}
+	if in.User != nil {
+		for _, p := range in.User.Plugins {
+			userNames[p.Name] = true
+		}
+	}
+	ev := evaluation{Credentials: map[string][]byte{}, Plugins: make([]v1alpha1.SelectedPluginStatus, 0, len(plugins))}
+	for i := range plugins {
+		p := &plugins[i]
+		entry := v1alpha1.SelectedPluginStatus{Name: p.Name, UID: p.UID, Generation: p.Generation}
+		reject := func(reason, format string, args ...any) {
+			entry.Reason, entry.Message = reason, fmt.Sprintf(format, args...)
+		}
+		converted, errs := convertPlugin(p, in.SecretsDir)
+		if len(errs) == 0 {
+			errs = validatePlugin(&converted, in.Types)
+		}
+		creds := map[string][]byte{}
+		switch owners := selectingHosts(in.Hosts, p.Labels); {
+		case len(owners) > 0 && owners[0].Name != in.Host.Name:
+			reject(v1alpha1.ReasonNameConflict,
+				"PluginHost %q also selects this Plugin and runs it, being older: a Plugin runs on one PluginHost only", owners[0].Name)
+		case userNames[p.Name]:
+			ref := in.Host.Spec.ConfigMapRef
+			reject(v1alpha1.ReasonNameConflict,
+				"ConfigMap %q (key %q) of PluginHost %q already defines a plugin named %q; the ConfigMap's definition is used",
+				ref.Name, configMapKey(ref), in.Host.Name, p.Name)
+		case len(errs) > 0:
+			reject(v1alpha1.ReasonInvalidSpec, "The plugin runtime refuses this spec: %s", errs.ToAggregate().Error())
+		default:
+			if msg := readCredentials(p, in.Secrets, creds); msg != "" {
+				reject(v1alpha1.ReasonSecretNotFound, "%s", msg)
+				break
+			}
+			entry.Reason = v1alpha1.ReasonAccepted
+			ev.Accepted = append(ev.Accepted, converted)
+			for k, v := range creds {
+				ev.Credentials[k] = v
+			}
+		}
+		ev.Plugins = append(ev.Plugins, entry)
+	}
+	return ev
+}
+
+// readCredentials copies the Secret keys p's auth reads into creds as <plugin>.<key>, or
+// explains what is missing.
+func readCredentials(p *v1alpha1.Plugin, secrets map[string]*corev1.Secret, creds map[string][]byte) string {
+	keys := secretKeys(authMethod(p))
+	if len(keys) == 0 {
+		return ""
+	}
+	name := authSecretName(p)
+	s, ok := secrets[name]
+	if !ok || s == nil {
+		return fmt.Sprintf("Secret %q (spec.auth.secretRef) not found in namespace %q", name, p.Namespace)
+	}
+	for _, k := range keys {
+		v, ok := s.Data[k]
+		if !ok {
+			return fmt.Sprintf("Secret %q has no key %q, which auth method %q reads", name, k, authMethod(p))
+		}
+		if len(strings.TrimRight(string(v), "\r\n")) == 0 {
+			return fmt.Sprintf("Secret %q has an empty key %q, which auth method %q reads", name, k, authMethod(p))
+		}
+		creds[credentialKey(p.Name, k)] = v
+	}
+	return ""
+}
+
+// configMapKey is the key of ref, with its default.
+func configMapKey(ref *v1alpha1.ConfigMapKeyReference) string {
+	if ref == nil || ref.Key == "" {
+		return v1alpha1.DefaultConfigMapKey
+	}
+	return ref.Key
+}
+
+// renderConfig merges the user's configuration with the accepted Plugins into canonical
+// config.json bytes: every default explicit, plugins sorted by name. The same inputs always
+// give the same bytes. The result is validated as the runtime will validate it.
+func renderConfig(user *pluginconfig.Config, accepted []pluginconfig.Plugin, types pluginconfig.Types) ([]byte, error) {
+	cfg := &pluginconfig.Config{Plugins: []pluginconfig.Plugin{}}
+	if user != nil {
+		cfg.Plugins = append(cfg.Plugins, user.Plugins...)
+	}
+	cfg.Plugins = append(cfg.Plugins, accepted...)
+	pluginconfig.SetDefaults(cfg)
+	slices.SortStableFunc(cfg.Plugins, func(a, b pluginconfig.Plugin) int { return strings.Compare(a.Name, b.Name) })
+	if errs := pluginconfig.Validate(cfg, types); len(errs) > 0 {
+		return nil, fmt.Errorf("merged configuration is invalid: %w", errs.ToAggregate())
+	}
+	data, err := pluginconfig.Encode(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("encoding configuration: %w", err)
+	}
+	if len(data) > pluginconfig.MaxConfigBytes {
+		return nil, fmt.Errorf("rendered config.json is %d bytes, over the %d-byte limit of a ConfigMap", len(data), pluginconfig.MaxConfigBytes)
+	}
+	return data, nil
+}
+
+// parseUserConfig parses the user's config.json with the runtime's parser.
+func parseUserConfig(data []byte, types pluginconfig.Types) (*pluginconfig.Config, error) {
+	return pluginconfig.Parse(data, types)
+}

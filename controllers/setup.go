@@ -1,0 +1,282 @@
+/*
+Copyright 2026 The plugin-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/hotreload/plugin-operator/api/v1alpha1"
+	"github.com/hotreload/plugin-operator/internal/plugin/builtin"
+)
+
+// Options are the manager-wide settings of the reconcilers (the manager's flags).
+type Options struct {
+	// DefaultHostImage is the runtime image of PluginHosts without spec.image.
+	DefaultHostImage string
+	// PodNudge annotates host pods with a new revision so that kubelet re-projects the
+	// ConfigMap at once. Off for clusters that forbid the operator to patch pods.
+	PodNudge bool
+	// StatusPollInterval is how often a host's pods are read while they have not all applied
+	// the desired revision.
+	StatusPollInterval time.Duration
+	// StatusTimeout bounds one GET /status.
+	StatusTimeout time.Duration
+	// MaxConcurrentProbes bounds the GET /status requests in flight, over all hosts.
+	MaxConcurrentProbes int
+	// MaxConcurrentReconciles is the number of workers of the PluginHost controller.
+	MaxConcurrentReconciles int
+	// MaxConcurrentPluginReconciles is the number of workers of the Plugin controller. Its
+	// work is one status patch per Plugin and transition, bound by API server latency rather
+	// than CPU, and a host's rollout makes all its Plugins transition at once: it needs more
+	// workers than the host controller.
+	MaxConcurrentPluginReconciles int
+	// SecretsMountPath is where host pods mount <host>-credentials, and so the directory of the
+	// credential files in the rendered configuration. Tests that run the runtime outside a
+	// pod point it at a local directory.
+	SecretsMountPath string
+}
+
+// DefaultOptions are the defaults of the manager's flags.
+func DefaultOptions() Options {
+	return Options{
+		DefaultHostImage:              "ghcr.io/hotreload/plugin-operator:dev",
+		PodNudge:                      true,
+		StatusPollInterval:            time.Second,
+		StatusTimeout:                 2 * time.Second,
+		MaxConcurrentProbes:           8,
+		MaxConcurrentReconciles:       4,
+		MaxConcurrentPluginReconciles: 16,
+		SecretsMountPath:              DefaultSecretsMountPath,
+	}
+}
+
+func (o Options) withDefaults() Options {
+	d := DefaultOptions()
+	if o.DefaultHostImage == "" {
+		o.DefaultHostImage = d.DefaultHostImage
+	}
+	if o.StatusPollInterval <= 0 {
+		o.StatusPollInterval = d.StatusPollInterval
+	}
+	if o.StatusTimeout <= 0 {
+		o.StatusTimeout = d.StatusTimeout
+	}
+	if o.MaxConcurrentProbes <= 0 {
+		o.MaxConcurrentProbes = d.MaxConcurrentProbes
+	}
+	if o.MaxConcurrentReconciles <= 0 {
+		o.MaxConcurrentReconciles = d.MaxConcurrentReconciles
+	}
+	if o.MaxConcurrentPluginReconciles <= 0 {
+		o.MaxConcurrentPluginReconciles = d.MaxConcurrentPluginReconciles
+	}
+	if o.SecretsMountPath == "" {
+		o.SecretsMountPath = d.SecretsMountPath
+	}
+	return o
+}
+
+// CacheOptions returns the manager's cache settings: the watched namespaces (all when
+// empty), and label selectors that keep only the operator's own pods, Deployments, Services
+// and PVCs in memory. ConfigMaps and Secrets are watched as metadata only (see
+// ClientOptions).
+func CacheOptions(namespaces []string) cache.Options {
+	hostLabel, err := labels.NewRequirement(v1alpha1.LabelHost, selection.Exists, nil)
+	if err != nil {
+		panic(err) // a constant label key
+	}
+	owned := cache.ByObject{Label: labels.NewSelector().Add(*hostLabel)}
+	opts := cache.Options{
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Pod{}:                   owned,
+			&appsv1.Deployment{}:            owned,
+			&corev1.Service{}:               owned,
+			&corev1.PersistentVolumeClaim{}: owned,
+		},
+	}
+	if len(namespaces) > 0 {
+		opts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range namespaces {
+			opts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	return opts
+}
+
+// ClientOptions returns the manager's client settings: ConfigMaps and Secrets are read from
+// the API server, never cached, so that the operator does not hold every Secret and
+// ConfigMap of the cluster in memory; it reads the few a reconcile needs.
+func ClientOptions() client.Options {
+	return client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.ConfigMap{}, &corev1.Secret{}}}}
+}
+
+// Field indexes.
+const (
+	indexConfigMapRef = "spec.configMapRef.name"
+	indexSecretRef    = "spec.auth.secretRef.name"
+)
+
+// SetupWithManager registers the field indexes and both reconcilers with mgr.
+func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error {
+	opts = opts.withDefaults()
+	idx := mgr.GetFieldIndexer()
+	if err := idx.IndexField(ctx, &v1alpha1.PluginHost{}, indexConfigMapRef, func(o client.Object) []string {
+		if ref := o.(*v1alpha1.PluginHost).Spec.ConfigMapRef; ref != nil {
+			return []string{ref.Name}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := idx.IndexField(ctx, &v1alpha1.Plugin{}, indexSecretRef, func(o client.Object) []string {
+		if name := authSecretName(o.(*v1alpha1.Plugin)); name != "" {
+			return []string{name}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	recorder := mgr.GetEventRecorder("plugin-operator")
+	hosts := &PluginHostReconciler{
+		Client: mgr.GetClient(), Recorder: recorder, Options: opts,
+		types: builtin.Registry(), reader: newStatusReader(opts.StatusTimeout, opts.MaxConcurrentProbes),
+		applier: newApplier(mgr.GetClient(), mgr.GetCache()),
+	}
+	if err := hosts.setupWithManager(mgr); err != nil {
+		return err
+	}
+	plugins := &PluginReconciler{Client: mgr.GetClient()}
+	return plugins.setupWithManager(mgr, opts)
+}
+
+func (r *PluginHostReconciler) setupWithManager(mgr ctrl.Manager) error {
+	if r.reader == nil || r.types == nil || r.applier == nil {
+		return errors.New("PluginHostReconciler: use SetupWithManager")
+	}
+	specChanged := builder.WithPredicates(predicate.GenerationChangedPredicate{})
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("pluginhost").
+		// Our own status writes do not change the generation, so they do not come back here.
+		For(&v1alpha1.PluginHost{}, specChanged).
+		// Another host's creation, deletion or selector change can move Plugins between hosts.
+		Watches(&v1alpha1.PluginHost{}, handler.EnqueueRequestsFromMapFunc(r.hostsOfNamespace), specChanged).
+		Owns(&appsv1.Deployment{}).
+		Owns(&corev1.Service{}).
+		Owns(&corev1.PersistentVolumeClaim{}).
+		Owns(&corev1.ConfigMap{}, builder.OnlyMetadata).
+		Owns(&corev1.Secret{}, builder.OnlyMetadata).
+		// Spec and label changes only: the Plugin reconciler's status writes are not inputs.
+		Watches(&v1alpha1.Plugin{}, handler.EnqueueRequestsFromMapFunc(r.hostsOfPlugin),
+			builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.hostsOfConfigMap), builder.OnlyMetadata).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.hostsOfSecret), builder.OnlyMetadata).
+		// Pod status (running, IP, Ready) decides what is read and reported.
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(hostOfPod)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
+		Complete(r)
+}
+
+func requestsFor(hosts []v1alpha1.PluginHost, keep func(*v1alpha1.PluginHost) bool) []reconcile.Request {
+	var reqs []reconcile.Request
+	for i := range hosts {
+		if keep(&hosts[i]) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: hosts[i].Namespace, Name: hosts[i].Name}})
+		}
+	}
+	return reqs
+}
+
+// hostsOfNamespace maps a PluginHost to every PluginHost of its namespace.
+func (r *PluginHostReconciler) hostsOfNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+	hosts := &v1alpha1.PluginHostList{}
+	if err := r.List(ctx, hosts, client.InNamespace(o.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Cannot list PluginHosts")
+		return nil
+	}
+	return requestsFor(hosts.Items, func(h *v1alpha1.PluginHost) bool { return h.Name != o.GetName() })
+}
+
+// hostsOfPlugin maps a Plugin to the PluginHosts that select its labels; called with the
+// old and the new object on updates, so a host that stops selecting a Plugin hears of it.
+func (r *PluginHostReconciler) hostsOfPlugin(ctx context.Context, o client.Object) []reconcile.Request {
+	hosts := &v1alpha1.PluginHostList{}
+	if err := r.List(ctx, hosts, client.InNamespace(o.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Cannot list PluginHosts")
+		return nil
+	}
+	return requestsFor(hosts.Items, func(h *v1alpha1.PluginHost) bool { return selects(h, o.GetLabels()) })
+}
+
+// hostsOfConfigMap maps a user ConfigMap to the PluginHosts whose configMapRef names it.
+func (r *PluginHostReconciler) hostsOfConfigMap(ctx context.Context, o client.Object) []reconcile.Request {
+	hosts := &v1alpha1.PluginHostList{}
+	if err := r.List(ctx, hosts, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexConfigMapRef: o.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Cannot list PluginHosts")
+		return nil
+	}
+	return requestsFor(hosts.Items, func(*v1alpha1.PluginHost) bool { return true })
+}
+
+// hostsOfSecret maps an auth Secret to the PluginHosts that select a Plugin naming it.
+func (r *PluginHostReconciler) hostsOfSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	plugins := &v1alpha1.PluginList{}
+	if err := r.List(ctx, plugins, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexSecretRef: o.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Cannot list Plugins")
+		return nil
+	}
+	if len(plugins.Items) == 0 {
+		return nil
+	}
+	hosts := &v1alpha1.PluginHostList{}
+	if err := r.List(ctx, hosts, client.InNamespace(o.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Cannot list PluginHosts")
+		return nil
+	}
+	return requestsFor(hosts.Items, func(h *v1alpha1.PluginHost) bool {
+		for i := range plugins.Items {
+			if selects(h, plugins.Items[i].Labels) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// hostOfPod maps a host pod to its PluginHost by the host label.
+func hostOfPod(_ context.Context, o client.Object) []reconcile.Request {
+	name := o.GetLabels()[v1alpha1.LabelHost]
+	if name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
+}
