@@ -110,3 +110,90 @@ golangci-lint: $(GOLANGCI_LINT)
 $(GOLANGCI_LINT): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	mv $(LOCALBIN)/golangci-lint $(GOLANGCI_LINT)
+
+##@ Deployment
+
+# Image tool for docker-build and docker-push; the Dockerfile needs BuildKit (Docker ≥ 23
+# uses it by default). Platforms of docker-buildx.
+CONTAINER_TOOL ?= docker
+PLATFORMS ?= linux/amd64,linux/arm64
+# kind for test-e2e: from PATH, else the pinned one `make kind` builds into bin/.
+KIND_VERSION ?= v0.33.0
+KIND ?= $(or $(shell command -v kind 2>/dev/null),$(LOCALBIN)/kind-$(KIND_VERSION))
+KIND_CLUSTER ?= plugin-operator-e2e
+CHART_DIR := charts/plugin-operator
+# `make undeploy ignore-not-found=false` fails on objects that are already gone.
+ignore-not-found ?= true
+
+# require-docker: fail with a clear message when there is no Docker daemon to talk to.
+define require-docker
+	@$(CONTAINER_TOOL) info >/dev/null 2>&1 || { \
+	  echo "error: $@ needs a running Docker daemon, and '$(CONTAINER_TOOL) info' failed." >&2; \
+	  echo "       Start Docker (or set CONTAINER_TOOL to a Docker-compatible CLI with BuildKit) and retry." >&2; \
+	  exit 1; }
+endef
+
+.PHONY: docker-build
+docker-build: ## Build the image IMG (both /manager and /pluginhost) with Docker BuildKit.
+	$(require-docker)
+	DOCKER_BUILDKIT=1 $(CONTAINER_TOOL) build -t $(IMG) .
+
+.PHONY: docker-push
+docker-push: ## Push the image IMG.
+	$(require-docker)
+	$(CONTAINER_TOOL) push $(IMG)
+
+.PHONY: docker-buildx
+docker-buildx: ## Build and push IMG for PLATFORMS (cross-compiled; needs a buildx builder).
+	$(require-docker)
+	$(CONTAINER_TOOL) buildx build --platform=$(PLATFORMS) --tag $(IMG) --push .
+
+.PHONY: kubectl-tool
+kubectl-tool:
+	@if [ "$(KUBECTL)" = "$(K8S_BIN_DIR)/kubectl" ]; then $(MAKE) --no-print-directory k8s-binaries; \
+	elif ! command -v "$(KUBECTL)" >/dev/null; then echo "error: KUBECTL=$(KUBECTL) not found" >&2; exit 1; fi
+
+.PHONY: install
+install: kubectl-tool ## Install the CRDs into the cluster of ~/.kube/config.
+	$(KUBECTL) kustomize config/crd | $(KUBECTL) apply --server-side --force-conflicts -f -
+
+.PHONY: uninstall
+uninstall: kubectl-tool ## Delete the CRDs, and with them every Plugin and PluginHost.
+	$(KUBECTL) kustomize config/crd | $(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -f -
+
+.PHONY: deploy
+deploy: kubectl-tool ## Deploy CRDs, RBAC and the manager (config/default) with image IMG.
+	hack/render-deploy.sh "$(IMG)" "$(KUBECTL)" | $(KUBECTL) apply --server-side --force-conflicts -f -
+
+.PHONY: undeploy
+undeploy: kubectl-tool ## Delete what deploy created, CRDs (so every Plugin and PluginHost) included.
+	hack/render-deploy.sh "$(IMG)" "$(KUBECTL)" | $(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -f -
+
+.PHONY: build-installer
+build-installer: kubectl-tool ## Write dist/install.yaml: config/default with image IMG, for kubectl apply.
+	mkdir -p dist
+	hack/render-deploy.sh "$(IMG)" "$(KUBECTL)" > dist/install.yaml
+
+.PHONY: chart
+chart: ## Sync the Helm chart with config/: copy the CRDs, regenerate the manager ClusterRole.
+	go run ./hack/chartgen
+
+.PHONY: helm-crds
+helm-crds: chart ## Alias of chart.
+
+.PHONY: helm-lint
+helm-lint: k8s-binaries ## helm lint --strict the chart.
+	$(HELM) lint --strict $(CHART_DIR)
+
+.PHONY: chart-package
+chart-package: k8s-binaries chart ## Package the chart into dist/.
+	$(HELM) package $(CHART_DIR) --destination dist
+
+.PHONY: kind
+kind: ## Build the pinned kind into bin/ (for test-e2e).
+	@test -x $(LOCALBIN)/kind-$(KIND_VERSION) || { GOBIN=$(LOCALBIN) go install sigs.k8s.io/kind@$(KIND_VERSION) && mv $(LOCALBIN)/kind $(LOCALBIN)/kind-$(KIND_VERSION); }
+
+.PHONY: test-e2e
+test-e2e: k8s-binaries ## kind end-to-end tests (need Docker and kind; skip with a message otherwise).
+	KIND="$(KIND)" KIND_CLUSTER="$(KIND_CLUSTER)" KUBECTL="$(KUBECTL)" HELM="$(HELM)" CONTAINER_TOOL="$(CONTAINER_TOOL)" \
+	  go test -tags e2e -count=1 -timeout 60m -v ./test/e2e/

@@ -1,0 +1,380 @@
+/*
+Copyright 2026 The plugin-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package e2e is the kind end-to-end suite (`make test-e2e`, files with the build tag e2e):
+// it builds the image, loads it into a kind cluster, installs the Helm chart, applies the
+// samples, drives the counter API through `kubectl port-forward`, changes a Plugin and
+// measures how long the running pod takes to serve the change, with and without the pod
+// nudge, and checks that no pod restarted.
+//
+// The untagged files hold what the suite does before it needs Docker — configuration,
+// prerequisites, the Helm command line, parsing — so that `go test ./...` checks them
+// everywhere, and test/manifests renders and dry-runs the exact Helm install of the suite.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hotreload/plugin-operator/internal/hostapi"
+)
+
+// Defaults of Config.
+const (
+	DefaultCluster   = "plugin-operator-e2e"
+	DefaultImage     = "example.com/plugin-operator:e2e"
+	Release          = "plugin-operator"
+	ReleaseNamespace = "plugin-operator-system"
+	// SamplesNamespace is where the suite applies config/samples. It enforces the
+	// "restricted" Pod Security Standard, so the host pods the operator creates must meet it.
+	SamplesNamespace = "e2e-samples"
+	// ChartDir and ValuesFile are relative to the repository root.
+	ChartDir   = "charts/plugin-operator"
+	ValuesFile = "test/e2e/testdata/kind-values.yaml"
+)
+
+// Config is what the suite runs with, from the environment `make test-e2e` sets.
+type Config struct {
+	// Kind, Kubectl, Helm are binaries; ContainerTool is docker (or a compatible CLI).
+	Kind, Kubectl, Helm, ContainerTool string
+	// Cluster is the kind cluster's name; Image the image built and loaded into it.
+	Cluster, Image string
+	// NodeImage is the kind node image; empty means kind's default.
+	NodeImage string
+	// KeepCluster leaves the cluster (and everything in it) after the suite, for debugging.
+	KeepCluster bool
+	// RepoRoot is the repository root.
+	RepoRoot string
+}
+
+// ConfigFromEnv reads KIND, KUBECTL, HELM, CONTAINER_TOOL, KIND_CLUSTER, E2E_IMAGE,
+// KIND_NODE_IMAGE and E2E_KEEP_CLUSTER; unset binaries are looked up on PATH.
+func ConfigFromEnv(getenv func(string) string, repoRoot string) Config {
+	or := func(v, def string) string {
+		if v != "" {
+			return v
+		}
+		return def
+	}
+	keep, _ := strconv.ParseBool(getenv("E2E_KEEP_CLUSTER"))
+	return Config{
+		Kind:          or(getenv("KIND"), "kind"),
+		Kubectl:       or(getenv("KUBECTL"), "kubectl"),
+		Helm:          or(getenv("HELM"), "helm"),
+		ContainerTool: or(getenv("CONTAINER_TOOL"), "docker"),
+		Cluster:       or(getenv("KIND_CLUSTER"), DefaultCluster),
+		Image:         or(getenv("E2E_IMAGE"), DefaultImage),
+		NodeImage:     getenv("KIND_NODE_IMAGE"),
+		KeepCluster:   keep,
+		RepoRoot:      repoRoot,
+	}
+}
+
+// Prerequisites returns nil when everything the suite needs is there, else an error saying
+// exactly what is missing and how to get it. containerInfo runs `<ContainerTool> info`.
+func Prerequisites(cfg Config, lookPath func(string) (string, error), containerInfo func() error) error {
+	var missing []string
+	if err := containerInfo(); err != nil {
+		missing = append(missing, fmt.Sprintf("a running Docker daemon: `%s info` failed (%v); start Docker, or set CONTAINER_TOOL to a Docker-compatible CLI", cfg.ContainerTool, err))
+	}
+	if _, err := lookPath(cfg.Kind); err != nil {
+		missing = append(missing, fmt.Sprintf("kind: %q not found; run `make kind` (builds the pinned kind into bin/) or put kind on PATH, or set KIND", cfg.Kind))
+	}
+	for _, tool := range []struct{ name, path string }{{"kubectl", cfg.Kubectl}, {"helm", cfg.Helm}} {
+		if _, err := lookPath(tool.path); err != nil {
+			missing = append(missing, fmt.Sprintf("%s: %q not found; run `make k8s-binaries`, or set %s", tool.name, tool.path, strings.ToUpper(tool.name)))
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return errors.New("the kind e2e suite needs:\n  - " + strings.Join(missing, "\n  - "))
+}
+
+// DockerInfo runs `<tool> info` with a timeout; the error carries its output.
+func DockerInfo(ctx context.Context, tool string) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, tool, "info").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%w: %s", err, lastLine(out))
+	}
+	return nil
+}
+
+func lastLine(b []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// SplitImage splits repo[:tag] into repository and tag ("latest" when there is none). A ':'
+// before the last '/' belongs to a registry host:port.
+func SplitImage(image string) (repository, tag string) {
+	slash := strings.LastIndex(image, "/")
+	if i := strings.LastIndex(image, ":"); i > slash {
+		return image[:i], image[i+1:]
+	}
+	return image, "latest"
+}
+
+// HelmInstallArgs is the `helm` command line that installs (or upgrades) the chart for the
+// suite, with image as the manager image and extra appended (e.g. "--set", "podNudge=false").
+func HelmInstallArgs(repoRoot, image string, extra ...string) []string {
+	repo, tag := SplitImage(image)
+	args := []string{
+		"upgrade", "--install", Release, filepath.Join(repoRoot, ChartDir),
+		"--namespace", ReleaseNamespace, "--create-namespace",
+		"--values", filepath.Join(repoRoot, ValuesFile),
+		"--set", "image.repository=" + repo,
+		"--set", "image.tag=" + tag,
+		"--wait", "--timeout", "5m",
+	}
+	return append(args, extra...)
+}
+
+// HelmTemplateArgs turns HelmInstallArgs into the equivalent `helm template` command line
+// (the flags that only make sense against a cluster dropped), for checks without a cluster.
+func HelmTemplateArgs(installArgs []string) []string {
+	out := []string{"template"}
+	for i := 1; i < len(installArgs); i++ {
+		switch a := installArgs[i]; a {
+		case "--install", "--create-namespace", "--wait", "--reuse-values":
+		case "--timeout":
+			i++
+		default:
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+var portForwardLine = regexp.MustCompile(`^Forwarding from 127\.0\.0\.1:(\d+) -> \d+`)
+
+// ParsePortForward reads the local port from a line of `kubectl port-forward` output, such
+// as "Forwarding from 127.0.0.1:41823 -> 8080".
+func ParsePortForward(line string) (int, bool) {
+	m := portForwardLine.FindStringSubmatch(strings.TrimSpace(line))
+	if m == nil {
+		return 0, false
+	}
+	p, err := strconv.Atoi(m[1])
+	return p, err == nil && p > 0 && p < 65536
+}
+
+// WaitPortForward reads `kubectl port-forward` stdout until it reports the local port.
+func WaitPortForward(r io.Reader) (int, error) {
+	sc := bufio.NewScanner(r)
+	var seen []string
+	for sc.Scan() {
+		if p, ok := ParsePortForward(sc.Text()); ok {
+			go func() { _, _ = io.Copy(io.Discard, r) }() // keep the pipe drained
+			return p, nil
+		}
+		seen = append(seen, sc.Text())
+	}
+	return 0, fmt.Errorf("kubectl port-forward ended without a local port; output: %q", seen)
+}
+
+// ServiceFromURL reads the Service name, namespace and port from a PluginHost's status.url
+// (http://<service>.<namespace>.svc:<port>).
+func ServiceFromURL(raw string) (name, namespace string, port int, err error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", "", 0, err
+	}
+	labels := strings.Split(u.Hostname(), ".")
+	if len(labels) < 3 || labels[2] != "svc" {
+		return "", "", 0, fmt.Errorf("status.url %q is not http://<service>.<namespace>.svc:<port>", raw)
+	}
+	port = 80
+	if p := u.Port(); p != "" {
+		if port, err = strconv.Atoi(p); err != nil {
+			return "", "", 0, err
+		}
+	}
+	return labels[0], labels[1], port, nil
+}
+
+// Stats summarizes latency samples.
+type Stats struct {
+	N                int
+	Min, Median, Max time.Duration
+}
+
+// Summarize returns the minimum, median and maximum of samples.
+func Summarize(samples []time.Duration) Stats {
+	if len(samples) == 0 {
+		return Stats{}
+	}
+	s := slices.Clone(samples)
+	slices.Sort(s)
+	med := s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return Stats{N: len(s), Min: s[0], Median: med, Max: s[len(s)-1]}
+}
+
+func (s Stats) String() string {
+	return fmt.Sprintf("n=%d min=%s median=%s max=%s", s.N, s.Min.Round(time.Millisecond), s.Median.Round(time.Millisecond), s.Max.Round(time.Millisecond))
+}
+
+// Client talks to a plugin host's HTTP API (the seed's counter API plus /status).
+type Client struct {
+	BaseURL string
+	HTTP    *http.Client
+	// Headers are sent with every request (e.g. an api-key header).
+	Headers map[string]string
+}
+
+// valueBody is the body of a successful plugin operation.
+type valueBody struct {
+	Plugin    string `json:"plugin"`
+	Operation string `json:"operation"`
+	Value     int64  `json:"value"`
+}
+
+// Increment POSTs {"value": value} to /plugins/<name>/increment and returns the new value.
+func (c *Client) Increment(ctx context.Context, name string, value int64) (int64, error) {
+	body := fmt.Sprintf(`{"value": %d}`, value)
+	return c.value(ctx, http.MethodPost, "/plugins/"+url.PathEscape(name)+"/increment", body)
+}
+
+// Get returns the counter's value.
+func (c *Client) Get(ctx context.Context, name string) (int64, error) {
+	return c.value(ctx, http.MethodGet, "/plugins/"+url.PathEscape(name)+"/get", "")
+}
+
+func (c *Client) value(ctx context.Context, method, path, body string) (int64, error) {
+	b, err := c.do(ctx, method, path, body)
+	if err != nil {
+		return 0, err
+	}
+	var v valueBody
+	if err := json.Unmarshal(b, &v); err != nil {
+		return 0, fmt.Errorf("%s %s: decoding %q: %w", method, path, b, err)
+	}
+	return v.Value, nil
+}
+
+// Reset POSTs to /plugins/<name>/reset.
+func (c *Client) Reset(ctx context.Context, name string) error {
+	_, err := c.do(ctx, http.MethodPost, "/plugins/"+url.PathEscape(name)+"/reset", "")
+	return err
+}
+
+// Status returns GET /status.
+func (c *Client) Status(ctx context.Context) (*hostapi.Status, error) {
+	b, err := c.do(ctx, http.MethodGet, "/status", "")
+	if err != nil {
+		return nil, err
+	}
+	var s hostapi.Status
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("GET /status: decoding %q: %w", b, err)
+	}
+	return &s, nil
+}
+
+func (c *Client) do(ctx context.Context, method, path, body string) ([]byte, error) {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range c.Headers {
+		req.Header.Set(k, v)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 10 * time.Second}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(b))
+	}
+	return b, nil
+}
+
+// AppliedIncrement returns options.increment of the plugin as the host applied it, from
+// /status, and whether the plugin is there.
+func AppliedIncrement(s *hostapi.Status, plugin string) (int64, bool) {
+	for _, p := range s.Plugins {
+		if p.Name != plugin {
+			continue
+		}
+		v, ok := p.Options["increment"]
+		if !ok {
+			return 1, true // the counter's default
+		}
+		switch n := v.(type) {
+		case float64:
+			return int64(n), true
+		case json.Number:
+			i, err := n.Int64()
+			return i, err == nil
+		}
+		return 0, false
+	}
+	return 0, false
+}
+
+// RepoRoot returns the directory of go.mod above the working directory.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}

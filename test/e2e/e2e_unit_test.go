@@ -1,0 +1,213 @@
+/*
+Copyright 2026 The plugin-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Unit tests of the suite's helpers: they run in `go test ./...`, with or without Docker.
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hotreload/plugin-operator/internal/hostapi"
+)
+
+func TestConfigFromEnv(t *testing.T) {
+	env := map[string]string{"KIND": "/bin/kind-x", "E2E_KEEP_CLUSTER": "true", "KIND_NODE_IMAGE": "kindest/node:v1.37.0"}
+	cfg := ConfigFromEnv(func(k string) string { return env[k] }, "/repo")
+	want := Config{Kind: "/bin/kind-x", Kubectl: "kubectl", Helm: "helm", ContainerTool: "docker",
+		Cluster: DefaultCluster, Image: DefaultImage, NodeImage: "kindest/node:v1.37.0", KeepCluster: true, RepoRoot: "/repo"}
+	if cfg != want {
+		t.Errorf("ConfigFromEnv = %+v, want %+v", cfg, want)
+	}
+}
+
+func TestPrerequisites(t *testing.T) {
+	cfg := ConfigFromEnv(func(string) string { return "" }, "/repo")
+	found := func(string) (string, error) { return "/usr/bin/x", nil }
+	notFound := func(name string) func(string) (string, error) {
+		return func(p string) (string, error) {
+			if p == name {
+				return "", errors.New("not found")
+			}
+			return "/usr/bin/" + p, nil
+		}
+	}
+	dockerOK := func() error { return nil }
+	dockerDown := func() error {
+		return errors.New("exit status 1: Cannot connect to the Docker daemon at unix:///var/run/docker.sock")
+	}
+
+	if err := Prerequisites(cfg, found, dockerOK); err != nil {
+		t.Errorf("all present: %v", err)
+	}
+	tests := []struct {
+		name   string
+		look   func(string) (string, error)
+		docker func() error
+		want   []string
+	}{
+		{"no docker daemon", found, dockerDown, []string{"a running Docker daemon", "`docker info` failed", "Cannot connect"}},
+		{"no kind", notFound("kind"), dockerOK, []string{"kind:", "make kind"}},
+		{"no helm", notFound("helm"), dockerOK, []string{"helm:", "make k8s-binaries", "HELM"}},
+		{"nothing", func(string) (string, error) { return "", errors.New("no") }, dockerDown, []string{"Docker daemon", "kind:", "kubectl:", "helm:"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Prerequisites(cfg, tt.look, tt.docker)
+			if err == nil {
+				t.Fatal("Prerequisites = nil, want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestSplitImage(t *testing.T) {
+	for in, want := range map[string][2]string{
+		"example.com/plugin-operator:e2e": {"example.com/plugin-operator", "e2e"},
+		"localhost:5000/po":               {"localhost:5000/po", "latest"},
+		"localhost:5000/po:v1":            {"localhost:5000/po", "v1"},
+		"po":                              {"po", "latest"},
+	} {
+		repo, tag := SplitImage(in)
+		if repo != want[0] || tag != want[1] {
+			t.Errorf("SplitImage(%q) = %q, %q; want %q, %q", in, repo, tag, want[0], want[1])
+		}
+	}
+}
+
+func TestHelmArgs(t *testing.T) {
+	install := HelmInstallArgs("/repo", "example.com/po:e2e", "--reuse-values", "--set", "podNudge=false")
+	for _, w := range []string{"upgrade", "--install", Release, "/repo/" + ChartDir, "image.repository=example.com/po", "image.tag=e2e", "/repo/" + ValuesFile, "podNudge=false", "--wait"} {
+		if !slices.Contains(install, w) {
+			t.Errorf("HelmInstallArgs = %q, missing %q", install, w)
+		}
+	}
+	tmpl := HelmTemplateArgs(install)
+	if tmpl[0] != "template" || tmpl[1] != Release {
+		t.Errorf("HelmTemplateArgs = %q, want template %s …", tmpl, Release)
+	}
+	for _, bad := range []string{"upgrade", "--install", "--wait", "--timeout", "5m", "--create-namespace", "--reuse-values"} {
+		if slices.Contains(tmpl, bad) {
+			t.Errorf("HelmTemplateArgs = %q, still has %q", tmpl, bad)
+		}
+	}
+	if !slices.Contains(tmpl, "podNudge=false") {
+		t.Errorf("HelmTemplateArgs = %q, lost the extra --set", tmpl)
+	}
+}
+
+func TestParsePortForward(t *testing.T) {
+	if p, ok := ParsePortForward("Forwarding from 127.0.0.1:41823 -> 8080"); !ok || p != 41823 {
+		t.Errorf("ParsePortForward = %d, %v", p, ok)
+	}
+	for _, l := range []string{"Forwarding from [::1]:41823 -> 8080", "Handling connection for 41823", ""} {
+		if _, ok := ParsePortForward(l); ok {
+			t.Errorf("ParsePortForward(%q) ok, want not", l)
+		}
+	}
+	p, err := WaitPortForward(strings.NewReader("Forwarding from 127.0.0.1:5555 -> 8080\nForwarding from [::1]:5555 -> 8080\n"))
+	if err != nil || p != 5555 {
+		t.Errorf("WaitPortForward = %d, %v", p, err)
+	}
+	if _, err := WaitPortForward(strings.NewReader("error: services \"x\" not found\n")); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("WaitPortForward on an error = %v, want the output in the error", err)
+	}
+}
+
+func TestServiceFromURL(t *testing.T) {
+	name, ns, port, err := ServiceFromURL("http://demo.e2e-samples.svc:8080")
+	if err != nil || name != "demo" || ns != "e2e-samples" || port != 8080 {
+		t.Errorf("ServiceFromURL = %q %q %d %v", name, ns, port, err)
+	}
+	if _, _, _, err := ServiceFromURL("http://demo:8080"); err == nil {
+		t.Error("ServiceFromURL(http://demo:8080) = nil error")
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	s := Summarize([]time.Duration{3 * time.Second, time.Second, 2 * time.Second, 10 * time.Second})
+	if s.N != 4 || s.Min != time.Second || s.Max != 10*time.Second || s.Median != 2500*time.Millisecond {
+		t.Errorf("Summarize = %+v", s)
+	}
+	if got := Summarize(nil); got.N != 0 {
+		t.Errorf("Summarize(nil) = %+v", got)
+	}
+}
+
+// TestClient runs the client against a fake host that speaks the runtime's API.
+func TestClient(t *testing.T) {
+	var value, step int64 = 0, 3
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /plugins/counter-1/increment", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Content-Type") != "application/json" || r.Header.Get("X-API-Key") != "k" {
+			http.Error(w, `{"error":"bad request"}`, http.StatusBadRequest)
+			return
+		}
+		var in struct{ Value int64 }
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		value += in.Value * step
+		fmt.Fprintf(w, `{"plugin":"counter-1","operation":"increment","value":%d}`, value)
+	})
+	mux.HandleFunc("GET /plugins/counter-1/get", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, `{"plugin":"counter-1","operation":"get","value":%d}`, value)
+	})
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(hostapi.Status{Revision: "sha256:x", Plugins: []hostapi.PluginStatus{
+			{Name: "counter-1", Type: "counter", Options: map[string]any{"increment": step}},
+			{Name: "counter-2", Type: "counter"},
+		}})
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	ctx := context.Background()
+	c := &Client{BaseURL: srv.URL, Headers: map[string]string{"X-API-Key": "k"}}
+	if v, err := c.Increment(ctx, "counter-1", 5); err != nil || v != 15 {
+		t.Fatalf("Increment = %d, %v; want 15", v, err)
+	}
+	if v, err := c.Get(ctx, "counter-1"); err != nil || v != 15 {
+		t.Fatalf("Get = %d, %v; want 15", v, err)
+	}
+	if _, err := c.Get(ctx, "nope"); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("Get(nope) = %v, want a 404 error", err)
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inc, ok := AppliedIncrement(st, "counter-1"); !ok || inc != 3 {
+		t.Errorf("AppliedIncrement(counter-1) = %d, %v; want 3", inc, ok)
+	}
+	if inc, ok := AppliedIncrement(st, "counter-2"); !ok || inc != 1 {
+		t.Errorf("AppliedIncrement(counter-2) = %d, %v; want the default 1", inc, ok)
+	}
+	if _, ok := AppliedIncrement(st, "counter-3"); ok {
+		t.Error("AppliedIncrement(counter-3) found a plugin that is not there")
+	}
+}
