@@ -60,7 +60,7 @@ lint: golangci-lint ## Run golangci-lint.
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: verify
-verify: manifests generate fmt ## Fail when generated or formatted files are stale.
+verify: manifests generate chart fmt ## Fail when generated or formatted files are stale.
 	@if [ -n "$$(git status --porcelain)" ]; then echo "Generated files are stale:"; git status --porcelain; git --no-pager diff; exit 1; fi
 
 ##@ Test
