@@ -83,8 +83,8 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 5s in make test; try F
 	hack/fuzz.sh $(FUZZTIME)
 
 .PHONY: bench
-bench: build ## Run benchmarks and load measurements; writes docs/performance.md.
-	hack/bench.sh
+bench: build k8s-binaries ## Run benchmarks and load measurements; writes docs/performance.md.
+	KUBEBUILDER_ASSETS=$(K8S_BIN_DIR) hack/bench.sh
 
 ##@ Build
 

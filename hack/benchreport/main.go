@@ -130,7 +130,7 @@ func (r *report) count() string {
 
 func (r *report) run() error {
 	r.started = time.Now()
-	steps := []func() error{r.inProcess, r.httpRatio, r.apply, r.reloadLatency, r.idleCPU}
+	steps := []func() error{r.inProcess, r.httpRatio, r.apply, r.reloadLatency, r.idleCPU, r.operator}
 	for _, s := range steps {
 		if err := s(); err != nil {
 			return err
@@ -271,6 +271,39 @@ func (r *report) idleCPU() error {
 		fmt.Fprintf(&sb, "| %s | %.2f |\n", strings.TrimPrefix(b.name, "BenchmarkIdleCPU/"), b.metrics["%core"])
 	}
 	r.add("Idle CPU", "make bench (hack/benchreport: idleCPU)", sb.String())
+	return nil
+}
+
+// operator runs the reconcile-latency and scale benchmarks on envtest (KUBEBUILDER_ASSETS,
+// set by make bench).
+func (r *report) operator() error {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		return fmt.Errorf("KUBEBUILDER_ASSETS is not set: run make bench, which builds the control plane")
+	}
+	bs, cmd, err := goBench("-bench=ReconcileLatency|Scale", "-benchtime=1x", "-count=1", "./controllers/")
+	if err != nil {
+		return err
+	}
+	lat, scale := find(bs, "BenchmarkReconcileLatency"), find(bs, "BenchmarkScale")
+	r.add("Operator: reconcile latency and scale", cmd, fmt.Sprintf(`On envtest (a real kube-apiserver and etcd on this machine).
+
+**Reconcile latency**, Plugin edit → ConfigMap updated, over 100 edits of one Plugin on a host with
+20 other Plugins: p50 **%.1f ms**, p99 **%.1f ms**, max %.1f ms (target p99 ≤ 100 ms).
+
+**Scale**: 1,000 Plugins across 10 PluginHosts, each host served by a real pluginhost process,
+the real manager binary:
+
+| measure | value | target |
+|---|---:|---|
+| time to create the 1,000 Plugins | %.1f s | |
+| all Plugins Ready, from the first create | **%.1f s** | ≤ 10 s |
+| … from the last create | %.1f s | |
+| manager RSS, peak | **%.1f MiB** | ≤ 100 MiB |
+| manager RSS, after | %.1f MiB | |
+| manager CPU for the whole run | %.1f s | |
+`, lat.metrics["p50-ms"], lat.metrics["p99-ms"], lat.metrics["max-ms"],
+		scale.metrics["create-s"], scale.metrics["converge-s"], scale.metrics["after-last-create-s"],
+		scale.metrics["peak-rss-MiB"], scale.metrics["rss-MiB"], scale.metrics["manager-cpu-s"]))
 	return nil
 }
 
