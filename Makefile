@@ -86,6 +86,12 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 5s in make test; try F
 bench: build k8s-binaries ## Run benchmarks and load measurements; writes docs/performance.md.
 	KUBEBUILDER_ASSETS=$(K8S_BIN_DIR) hack/bench.sh
 
+##@ Demo
+
+.PHONY: demo
+demo: k8s-binaries build ## Run the whole system on this machine (control plane, manager, host, samples) until Ctrl-C.
+	KUBEBUILDER_ASSETS=$(K8S_BIN_DIR) go run ./cmd/demo --pluginhost=$(LOCALBIN)/pluginhost
+
 ##@ Build
 
 .PHONY: build

@@ -1,8 +1,10 @@
-// Package kubeletsim stands in for kubelet's ConfigMap-volume sync in local end-to-end
-// tests and `make demo`, where an API server runs (envtest) but no kubelet does. It keeps a
-// local directory projected from one ConfigMap with projection.Writer (kubelet's
-// AtomicWriter sequence) and with kubelet's timing, and it can publish the Pod status a
-// kubelet would (running, ready, PodIP) so that the manager sees a live pod.
+// Package kubeletsim stands in for kubelet's ConfigMap- and Secret-volume sync in local
+// end-to-end tests and `make demo`, where an API server runs (envtest) but no kubelet does.
+// It keeps a local directory projected from one ConfigMap or one Secret with
+// projection.Writer (kubelet's AtomicWriter sequence) and with kubelet's timing, and it can
+// publish the Pod status a kubelet would (running, ready, PodIP) so that the manager sees a
+// live pod. A pod with several such volumes runs one Sim per volume; each follows the pod,
+// so a pod update re-projects all of them, as one kubelet pod sync does.
 //
 // # Timing, as kubelet v1.37 does it
 //
@@ -15,10 +17,11 @@
 //     (wait.Jitter(resyncInterval, 0.5): 60–90 s). After a failed sync it retries after
 //     10 s (backOffPeriod, capped at the sync period). The periodic timer restarts after
 //     every sync, whatever triggered it, and only runs once the pod has been seen.
-//   - Each sync reads the ConfigMap fresh (a GET; kubelet reads its watch-based cache,
-//     which is as fresh) and projects every data and binaryData key with mode 0644. If
-//     the ConfigMap is missing or unreadable the last projection stays in place (kubelet
-//     keeps the old content of a mounted volume) and the error goes to OnSync and the log.
+//   - Each sync reads the ConfigMap (or Secret) fresh (a GET; kubelet reads its watch-based
+//     cache, which is as fresh) and projects every data and binaryData key (a Secret's data
+//     keys) with the volume's defaultMode (0644 unless set). If the object is missing or
+//     unreadable the last projection stays in place (kubelet keeps the old content of a
+//     mounted volume) and the error goes to OnSync and the log.
 //
 // # Pod status and ports
 //
@@ -37,6 +40,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -81,6 +85,11 @@ type Config struct {
 	Client client.Client
 	// Namespace, PodName and ConfigMapName name the pod and the ConfigMap projected for it.
 	Namespace, PodName, ConfigMapName string
+	// SecretName, set instead of ConfigMapName, projects that Secret (a secret volume).
+	SecretName string
+	// DefaultMode is the mode of the projected files, the volume's defaultMode. Zero means
+	// 0644, kubelet's default for ConfigMap and Secret volumes.
+	DefaultMode os.FileMode
 	// Dir is the volume's directory (created if missing).
 	Dir string
 	// SyncPeriod is the periodic re-sync interval. Zero means kubelet's defaults:
@@ -122,7 +131,14 @@ func New(cfg Config) *Sim {
 	if cfg.PodPollInterval <= 0 {
 		cfg.PodPollInterval = DefaultPodPollInterval
 	}
-	cfg.Logger = cfg.Logger.WithValues("namespace", cfg.Namespace, "pod", cfg.PodName, "configMap", cfg.ConfigMapName)
+	if cfg.DefaultMode == 0 {
+		cfg.DefaultMode = projection.DefaultMode
+	}
+	if cfg.SecretName != "" {
+		cfg.Logger = cfg.Logger.WithValues("namespace", cfg.Namespace, "pod", cfg.PodName, "secret", cfg.SecretName)
+	} else {
+		cfg.Logger = cfg.Logger.WithValues("namespace", cfg.Namespace, "pod", cfg.PodName, "configMap", cfg.ConfigMapName)
+	}
 	return &Sim{cfg: cfg, writer: projection.NewWriter(cfg.Dir)}
 }
 
@@ -190,8 +206,9 @@ func (s *Sim) jittered(d time.Duration) time.Duration {
 	return d + time.Duration(rand.Float64()*s.cfg.Jitter*float64(d))
 }
 
-// SyncNow reads the ConfigMap and projects all its data and binaryData keys, as one
-// kubelet volume sync. If the ConfigMap cannot be read the directory is left as it is.
+// SyncNow reads the ConfigMap and projects all its data and binaryData keys (or the
+// Secret's data keys), as one kubelet volume sync. If the object cannot be read the
+// directory is left as it is.
 // Calls are serialised. OnSync is called with the outcome.
 func (s *Sim) SyncNow(ctx context.Context) error {
 	s.syncMu.Lock()
@@ -212,10 +229,31 @@ func (s *Sim) syncLocked(ctx context.Context) (bool, error) {
 	if s.cfg.Client == nil {
 		return false, errors.New("kubeletsim: Config.Client is nil")
 	}
+	files, err := s.read(ctx)
+	if err != nil {
+		return false, err
+	}
+	payload := make(map[string]projection.File, len(files))
+	for k, v := range files {
+		payload[k] = projection.File{Data: v, Mode: s.cfg.DefaultMode}
+	}
+	return s.writer.WriteFiles(payload)
+}
+
+// read returns the keys of the ConfigMap or Secret, as kubelet's volume plugins do.
+func (s *Sim) read(ctx context.Context) (map[string][]byte, error) {
+	if s.cfg.SecretName != "" {
+		secret := &corev1.Secret{}
+		key := client.ObjectKey{Namespace: s.cfg.Namespace, Name: s.cfg.SecretName}
+		if err := s.cfg.Client.Get(ctx, key, secret); err != nil {
+			return nil, fmt.Errorf("couldn't get secret %s: %w", key, err)
+		}
+		return secret.Data, nil
+	}
 	cm := &corev1.ConfigMap{}
 	key := client.ObjectKey{Namespace: s.cfg.Namespace, Name: s.cfg.ConfigMapName}
 	if err := s.cfg.Client.Get(ctx, key, cm); err != nil {
-		return false, fmt.Errorf("couldn't get configMap %s: %w", key, err)
+		return nil, fmt.Errorf("couldn't get configMap %s: %w", key, err)
 	}
 	files := make(map[string][]byte, len(cm.Data)+len(cm.BinaryData))
 	for k, v := range cm.Data {
@@ -224,7 +262,7 @@ func (s *Sim) syncLocked(ctx context.Context) (bool, error) {
 	for k, v := range cm.BinaryData {
 		files[k] = v
 	}
-	return s.writer.Write(files)
+	return files, nil
 }
 
 // MarkRunning publishes this Sim's pod as running (see MarkPodRunning).

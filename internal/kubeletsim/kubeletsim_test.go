@@ -484,3 +484,49 @@ func TestPodsDifferSemantically(t *testing.T) {
 		}
 	}
 }
+
+// A secret volume: the Secret's data keys, with the volume's defaultMode, re-projected at a
+// pod update like a ConfigMap.
+func TestProjectsSecret(t *testing.T) {
+	f := newFixture(t)
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "host-credentials"},
+		StringData: map[string]string{"counter-2.api-key": "k1"},
+	}
+	if err := k8sClient.Create(t.Context(), secret); err != nil {
+		t.Fatal(err)
+	}
+	f.createPod(t, 18086)
+	sim := New(Config{Client: k8sClient, Namespace: f.ns, PodName: f.pod, SecretName: secret.Name, DefaultMode: 0o440,
+		Dir: f.dir, SyncPeriod: time.Hour, OnSync: f.syncs.record})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sim.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	key := filepath.Join(f.dir, "counter-2.api-key")
+	eventually(t, 30*time.Second, "first projection", fileIs(key, "k1"))
+	if l, err := os.Readlink(key); err != nil || l != "..data/counter-2.api-key" {
+		t.Fatalf("%s -> %q (%v), want kubelet's link", key, l, err)
+	}
+	if fi, err := os.Stat(key); err != nil || fi.Mode().Perm() != 0o440 {
+		t.Fatalf("mode of the projected key: %v %v, want 0440", fi.Mode(), err)
+	}
+
+	if err := k8sClient.Get(t.Context(), client.ObjectKeyFromObject(secret), secret); err != nil {
+		t.Fatal(err)
+	}
+	secret.Data = map[string][]byte{"counter-2.api-key": []byte("k2"), "counter-3.token": []byte("t")}
+	if err := k8sClient.Update(t.Context(), secret); err != nil {
+		t.Fatal(err)
+	}
+	consistently(t, time.Second, "old key until the pod changes", fileIs(key, "k1"))
+	f.bumpAnnotation(t, "rev-2")
+	eventually(t, 30*time.Second, "projection after annotation bump", fileIs(key, "k2"))
+	eventually(t, 5*time.Second, "added key", fileIs(filepath.Join(f.dir, "counter-3.token"), "t"))
+}

@@ -1,0 +1,217 @@
+package localcluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"maps"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
+
+	"github.com/hotreload/plugin-operator/internal/kubeletsim"
+)
+
+// NodeName is the spec.nodeName of every pod the node agent runs. With a node name set, the
+// API server deletes a pod gracefully and waits for the node (the agent) to confirm, as it
+// does for kubelet.
+const NodeName = "localcluster"
+
+// podTemplateHashLabel is the label the Deployment controller puts on a ReplicaSet's pods.
+const podTemplateHashLabel = appsv1.DefaultDeploymentUniqueLabelKey
+
+// templateHash is a short, stable hash of a pod template: a changed template means new pods
+// (the Deployment controller's pod-template-hash, computed differently).
+func templateHash(t *corev1.PodTemplateSpec) string {
+	b, err := json.Marshal(t)
+	if err != nil {
+		panic(err) // a PodTemplateSpec always marshals
+	}
+	h := fnv.New32a()
+	_, _ = h.Write(b)
+	return rand.SafeEncodeString(strconv.FormatUint(uint64(h.Sum32()), 10))
+}
+
+// newPod is the pod the Deployment controller (through a ReplicaSet) would create from d,
+// already bound to NodeName, with the container port named "http" set to port: every pod
+// runs on 127.0.0.1, so the port is what tells them apart.
+func newPod(d *appsv1.Deployment, port int32) (*corev1.Pod, error) {
+	hash := templateHash(&d.Spec.Template)
+	labels := maps.Clone(d.Spec.Template.Labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[podTemplateHashLabel] = hash
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace:       d.Namespace,
+			Name:            fmt.Sprintf("%s-%s-%s", d.Name, hash, rand.String(5)),
+			Labels:          labels,
+			Annotations:     maps.Clone(d.Spec.Template.Annotations),
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(d, appsv1.SchemeGroupVersion.WithKind("Deployment"))},
+		},
+		Spec: *d.Spec.Template.Spec.DeepCopy(),
+	}
+	pod.Spec.NodeName = NodeName
+	if len(pod.Spec.Containers) != 1 {
+		return nil, fmt.Errorf("the pod template has %d containers; the node agent runs pods of exactly one", len(pod.Spec.Containers))
+	}
+	c := &pod.Spec.Containers[0]
+	i := slices.IndexFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == kubeletsim.HTTPPortName })
+	if i < 0 {
+		return nil, fmt.Errorf("container %q has no port named %q", c.Name, kubeletsim.HTTPPortName)
+	}
+	c.Ports[i].ContainerPort = port
+	return pod, nil
+}
+
+// volumeKind is how the agent provides a volume on this machine.
+type volumeKind int
+
+const (
+	// volumeDir is a plain directory (emptyDir, persistentVolumeClaim).
+	volumeDir volumeKind = iota
+	// volumeConfigMap is projected from a ConfigMap by a kubeletsim.Sim.
+	volumeConfigMap
+	// volumeSecret is projected from a Secret by a kubeletsim.Sim.
+	volumeSecret
+)
+
+// localVolume is one pod volume as a directory of the pod's work directory.
+type localVolume struct {
+	name string
+	kind volumeKind
+	// object is the ConfigMap or Secret projected into dir.
+	object string
+	mode   os.FileMode
+	dir    string
+	// podScoped is true for every volume but a claim: kubelet makes it for the pod (a new
+	// pod gets a new, empty emptyDir and fresh projections); a claim's content outlives pods.
+	podScoped bool
+}
+
+// localVolumes maps the pod's volumes to directories under podDir. ConfigMap volumes go to
+// podDir/config and Secret volumes to podDir/secrets (the manager renders credential paths
+// relative to the config file, as ../secrets/<file>), other volumes to podDir/<name>.
+func localVolumes(spec *corev1.PodSpec, podDir string) ([]localVolume, error) {
+	var out []localVolume
+	used := map[string]bool{}
+	for _, v := range spec.Volumes {
+		lv := localVolume{name: v.Name, dir: v.Name, podScoped: true}
+		switch {
+		case v.ConfigMap != nil:
+			lv.kind, lv.object, lv.dir, lv.mode = volumeConfigMap, v.ConfigMap.Name, "config", fileMode(v.ConfigMap.DefaultMode)
+		case v.Secret != nil:
+			lv.kind, lv.object, lv.dir, lv.mode = volumeSecret, v.Secret.SecretName, "secrets", fileMode(v.Secret.DefaultMode)
+		case v.EmptyDir != nil:
+		case v.PersistentVolumeClaim != nil:
+			lv.podScoped = false
+		default:
+			return nil, fmt.Errorf("volume %q: only configMap, secret, emptyDir and persistentVolumeClaim volumes run locally", v.Name)
+		}
+		if used[lv.dir] {
+			lv.dir = v.Name
+		}
+		if used[lv.dir] {
+			return nil, fmt.Errorf("volume %q: two volumes would share the directory %q", v.Name, lv.dir)
+		}
+		used[lv.dir] = true
+		lv.dir = filepath.Join(podDir, lv.dir)
+		out = append(out, lv)
+	}
+	return out, nil
+}
+
+func fileMode(m *int32) os.FileMode {
+	if m == nil {
+		return 0
+	}
+	return os.FileMode(*m) & os.ModePerm
+}
+
+// process is how a container runs as a local process.
+type process struct {
+	args []string
+	env  []string
+}
+
+// containerProcess translates the container's command line for this machine: a flag value
+// under a volume's mountPath points into that volume's local directory, --listen binds
+// 127.0.0.1:port, and /tmp (when a volume is mounted there) becomes TMPDIR. The environment
+// is the container's literal env only: a container does not inherit the node's.
+func containerProcess(c *corev1.Container, vols []localVolume, port int32) (process, error) {
+	dirs := map[string]string{}
+	for _, v := range vols {
+		dirs[v.name] = v.dir
+	}
+	type mount struct{ path, dir string }
+	var mounts []mount
+	var env []string
+	for _, m := range c.VolumeMounts {
+		dir, ok := dirs[m.Name]
+		if !ok {
+			return process{}, fmt.Errorf("container %q mounts volume %q, which the pod does not have", c.Name, m.Name)
+		}
+		if m.SubPath != "" || m.SubPathExpr != "" {
+			return process{}, fmt.Errorf("container %q: subPath mounts do not run locally", c.Name)
+		}
+		mounts = append(mounts, mount{path.Clean(m.MountPath), dir})
+		if path.Clean(m.MountPath) == "/tmp" {
+			env = append(env, "TMPDIR="+dir)
+		}
+	}
+	// Longest mount path first: a nested mount wins.
+	slices.SortFunc(mounts, func(a, b mount) int { return len(b.path) - len(a.path) })
+	localPath := func(p string) string {
+		clean := path.Clean(p)
+		for _, m := range mounts {
+			if clean == m.path {
+				return m.dir
+			}
+			if rest, ok := strings.CutPrefix(clean, m.path+"/"); ok {
+				return filepath.Join(m.dir, filepath.FromSlash(rest))
+			}
+		}
+		return p
+	}
+
+	listen := "--listen=" + kubeletsim.PodIP + ":" + strconv.Itoa(int(port))
+	var args []string
+	if len(c.Command) > 1 {
+		args = append(args, c.Command[1:]...)
+	}
+	args = append(args, c.Args...)
+	sawListen := false
+	for i, a := range args {
+		name, value, ok := strings.Cut(a, "=")
+		switch {
+		case !ok || !strings.HasPrefix(name, "-"):
+		case strings.TrimLeft(name, "-") == "listen":
+			args[i], sawListen = listen, true
+		default:
+			args[i] = name + "=" + localPath(value)
+		}
+	}
+	if !sawListen {
+		args = append(args, listen)
+	}
+
+	for _, e := range c.Env {
+		if e.ValueFrom != nil {
+			return process{}, fmt.Errorf("container %q: env %s uses valueFrom, which does not run locally", c.Name, e.Name)
+		}
+		env = append(env, e.Name+"="+e.Value)
+	}
+	if len(c.EnvFrom) > 0 {
+		return process{}, fmt.Errorf("container %q: envFrom does not run locally", c.Name)
+	}
+	return process{args: args, env: env}, nil
+}

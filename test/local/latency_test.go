@@ -1,0 +1,135 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/hotreload/plugin-operator/api/v1alpha1"
+	"github.com/hotreload/plugin-operator/controllers"
+)
+
+// latencyReportEnv names a file that the latency tests append their report to, besides
+// the test log and a file in the test's temporary directory.
+const latencyReportEnv = "PLUGIN_OPERATOR_LATENCY_REPORT"
+
+// TestEndToEndLatency measures, with the manager's pod nudge on (the default), the time
+// from a Plugin edit (the API server accepting the patch) to the host process serving the
+// new increment, and to the Plugin's Ready condition for the new generation, over 50 edits.
+// It asserts only that every edit is served; the numbers are printed (target p99 ≤ 1 s).
+func TestEndToEndLatency(t *testing.T) {
+	ns := namespace(t, "latency")
+	served, ready, pid := measureEdits(t, ns, 50)
+	report(t, fmt.Sprintf("nudge on, kubelet sync period %s (kubelet's default), PluginHost pollInterval 250ms (default)",
+		"60s+jitter"), served, ready)
+	if now, _ := cluster.Host(ns, "host"); now.PID != pid {
+		t.Errorf("host process %d became %d during the edits", pid, now.PID)
+	}
+}
+
+// TestEndToEndLatencyWithoutNudge is the same with the manager's --pod-nudge=false: the
+// change reaches the pod only at kubelet's periodic volume re-sync, here shortened to 2 s
+// (jittered to 2–3 s) in this namespace; kubelet's default is 60 s (60–90 s).
+func TestEndToEndLatencyWithoutNudge(t *testing.T) {
+	ns := namespace(t, nudgeOffNamespace)
+	opts := controllers.DefaultOptions()
+	opts.PodNudge = false
+	if err := cluster.RestartManager(opts); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := cluster.RestartManager(controllers.DefaultOptions()); err != nil {
+			t.Errorf("restarting the manager with its defaults: %v", err)
+		}
+	})
+	served, ready, _ := measureEdits(t, ns, 15)
+	report(t, fmt.Sprintf("nudge off, kubelet sync period %s+jitter (shortened; kubelet's default is 60s), PluginHost pollInterval 250ms",
+		nudgeOffSyncPeriod), served, ready)
+}
+
+// measureEdits creates a host and a Plugin in ns, then edits the Plugin's increment n
+// times, one edit at a time, and returns for each edit the time until the host serves the
+// new increment and until the Plugin is Ready for the new generation.
+func measureEdits(t *testing.T, ns string, n int) (served, ready []time.Duration, pid int) {
+	t.Helper()
+	mustKubectl(t, fmt.Sprintf(hostYAML, ns)+"---\n"+fmt.Sprintf(pluginYAML, ns, "counter", 1), "apply", "-n", ns, "-f", "-")
+	waitPluginReady(t, ns, "counter")
+	proc := waitHost(t, ns, "host")
+
+	ctx := context.Background()
+	p := &v1alpha1.Plugin{}
+	for i := range n {
+		increment := i + 2
+		start := time.Now()
+		patch := fmt.Appendf(nil, `{"spec":{"options":{"increment":%d}}}`, increment)
+		p.Namespace, p.Name = ns, "counter"
+		if err := cluster.Client.Patch(ctx, p, client.RawPatch("application/merge-patch+json", patch)); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, wait, fmt.Sprintf("edit %d (increment %d) served", i+1, increment), func() error {
+			st, err := hostStatus(proc.URL)
+			if err != nil {
+				return err
+			}
+			for _, pl := range st.Plugins {
+				if pl.Name == "counter" && fmt.Sprint(pl.Options["increment"]) == fmt.Sprint(increment) {
+					return nil
+				}
+			}
+			return fmt.Errorf("host runs revision %s", st.Revision)
+		})
+		served = append(served, time.Since(start))
+		eventually(t, wait, fmt.Sprintf("edit %d Ready", i+1), func() error { return pluginReady(ns, "counter", p) })
+		ready = append(ready, time.Since(start))
+	}
+	// The last increment is the one served.
+	mustCall(t, 200, proc.URL, "POST", "counter", "reset", "")
+	if a := mustCall(t, 200, proc.URL, "POST", "counter", "increment", `{"value": 1}`); a.Value != int64(n+1) {
+		t.Errorf("increment after the last edit: %s, want %d", a.Body, n+1)
+	}
+	return served, ready, proc.PID
+}
+
+// report prints the distribution of served and ready to the test log, to latency.txt in the
+// test's temporary directory and, if set, to the file named by PLUGIN_OPERATOR_LATENCY_REPORT.
+func report(t *testing.T, setup string, served, ready []time.Duration) {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "End-to-end latency, Plugin edit -> host (%d edits; %s):\n", len(served), setup)
+	fmt.Fprintf(&b, "  host serves the new increment:  %s\n", distribution(served))
+	fmt.Fprintf(&b, "  Plugin Ready for the generation: %s\n", distribution(ready))
+	t.Log(b.String())
+	path := filepath.Join(t.TempDir(), "latency.txt")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Error(err)
+	}
+	if out := os.Getenv(latencyReportEnv); out != "" {
+		f, err := os.OpenFile(out, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := fmt.Fprintf(f, "%s: %s\n", t.Name(), b.String()); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// distribution formats min, p50, p90, p99 (nearest rank) and max.
+func distribution(ds []time.Duration) string {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	rank := func(q float64) time.Duration {
+		i := int(q*float64(len(s))+0.999999) - 1
+		return s[min(max(i, 0), len(s)-1)]
+	}
+	ms := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
+	return fmt.Sprintf("min %s  p50 %s  p90 %s  p99 %s  max %s", ms(s[0]), ms(rank(0.5)), ms(rank(0.9)), ms(rank(0.99)), ms(s[len(s)-1]))
+}
