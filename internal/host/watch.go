@@ -36,13 +36,16 @@ type ConfigSource struct {
 	// strategy is Argus' event processor; Light sleeps instead of spinning (see
 	// BenchmarkIdleCPU for the measured choice).
 	strategy argus.OptimizationStrategy
+	// credStamp is the credential files' stamp when they were last read.
+	credStamp string
 	// failing is set while the file's content is refused: a config can fail on something
 	// outside it (a credentials file not projected yet), so it is retried every
 	// RetryInterval until it applies or changes.
 	failing bool
 }
 
-// RetryInterval is how often a refused config is tried again while it stays the same.
+// RetryInterval is how often a refused config is tried again while it stays the same, and
+// how often the credential files are checked for rotation.
 const RetryInterval = time.Second
 
 // NewConfigSource prepares to read path for h.
@@ -91,7 +94,22 @@ func (s *ConfigSource) Load() (Result, error) {
 	}
 	res, err := s.host.Apply(data)
 	s.failing = err != nil
+	if err == nil {
+		s.credStamp = s.host.credentialStamp()
+	}
 	return res, err
+}
+
+// checkCredentials reloads the credential files when kubelet (or anyone) replaced them.
+func (s *ConfigSource) checkCredentials() {
+	if s.failing {
+		return
+	}
+	if stamp := s.host.credentialStamp(); stamp != s.credStamp {
+		if s.host.ReloadCredentials() == nil {
+			s.credStamp = stamp
+		}
+	}
 }
 
 // generation is the target of kubelet's ..data link ("" for a plain file).
@@ -189,6 +207,7 @@ func (s *ConfigSource) Watch(ctx context.Context, poll time.Duration) error {
 		case <-kick:
 		case <-retry.C:
 			if !s.failing {
+				s.checkCredentials()
 				continue
 			}
 		}

@@ -324,3 +324,35 @@ func TestWatchRefusesPathsArgusCannotReport(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A rotated Secret changes the credential files but not config.json: the host picks up the
+// new credentials without a config change.
+func TestRotatedCredentialsApplyWithoutAConfigChange(t *testing.T) {
+	root := shortTempDir(t)
+	conf := projection.NewWriter(filepath.Join(root, "config"))
+	secrets := projection.NewWriter(filepath.Join(root, "secrets"))
+	if _, err := secrets.Write(map[string][]byte{"c.token": []byte("old")}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := `{"plugins":[{"name":"c","type":"counter","auth":{"method":"bearer","token_file":"../secrets/c.token"}}]}`
+	if _, err := conf.Write(map[string][]byte{"config.json": []byte(cfg)}); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := watching(t, filepath.Join(root, "config", "config.json"))
+	srv := serve(t, h)
+	status := func(token string) int {
+		return do(t, "GET", srv.URL+"/plugins/c/get", "", "Authorization", "Bearer "+token).Status
+	}
+	eventually(t, "old token accepted", func() bool { return status("old") == 200 })
+	rev := h.Revision()
+	if _, err := secrets.Write(map[string][]byte{"c.token": []byte("new")}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "new token accepted", func() bool { return status("new") == 200 })
+	if status("old") != 401 {
+		t.Fatal("the rotated-out token still works")
+	}
+	if h.Revision() != rev {
+		t.Fatal("revision changed without a config change")
+	}
+}
