@@ -18,8 +18,11 @@ package controllers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -59,6 +62,9 @@ type hostReconcile struct {
 	// pods are the host's pods, by name, for events.
 	pods  map[string]*corev1.Pod
 	facts hostFacts
+	// credentialsRevision is the digest of the rendered credentials Secret ("" if not
+	// rendered in this reconcile).
+	credentialsRevision string
 }
 
 // Reconcile follows the skeleton of every reconciler here: get, skip deletion (children are
@@ -150,6 +156,7 @@ func (r *PluginHostReconciler) reconcileConfig(ctx context.Context, rc *hostReco
 			if err := r.applier.apply(ctx, renderCredentials(host, ev.Credentials)); err != nil {
 				return err
 			}
+			rc.credentialsRevision = credentialsDigest(ev.Credentials)
 			if err := r.applier.apply(ctx, renderConfigMap(host, data)); err != nil {
 				return err
 			}
@@ -289,8 +296,9 @@ func (r *PluginHostReconciler) reconcileRollout(ctx context.Context, rc *hostRec
 		if podReady(pod) {
 			rc.facts.ReadyPods++
 		}
-		if r.Options.PodNudge && desired != "" && pod.Annotations[v1alpha1.ConfigRevisionAnnotation] != desired {
-			if err := r.nudge(ctx, pod, desired); err != nil {
+		if r.Options.PodNudge && desired != "" && (pod.Annotations[v1alpha1.ConfigRevisionAnnotation] != desired ||
+			rc.credentialsRevision != "" && pod.Annotations[v1alpha1.CredentialsRevisionAnnotation] != rc.credentialsRevision) {
+			if err := r.nudge(ctx, pod, desired, rc.credentialsRevision); err != nil {
 				// Not fatal: kubelet still syncs the volume at its next periodic sync.
 				log.Error(err, "Cannot annotate pod with the new revision; kubelet applies it at its next periodic sync", "pod", klog.KObj(pod))
 			}
@@ -348,13 +356,28 @@ func (r *PluginHostReconciler) reconcileRollout(ctx context.Context, rc *hostRec
 
 // nudge annotates a pod with the desired revision: a pod update makes kubelet sync the pod,
 // and so re-project its ConfigMap volume, now instead of at its next periodic sync.
-func (r *PluginHostReconciler) nudge(ctx context.Context, pod *corev1.Pod, revision string) error {
+func (r *PluginHostReconciler) nudge(ctx context.Context, pod *corev1.Pod, revision, credentials string) error {
 	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, v1alpha1.ConfigRevisionAnnotation, revision)
+	if credentials != "" {
+		patch = fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q,%q:%q}}}`,
+			v1alpha1.ConfigRevisionAnnotation, revision, v1alpha1.CredentialsRevisionAnnotation, credentials)
+	}
 	err := r.Patch(ctx, pod, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(v1alpha1.FieldOwner))
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
 	return err
+}
+
+// credentialsDigest identifies the content of the credentials Secret.
+func credentialsDigest(creds map[string][]byte) string {
+	keys := slices.Sorted(maps.Keys(creds))
+	h := sha256.New()
+	for _, k := range keys {
+		fmt.Fprintf(h, "%d:%s=%d:", len(k), k, len(creds[k]))
+		h.Write(creds[k])
+	}
+	return pluginconfig.RevisionPrefix + hex.EncodeToString(h.Sum(nil))
 }
 
 func deploymentAvailable(d *appsv1.Deployment) bool {

@@ -30,6 +30,9 @@ const (
 	// should run (PluginHost status.configRevision). Updating it makes kubelet refresh the
 	// pod's projected config.json at once instead of at its next periodic sync.
 	ConfigRevisionAnnotation = "plugins.hotreload.io/config-revision"
+	// CredentialsRevisionAnnotation is set on a host's pods, with the nudge, to a digest of
+	// the credentials Secret, so that a rotated Secret is re-projected at once too.
+	CredentialsRevisionAnnotation = "plugins.hotreload.io/credentials-revision"
 
 	// ConfigRevisionPrefix starts every configuration revision; the 64 lowercase hex digits of
 	// the SHA-256 of the rendered config.json bytes follow it.

@@ -140,6 +140,19 @@ func TestAPIKeyPluginFromSamples(t *testing.T) {
 	if a := mustCall(t, http.StatusOK, url, http.MethodPost, "counter-2", "increment", `{"value": 1}`, "X-API-Key", "change-me"); a.Value != start+10 {
 		t.Errorf("with the key: %s, want value %d (increment 10)", a.Body, start+10)
 	}
+
+	// Rotating the Secret reaches the running host: config.json does not change, the
+	// manager nudges the pod for the new credentials, the host re-reads its key file.
+	mustKubectl(t, "", "-n", ns, "patch", "secret", "counter-2-credentials", "--type=merge", "-p", `{"stringData":{"api-key":"rotated"}}`)
+	eventually(t, time.Minute, "rotated key accepted", func() error {
+		if a := call(t, url, http.MethodGet, "counter-2", "get", "", "X-API-Key", "rotated"); a.Code != http.StatusOK {
+			return fmt.Errorf("rotated key: %d %s", a.Code, a.Body)
+		}
+		return nil
+	})
+	if a := call(t, url, http.MethodGet, "counter-2", "get", "", "X-API-Key", "change-me"); a.Code != http.StatusUnauthorized {
+		t.Errorf("the rotated-out key still works: %d", a.Code)
+	}
 }
 
 const hostYAML = `apiVersion: plugins.hotreload.io/v1alpha1
