@@ -95,6 +95,16 @@ func convertPlugin(p *v1alpha1.Plugin, secretsDir string) (pluginconfig.Plugin, 
 		out.Auth.PasswordFile = file(v1alpha1.SecretKeyPassword)
 	}
 
+	if p.Spec.Options != nil {
+		opts, err := optionsMap(p.Spec.Options)
+		if err != nil {
+			errs = append(errs, field.Invalid(spec.Child("options"), "", err.Error()))
+		}
+		out.Options = opts
+	}
+	// Defaults first, then the spec's connection values: an explicit value, zero included
+	// (maxIdleConnections: 0), is kept, as the runtime's parser keeps it.
+	pluginconfig.SetPluginDefaults(&out)
 	if c := p.Spec.Connection; c != nil {
 		cp := spec.Child("connection")
 		if c.MaxConnections != nil {
@@ -122,14 +132,6 @@ func convertPlugin(p *v1alpha1.Plugin, secretsDir string) (pluginconfig.Plugin, 
 		}
 	}
 
-	if p.Spec.Options != nil {
-		opts, err := optionsMap(p.Spec.Options)
-		if err != nil {
-			errs = append(errs, field.Invalid(spec.Child("options"), "", err.Error()))
-		}
-		out.Options = opts
-	}
-	pluginconfig.SetPluginDefaults(&out)
 	return out, errs
 }
 
@@ -170,7 +172,10 @@ var configFieldNames = strings.NewReplacer(
 func validatePlugin(pl *pluginconfig.Plugin, types pluginconfig.Types) field.ErrorList {
 	errs := pluginconfig.ValidatePlugin(pl, types, field.NewPath("spec"))
 	for _, e := range errs {
-		e.Field = configFieldNames.Replace(e.Field)
+		// Option keys are the user's own: spec.options.max_connections stays as it is.
+		if !strings.HasPrefix(e.Field, "spec.options") {
+			e.Field = configFieldNames.Replace(e.Field)
+		}
 	}
 	return errs
 }

@@ -205,7 +205,9 @@ func renderConfig(user *pluginconfig.Config, accepted []pluginconfig.Plugin, typ
 		cfg.Plugins = append(cfg.Plugins, user.Plugins...)
 	}
 	cfg.Plugins = append(cfg.Plugins, accepted...)
-	pluginconfig.SetDefaults(cfg)
+	// No pluginconfig.SetDefaults here: both sources are already defaulted (Parse and
+	// convertPlugin), and defaulting again would turn an explicit max_idle_connections: 0
+	// into 5.
 	slices.SortStableFunc(cfg.Plugins, func(a, b pluginconfig.Plugin) int { return strings.Compare(a.Name, b.Name) })
 	if errs := pluginconfig.Validate(cfg, types); len(errs) > 0 {
 		return nil, fmt.Errorf("merged configuration is invalid: %w", errs.ToAggregate())

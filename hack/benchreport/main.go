@@ -130,7 +130,7 @@ func (r *report) count() string {
 
 func (r *report) run() error {
 	r.started = time.Now()
-	steps := []func() error{r.inProcess, r.httpRatio, r.apply, r.reloadLatency, r.idleCPU, r.load, r.reloadUnderLoad, r.faults, r.operator}
+	steps := []func() error{r.inProcess, r.httpRatio, r.apply, r.reloadLatency, r.idleCPU, r.load, r.reloadUnderLoad, r.faults, r.operator, r.operatorFaults}
 	for _, s := range steps {
 		if err := s(); err != nil {
 			return err

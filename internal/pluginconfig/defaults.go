@@ -12,8 +12,9 @@ const (
 	DefaultRequestTimeout     = 30 * time.Second
 )
 
-// SetPluginDefaults fills every omitted field of p with its default. Explicit values,
-// including explicit zeros that validation will refuse, are kept.
+// SetPluginDefaults fills every zero field of p with its default: in a Go struct a zero
+// cannot be told from an omitted field. Decode applies defaults before decoding instead, so
+// explicit zeros in a document are kept (and validated).
 func SetPluginDefaults(p *Plugin) {
 	if p.Transport == "" {
 		p.Transport = TransportHTTP

@@ -1,0 +1,232 @@
+/*
+Copyright 2026 The plugin-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/hotreload/plugin-operator/api/v1alpha1"
+	"github.com/hotreload/plugin-operator/internal/plugin/builtin"
+	"github.com/hotreload/plugin-operator/internal/pluginconfig"
+)
+
+// heapAfterGC returns the live heap after two garbage collections.
+func heapAfterGC() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// latencies follows <host>-config and times each Plugin write until the ConfigMap first
+// carries it (a later write of the same Plugin supersedes an earlier one).
+type latencies struct {
+	mu      sync.Mutex
+	pending map[string]pendingWrite
+	samples []time.Duration
+}
+
+type pendingWrite struct {
+	increment string
+	at        time.Time
+}
+
+func (l *latencies) wrote(name string, increment int, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.pending[name] = pendingWrite{fmt.Sprint(increment), at}
+}
+
+func (l *latencies) deleted(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.pending, name)
+}
+
+func (l *latencies) follow(ctx context.Context, t testing.TB, c client.WithWatch, ns, host string) {
+	w, err := c.Watch(ctx, &corev1.ConfigMapList{}, client.InNamespace(ns),
+		client.MatchingFieldsSelector{Selector: fields.OneTermEqualSelector("metadata.name", host+"-config")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := builtin.Registry()
+	go func() {
+		defer w.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev, ok := <-w.ResultChan():
+				if !ok {
+					return
+				}
+				now := time.Now()
+				cm, isCM := ev.Object.(*corev1.ConfigMap)
+				if !isCM {
+					continue
+				}
+				cfg, err := pluginconfig.Parse([]byte(cm.Data["config.json"]), types)
+				if err != nil {
+					continue
+				}
+				l.mu.Lock()
+				for _, p := range cfg.Plugins {
+					if pw, ok := l.pending[p.Name]; ok && fmt.Sprint(p.Options["increment"]) == pw.increment {
+						l.samples = append(l.samples, now.Sub(pw.at))
+						delete(l.pending, p.Name)
+					}
+				}
+				l.mu.Unlock()
+			}
+		}
+	}()
+}
+
+// TestPluginChurn creates, edits and deletes Plugins 1,000 times against a running manager,
+// then checks that the manager converges on the remaining Plugins, leaks no goroutines and
+// keeps a stable heap. It reports the goroutine and heap figures, the time to converge and
+// the Plugin write → ConfigMap latency under churn.
+//
+//	go test ./controllers/ -run TestPluginChurn -v
+func TestPluginChurn(t *testing.T) {
+	needEnv(t)
+	const ops, names, maxLive = 1000, 120, 80
+	ns := newNamespace(t)
+	startManager(t, ns, testOptions())
+	c := fastClient(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	lat := &latencies{pending: map[string]pendingWrite{}}
+	lat.follow(ctx, t, c, ns, "churn")
+
+	rng := rand.New(rand.NewPCG(6, 1000))
+	live := map[string]bool{}
+	increment := 1
+	counts := map[string]int{}
+	op := func() {
+		var alive, dead []string
+		for i := range names {
+			n := fmt.Sprintf("p%03d", i)
+			if live[n] {
+				alive = append(alive, n)
+			} else {
+				dead = append(dead, n)
+			}
+		}
+		kind := rng.IntN(10)
+		switch {
+		case len(alive) < 5 || (kind < 4 && len(alive) < maxLive):
+			name := dead[rng.IntN(len(dead))]
+			increment++
+			lat.wrote(name, increment, time.Now())
+			if err := c.Create(ctx, newPlugin(ns, name, "churn", int32(increment))); err != nil {
+				t.Fatalf("create %s: %v", name, err)
+			}
+			live[name] = true
+			counts["create"]++
+		case kind < 8:
+			name := alive[rng.IntN(len(alive))]
+			increment++
+			lat.wrote(name, increment, time.Now())
+			patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"spec":{"options":{"increment":%d}}}`, increment))
+			if err := c.Patch(ctx, &v1alpha1.Plugin{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}, patch); err != nil {
+				t.Fatalf("edit %s: %v", name, err)
+			}
+			counts["edit"]++
+		default:
+			name := alive[rng.IntN(len(alive))]
+			lat.deleted(name)
+			if err := c.Delete(ctx, &v1alpha1.Plugin{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}); err != nil {
+				t.Fatalf("delete %s: %v", name, err)
+			}
+			delete(live, name)
+			counts["delete"]++
+		}
+	}
+	create(t, newHost(ns, "churn", "churn"))
+
+	// Warm-up: every code path once, the caches and connections up.
+	for range 100 {
+		op()
+	}
+	eventually(t, wait, "convergence after the warm-up", func() error { return converged(ctx, env.Client, ns, "churn") })
+	time.Sleep(2 * time.Second)
+	goroutinesBefore, heapBefore := runtime.NumGoroutine(), heapAfterGC()
+	lat.mu.Lock()
+	lat.samples = nil
+	lat.mu.Unlock()
+
+	start := time.Now()
+	for range ops - 100 {
+		op()
+	}
+	lastOp := time.Now()
+	eventually(t, 2*wait, "convergence after the churn", func() error { return converged(ctx, env.Client, ns, "churn") })
+	convergedIn := time.Since(lastOp)
+
+	// Settle: goroutines of finished work (requests, timers) end within a few seconds.
+	tolerance := max(20, goroutinesBefore/10)
+	goroutinesAfter := runtime.NumGoroutine()
+	for deadline := time.Now().Add(10 * time.Second); goroutinesAfter > goroutinesBefore+tolerance && time.Now().Before(deadline); {
+		time.Sleep(500 * time.Millisecond)
+		goroutinesAfter = runtime.NumGoroutine()
+	}
+	heapAfter := heapAfterGC()
+
+	lat.mu.Lock()
+	samples := slices.Clone(lat.samples)
+	lat.mu.Unlock()
+	slices.Sort(samples)
+	var p50, p99, worst time.Duration
+	if len(samples) > 0 {
+		p50, p99, worst = percentile(samples, 0.50), percentile(samples, 0.99), samples[len(samples)-1]
+	}
+	const mib = 1 << 20
+	t.Logf("%d operations (%v) in %v, %d Plugins left; converged %v after the last; goroutines %d → %d; heap after GC %.1f → %.1f MiB; "+
+		"write → ConfigMap over %d writes: p50 %v, p99 %v, max %v",
+		ops, counts, lastOp.Sub(start).Round(time.Millisecond), len(live), convergedIn.Round(time.Millisecond),
+		goroutinesBefore, goroutinesAfter, float64(heapBefore)/mib, float64(heapAfter)/mib, len(samples), p50, p99, worst)
+	fmt.Printf("FAULTS churn ops=%d creates=%d edits=%d deletes=%d remaining=%d goroutines-before=%d goroutines-after=%d heap-before-MiB=%.1f heap-after-MiB=%.1f converge-after-last-op-s=%.2f latency-samples=%d p50-ms=%.1f p99-ms=%.1f max-ms=%.1f\n",
+		ops, counts["create"], counts["edit"], counts["delete"], len(live), goroutinesBefore, goroutinesAfter,
+		float64(heapBefore)/mib, float64(heapAfter)/mib, convergedIn.Seconds(), len(samples), ms(p50), ms(p99), ms(worst))
+
+	if goroutinesAfter > goroutinesBefore+tolerance {
+		buf := make([]byte, 1<<20)
+		t.Errorf("goroutines leaked: %d after the warm-up, %d after %d more operations (tolerance %d)\n%s",
+			goroutinesBefore, goroutinesAfter, ops-100, tolerance, buf[:runtime.Stack(buf, true)])
+	}
+	if heapAfter > 2*heapBefore+8*mib {
+		t.Errorf("heap after GC grew from %.1f MiB to %.1f MiB (bound: 2× + 8 MiB)", float64(heapBefore)/mib, float64(heapAfter)/mib)
+	}
+	if counts["create"]+counts["edit"]+counts["delete"] != ops {
+		t.Errorf("ran %v, want %d operations", counts, ops)
+	}
+}
