@@ -256,7 +256,7 @@ func TestAPIServerRestartDuringReconciles(t *testing.T) {
 	})
 	time.Sleep(time.Second) // reconciles in flight
 	apiserver := cp.ControlPlane.GetAPIServer()
-	port := apiserver.SecureServing.Port
+	port := apiserver.Port
 	stopping := time.Now()
 	if err := apiserver.Stop(); err != nil && !isStopTimeout(err) {
 		stopEditing()
@@ -275,8 +275,8 @@ func TestAPIServerRestartDuringReconciles(t *testing.T) {
 	}
 	back := time.Now()
 	t.Log("API server restarted")
-	if apiserver.SecureServing.Port != port {
-		t.Errorf("the API server came back on port %s, not %s", apiserver.SecureServing.Port, port)
+	if apiserver.Port != port {
+		t.Errorf("the API server came back on port %s, not %s", apiserver.Port, port)
 	}
 	// Edits after the restart, then a Plugin deleted and one created: the manager's watches
 	// must have come back, not only its writes.

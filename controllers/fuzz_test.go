@@ -334,9 +334,8 @@ func checkCarried(t *testing.T, p *v1alpha1.Plugin, got *pluginconfig.Plugin, se
 		c = &v1alpha1.ConnectionSpec{}
 	}
 	num := func(what string, got int, set *int32, def int) {
-		if want := def; set != nil {
-			want = int(*set)
-			if got != want {
+		if set != nil {
+			if want := int(*set); got != want {
 				fail(what, got, want)
 			}
 		} else if got != def {

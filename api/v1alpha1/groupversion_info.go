@@ -32,7 +32,7 @@ var (
 	GroupVersion = schema.GroupVersion{Group: "plugins.hotreload.io", Version: "v1alpha1"}
 
 	// SchemeBuilder registers the Go types of this package with a scheme.
-	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion} //nolint:staticcheck // kubebuilder's standard API registration; see controller-runtime#2933
 
 	// AddToScheme adds the types of this package to a scheme.
 	AddToScheme = SchemeBuilder.AddToScheme

@@ -371,6 +371,6 @@ func freePort() (int32, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 	return int32(ln.Addr().(*net.TCPAddr).Port), nil
 }

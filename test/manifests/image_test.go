@@ -171,21 +171,21 @@ func TestImageBinaries(t *testing.T) {
 // renderedManagerArgs returns the manager's args with $(VAR) expanded from its env.
 func renderedManagerArgs(t *testing.T, objs []*unstructured.Unstructured) []string {
 	t.Helper()
-	for _, d := range ofKind(objs, "Deployment") {
-		dep := toTyped[appsv1.Deployment](t, d)
-		c := managerContainer(t, dep)
-		vars := map[string]string{}
-		for _, e := range c.Env {
-			vars[e.Name] = e.Value
-		}
-		var args []string
-		for _, a := range c.Args {
-			args = append(args, envVarRef.ReplaceAllStringFunc(a, func(ref string) string { return vars[ref[2:len(ref)-1]] }))
-		}
-		return args
+	deps := ofKind(objs, "Deployment")
+	if len(deps) == 0 {
+		t.Fatal("no Deployment rendered")
 	}
-	t.Fatal("no Deployment rendered")
-	return nil
+	dep := toTyped[appsv1.Deployment](t, deps[0])
+	c := managerContainer(t, dep)
+	vars := map[string]string{}
+	for _, e := range c.Env {
+		vars[e.Name] = e.Value
+	}
+	var args []string
+	for _, a := range c.Args {
+		args = append(args, envVarRef.ReplaceAllStringFunc(a, func(ref string) string { return vars[ref[2:len(ref)-1]] }))
+	}
+	return args
 }
 
 func lastLines(b []byte, n int) string {
@@ -204,7 +204,7 @@ func checkStaticBinary(t *testing.T, bin string) {
 	if err != nil {
 		t.Fatalf("%s: %v", bin, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
 			t.Errorf("%s has a program interpreter: it is dynamically linked", filepath.Base(bin))
