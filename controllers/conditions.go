@@ -67,6 +67,22 @@ func (f hostFacts) converged() bool {
 	return true
 }
 
+// awaitingApply reports whether every running pod answers and at least one has not applied
+// the desired revision yet (none refused it): the change is in flight and lands within about
+// one poll interval of the host.
+func (f hostFacts) awaitingApply() bool {
+	waiting := false
+	for _, p := range f.Running {
+		if p.Err != nil || p.Refused != "" {
+			return false
+		}
+		if p.Applied != f.DesiredRevision {
+			waiting = true
+		}
+	}
+	return waiting
+}
+
 // rolledOut reports whether at least one pod runs and all running pods run the desired
 // revision.
 func (f hostFacts) rolledOut() bool {

@@ -428,3 +428,31 @@ func TestInProgress(t *testing.T) {
 		})
 	}
 }
+
+func TestStatusPollInterval(t *testing.T) {
+	r := &PluginHostReconciler{Options: Options{StatusPollInterval: time.Second}}
+	host := &v1alpha1.PluginHost{Spec: v1alpha1.PluginHostSpec{PollInterval: &metav1.Duration{Duration: 250 * time.Millisecond}}}
+	const want = "sha256:new"
+	tests := []struct {
+		name    string
+		running []podFact
+		expect  time.Duration
+	}{
+		{"change in flight", []podFact{{Name: "a", Applied: "sha256:old"}}, 250 * time.Millisecond},
+		{"one pod applied, one in flight", []podFact{{Name: "a", Applied: want}, {Name: "b", Applied: "sha256:old"}}, 250 * time.Millisecond},
+		{"unreachable pod", []podFact{{Name: "a", Err: errors.New("refused")}}, time.Second},
+		{"refused config", []podFact{{Name: "a", Applied: "sha256:old", Refused: "bad"}}, time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := r.statusPollInterval(host, hostFacts{DesiredRevision: want, Running: tt.running}); got != tt.expect {
+				t.Errorf("got %v, want %v", got, tt.expect)
+			}
+		})
+	}
+	slow := host.DeepCopy()
+	slow.Spec.PollInterval.Duration = 5 * time.Second
+	if got := r.statusPollInterval(slow, hostFacts{DesiredRevision: want, Running: []podFact{{Name: "a"}}}); got != time.Second {
+		t.Errorf("a host polling slower than --status-poll-interval: %v", got)
+	}
+}

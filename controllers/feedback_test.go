@@ -302,6 +302,9 @@ func TestFeedbackFromRealPluginhost(t *testing.T) {
 		return nil
 	})
 	checked := h.Status.Pods[0].LastChecked
+	// lastChecked is serialized with one-second resolution: let a second pass so that the
+	// poked read is distinguishable from the last one.
+	time.Sleep(1100 * time.Millisecond)
 	poke(t, ns, "fb") // a reconcile, without changing the configuration
 	eventually(t, wait, "a fresh read of the pod", func() error {
 		if err := get(t, h, ns, "fb"); err != nil {

@@ -25,6 +25,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -104,7 +105,7 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		}
 	}
 	if !rc.facts.converged() {
-		return ctrl.Result{RequeueAfter: r.Options.StatusPollInterval}, nil
+		return ctrl.Result{RequeueAfter: r.statusPollInterval(host, rc.facts)}, nil
 	}
 	return ctrl.Result{}, nil
 }
@@ -367,6 +368,18 @@ func (r *PluginHostReconciler) nudge(ctx context.Context, pod *corev1.Pod, revis
 		return nil
 	}
 	return err
+}
+
+// statusPollInterval is how soon to read the pods again while they have not converged. A
+// change in flight (every pod answers, none refused) lands within one of the host's poll
+// intervals, so it is read again after one (if shorter than --status-poll-interval) and
+// Ready follows serving closely; unreachable or refusing pods are read at the normal pace.
+func (r *PluginHostReconciler) statusPollInterval(host *v1alpha1.PluginHost, f hostFacts) time.Duration {
+	d := r.Options.StatusPollInterval
+	if f.awaitingApply() && host.Spec.PollInterval != nil && host.Spec.PollInterval.Duration > 0 && host.Spec.PollInterval.Duration < d {
+		d = host.Spec.PollInterval.Duration
+	}
+	return d
 }
 
 // credentialsDigest identifies the content of the credentials Secret.
