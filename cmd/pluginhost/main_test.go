@@ -322,6 +322,9 @@ func TestSIGTERMLetsInFlightRequestsFinish(t *testing.T) {
 	dir := shortTempDir(t)
 	copyFile(t, "../../internal/pluginconfig/testdata/seed-full.json", filepath.Join(dir, "config.json"))
 	p := start(t, dir, nil)
+	// Warm a keep-alive connection first: the in-flight request then travels on a connection
+	// the server has already accepted, so SIGTERM cannot race the accept.
+	value(t, p, "GET", "get", "")
 	pr, pw := io.Pipe()
 	req, _ := http.NewRequest("POST", p.url("/plugins/counter-1/increment"), pr)
 	req.Header.Set("Content-Type", "application/json")
@@ -343,6 +346,7 @@ func TestSIGTERMLetsInFlightRequestsFinish(t *testing.T) {
 		res <- result{code: resp.StatusCode, body: string(b)}
 	}()
 	_, _ = pw.Write([]byte(`{"value"`)) // the request is now in flight
+	time.Sleep(200 * time.Millisecond) // let the server read its headers and enter the handler
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
