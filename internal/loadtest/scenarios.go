@@ -472,7 +472,15 @@ func UnwritableStateDir(bin string, workers int, full bool) (*StateDirResult, er
 			return stop(err)
 		}
 	}
+	topUps := 0
 	if !Eventually(15*time.Second, func() bool {
+		if full {
+			// The host frees a page at every snapshot's rename; if the filler ran while a
+			// snapshot held two pages, the host could keep finding one free. Take any freed
+			// page again until the host's write fails.
+			topUps++
+			_ = fill(fmt.Sprintf("%s-%d", filler, topUps))
+		}
 		st, err := p.Status()
 		if err == nil && st.State != nil && st.State.LastError != "" {
 			res.StatusError = st.State.LastError
@@ -489,8 +497,11 @@ func UnwritableStateDir(bin string, workers int, full bool) (*StateDirResult, er
 	}
 	time.Sleep(300 * time.Millisecond) // serving continues while unwritable
 	if full {
-		if err := os.Remove(filler); err != nil {
-			return stop(err)
+		fillers, _ := filepath.Glob(filler + "*")
+		for _, f := range fillers {
+			if err := os.Remove(f); err != nil {
+				return stop(err)
+			}
 		}
 	} else {
 		if err := os.Remove(state); err != nil {
