@@ -305,10 +305,11 @@ func TestPeriodicResync(t *testing.T) {
 	eventually(t, 30*time.Second, "first projection", fileIs(f.configPath(), `{"v":1}`))
 	f.updateConfigMap(t, `{"v":2}`)
 	eventually(t, 60*time.Second, "projection by periodic resync", fileIs(f.configPath(), `{"v":2}`))
-	n, err := f.syncs.get()
-	if n < 2 || err != nil {
-		t.Fatalf("syncs %d, last error %v", n, err)
-	}
+	// OnSync runs after the sync has written the files: wait for the counter too.
+	eventually(t, 30*time.Second, "the periodic sync reported", func() (bool, string) {
+		n, err := f.syncs.get()
+		return n >= 2 && err == nil, fmt.Sprintf("syncs %d, last error %v", n, err)
+	})
 }
 
 // noWatch hides the Watch method: the Sim must fall back to polling the Pod. It also

@@ -80,7 +80,8 @@ type Options struct {
 	// applies to pods created afterwards.
 	SyncPeriodFor func(namespace string) time.Duration
 	// OnHostReady, if set, is called each time a host process turns ready (first start,
-	// restarts, new pods). It must not block.
+	// restarts, new pods), before Host, WaitForHost or the pod's status show it ready. It
+	// must not block.
 	OnHostReady func(Host)
 	// AttachControlPlaneOutput copies kube-apiserver's and etcd's output to this process's.
 	AttachControlPlaneOutput bool

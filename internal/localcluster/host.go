@@ -387,7 +387,15 @@ func (h *hostPod) probeReadiness(ctx context.Context) {
 	}
 }
 
+// setReady records and publishes a readiness change. A host turning ready is handed to
+// onReady before anything else can see it ready (Host, WaitForHost, the pod's status), so
+// whoever observes a ready host also finds it already reported to onReady.
 func (h *hostPod) setReady(ctx context.Context, ready bool) {
+	if ready && h.onReady != nil {
+		info := h.info()
+		info.Ready = true
+		h.onReady(info)
+	}
 	h.mu.Lock()
 	h.ready = ready
 	h.mu.Unlock()
@@ -401,9 +409,6 @@ func (h *hostPod) setReady(ctx context.Context, ready bool) {
 	h.mu.Unlock()
 	for _, ch := range waiters {
 		close(ch)
-	}
-	if h.onReady != nil {
-		h.onReady(h.info())
 	}
 }
 
