@@ -46,6 +46,15 @@ type proc struct {
 // start runs the binary in dir with args and env, and waits until it listens.
 func start(t *testing.T, dir string, env []string, args ...string) *proc {
 	t.Helper()
+	p, addr := launch(t, dir, env, args...)
+	p.waitListening(t, addr)
+	return p
+}
+
+// launch runs the binary in dir with args and env; the channel receives the address it
+// listens on.
+func launch(t *testing.T, dir string, env []string, args ...string) (*proc, <-chan string) {
+	t.Helper()
 	cmd := exec.Command(binary, append([]string{"--listen=127.0.0.1:0", "--log-format=json"}, args...)...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
@@ -83,6 +92,12 @@ func start(t *testing.T, dir string, env []string, args ...string) *proc {
 			t.Logf("pluginhost logs:\n%s", p.Logs())
 		}
 	})
+	return p, addr
+}
+
+// waitListening waits for the address launch's channel reports.
+func (p *proc) waitListening(t *testing.T, addr <-chan string) {
+	t.Helper()
 	select {
 	case p.addr = <-addr:
 	case err := <-p.done:
@@ -90,7 +105,6 @@ func start(t *testing.T, dir string, env []string, args ...string) *proc {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("pluginhost did not listen\n%s", p.Logs())
 	}
-	return p
 }
 
 func (p *proc) Logs() string {
@@ -240,6 +254,39 @@ func TestSIGTERMLosesNothing(t *testing.T) {
 	}
 }
 
+// A replacement started on the same state dir while the old process still runs (a deleted
+// pod's ReplicaSet starts the new pod at once, on the same volume) waits for the old one's
+// final snapshot before it restores: nothing counted is lost, and there is one writer.
+func TestReplacementWaitsForTheStateLock(t *testing.T) {
+	dir := shortTempDir(t)
+	state := filepath.Join(dir, "state")
+	copyFile(t, "../../internal/pluginconfig/testdata/seed-full.json", filepath.Join(dir, "config.json"))
+	old := start(t, dir, nil, "--state-dir="+state, "--snapshot-interval=1h")
+	for range 7 {
+		value(t, old, "POST", "increment", `{"value": 3}`)
+	}
+	replacement, listening := launch(t, dir, nil, "--state-dir="+state)
+	eventually(t, "the replacement waits for the lock", func() bool {
+		return strings.Contains(replacement.Logs(), "Waiting for the state directory")
+	})
+	select {
+	case addr := <-listening:
+		t.Fatalf("the replacement listens on %s while the old process holds the state dir", addr)
+	default:
+	}
+	value(t, old, "POST", "increment", `{"value": 1}`) // the old process still counts
+	if err := old.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	replacement.waitListening(t, listening)
+	if v := value(t, replacement, "GET", "get", ""); v != 22 {
+		t.Fatalf("the replacement restored %v, want 22 (every increment of the old process)", v)
+	}
+	if !strings.Contains(replacement.Logs(), "Took the state directory lock") {
+		t.Errorf("no log of the wait:\n%s", replacement.Logs())
+	}
+}
+
 // SIGKILL loses at most what came after the last snapshot.
 func TestSIGKILLLosesAtMostOneSnapshotInterval(t *testing.T) {
 	dir := shortTempDir(t)
@@ -346,7 +393,7 @@ func TestSIGTERMLetsInFlightRequestsFinish(t *testing.T) {
 		res <- result{code: resp.StatusCode, body: string(b)}
 	}()
 	_, _ = pw.Write([]byte(`{"value"`)) // the request is now in flight
-	time.Sleep(200 * time.Millisecond) // let the server read its headers and enter the handler
+	time.Sleep(200 * time.Millisecond)  // let the server read its headers and enter the handler
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -122,6 +122,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	h := New(Options{Registry: builtin.Registry(), Logger: log, Audit: audit, MaxBodyBytes: f.MaxBodyBytes})
 	var store *Store
 	if f.StateDir != "" {
+		unlock, err := LockStateDir(ctx, f.StateDir, log)
+		if err != nil {
+			return err
+		}
+		defer unlock() // after the final snapshot
 		if store, err = NewStore(f.StateDir); err != nil {
 			return err
 		}

@@ -1,0 +1,61 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// StateLockFileName is the lock file inside the state dir.
+const StateLockFileName = ".lock"
+
+// errLocked is what tryLock returns while another process holds the lock.
+var errLocked = errors.New("locked by another process")
+
+// LockStateDir takes an exclusive lock on the state directory, waiting while another
+// pluginhost holds it, until ctx ends. A counter has one writer: when a host pod is
+// deleted, its ReplicaSet starts the replacement at once, on the same volume, while the old
+// pod still drains and writes its final snapshot. Without the lock the new pod restores the
+// snapshot from before the old pod's last increments, and its own snapshots then overwrite
+// them. The lock is an flock(2) on dir/.lock: it holds across containers on one node (the
+// same inode, as for a ReadWriteOnce volume), and the kernel drops it when the holder
+// exits, even on SIGKILL. unlock releases it.
+func LockStateDir(ctx context.Context, dir string, log *slog.Logger) (unlock func(), err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	path := filepath.Join(dir, StateLockFileName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("state dir lock: %w", err)
+	}
+	start := time.Now()
+	for logged := false; ; {
+		err := tryLock(f)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errLocked) {
+			_ = f.Close()
+			return nil, fmt.Errorf("state dir lock %s: %w", path, err)
+		}
+		if !logged {
+			log.Info("Waiting for the state directory: another pluginhost (the pod being replaced) still holds it", "lock", path)
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			_ = f.Close()
+			return nil, fmt.Errorf("state dir lock %s: still held by another process after %s: %w", path, time.Since(start).Round(time.Millisecond), ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if waited := time.Since(start); waited > 50*time.Millisecond {
+		log.Info("Took the state directory lock", "lock", path, "waited", waited.Round(time.Millisecond))
+	}
+	return func() { _ = f.Close() }, nil
+}
