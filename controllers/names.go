@@ -40,6 +40,9 @@ const (
 	HTTPPortName = "http"
 	// HTTPPort is the runtime's container port.
 	HTTPPort = 8080
+	// StartupProbeSeconds is how long a runtime container may take to serve /healthz after
+	// it starts before kubelet restarts it.
+	StartupProbeSeconds = 30
 	// ContainerName is the name of the runtime container.
 	ContainerName = "pluginhost"
 	// RunAsID is the non-root user and group the runtime runs as (distroless "nonroot").

@@ -166,17 +166,25 @@ func renderDeployment(host *v1alpha1.PluginHost, params workloadParams) *appsv1.
 	if claim := renderStateClaim(host); claim != nil {
 		state = corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim.Name}}
 	}
-	probe := func(path string, period int32) *corev1.Probe {
+	probe := func(path string, period, failures int32) *corev1.Probe {
 		return &corev1.Probe{
 			ProbeHandler: corev1.ProbeHandler{
 				HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString(HTTPPortName), Scheme: corev1.URISchemeHTTP},
 			},
 			PeriodSeconds:    period,
 			TimeoutSeconds:   1,
-			FailureThreshold: 3,
+			FailureThreshold: failures,
 			SuccessThreshold: 1,
 		}
 	}
+	// kubelet probes readiness the moment it sees the container running, before the process
+	// listens: every start logged a failed probe and the pod became Ready one readiness
+	// period (5 s) later. The startup probe waits a second, then checks that the process
+	// serves every second for up to StartupProbeSeconds; its success makes kubelet probe
+	// readiness at once. It checks /healthz, not /readyz: a host whose first config is
+	// refused keeps running (and reports why) rather than being restarted.
+	startup := probe("/healthz", 1, StartupProbeSeconds)
+	startup.InitialDelaySeconds = 1
 
 	return &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
@@ -213,8 +221,9 @@ func renderDeployment(host *v1alpha1.PluginHost, params workloadParams) *appsv1.
 							Name: HTTPPortName, ContainerPort: HTTPPort, Protocol: corev1.ProtocolTCP,
 						}},
 						Resources:      host.Spec.Resources,
-						LivenessProbe:  probe("/healthz", 10),
-						ReadinessProbe: probe("/readyz", 5),
+						StartupProbe:   startup,
+						LivenessProbe:  probe("/healthz", 10, 3),
+						ReadinessProbe: probe("/readyz", 5, 3),
 						SecurityContext: &corev1.SecurityContext{
 							AllowPrivilegeEscalation: ptr.To(false),
 							ReadOnlyRootFilesystem:   ptr.To(true),
