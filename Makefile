@@ -144,6 +144,11 @@ docker-build: ## Build the image IMG (both /manager and /pluginhost) with Docker
 	$(require-docker)
 	DOCKER_BUILDKIT=1 $(CONTAINER_TOOL) build -t $(IMG) .
 
+.PHONY: image
+image: ## Build the image IMG as bin/image.tar (docker-archive) without Docker, with go-containerregistry.
+	CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w" -o $(LOCALBIN)/image-bin/ ./cmd/manager ./cmd/pluginhost
+	go run ./hack/image --manager $(LOCALBIN)/image-bin/manager --pluginhost $(LOCALBIN)/image-bin/pluginhost --tag $(IMG) --out $(LOCALBIN)/image.tar
+
 .PHONY: docker-push
 docker-push: ## Push the image IMG.
 	$(require-docker)
@@ -199,7 +204,41 @@ chart-package: k8s-binaries chart ## Package the chart into dist/.
 kind: ## Build the pinned kind into bin/ (for test-e2e).
 	@test -x $(LOCALBIN)/kind-$(KIND_VERSION) || { GOBIN=$(LOCALBIN) go install sigs.k8s.io/kind@$(KIND_VERSION) && mv $(LOCALBIN)/kind $(LOCALBIN)/kind-$(KIND_VERSION); }
 
+# The e2e suite's cluster: kind where a Docker daemon answers, else the local node (root).
+E2E_CLUSTER ?= $(shell $(CONTAINER_TOOL) info >/dev/null 2>&1 && echo kind || echo local)
+E2E_IMAGE ?= example.com/plugin-operator:e2e
+
 .PHONY: test-e2e
-test-e2e: k8s-binaries ## kind end-to-end tests (need Docker and kind; skip with a message otherwise).
-	KIND="$(KIND)" KIND_CLUSTER="$(KIND_CLUSTER)" KUBECTL="$(KUBECTL)" HELM="$(HELM)" CONTAINER_TOOL="$(CONTAINER_TOOL)" \
-	  go test -tags e2e -count=1 -timeout 60m -v ./test/e2e/
+test-e2e: k8s-binaries ## End-to-end suite on kind (Docker) or, without Docker, on the local node (root; see make cluster).
+	@if [ "$(E2E_CLUSTER)" = local ]; then $(MAKE) --no-print-directory cluster-binaries pause-image image IMG=$(E2E_IMAGE); fi
+	E2E_CLUSTER="$(E2E_CLUSTER)" E2E_IMAGE="$(E2E_IMAGE)" E2E_IMAGE_TAR="$(LOCALBIN)/image.tar" E2E_REPORT="$(E2E_REPORT)" \
+	  K8S_BIN_DIR="$(K8S_BIN_DIR)" PAUSE_IMAGE_TAR="$(LOCALBIN)/pause.tar" \
+	  KIND="$(KIND)" KIND_CLUSTER="$(KIND_CLUSTER)" KUBECTL="$(KUBECTL)" HELM="$(HELM)" CONTAINER_TOOL="$(CONTAINER_TOOL)" \
+	  go test -tags e2e -count=1 -timeout 60m -v -run TestE2E ./test/e2e/
+
+.PHONY: bench-cluster
+bench-cluster: ## Run the e2e suite on the local node and write its measurements to docs/performance-real-node.md.
+	$(MAKE) --no-print-directory test-e2e E2E_CLUSTER=local E2E_REPORT=$(CURDIR)/docs/performance-real-node.md
+
+##@ Local node (a real single-node cluster on this machine, no Docker; root)
+
+.PHONY: cluster-binaries
+cluster-binaries: ## Build kubelet, kube-controller-manager, kube-scheduler, kube-proxy (and the envtest binaries) into bin/k8s (cached).
+	hack/install-k8s-binaries.sh --version $(K8S_VERSION) --dest $(K8S_BIN_DIR) --with-helm --with-node >/dev/null
+
+.PHONY: pause-image
+pause-image: ## Build the pod sandbox image bin/pause.tar (no registry is reachable for registry.k8s.io/pause).
+	CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o $(LOCALBIN)/pause ./hack/pause
+	go run ./hack/image --pause $(LOCALBIN)/pause --tag localhost/plugin-operator/pause:1 --out $(LOCALBIN)/pause.tar
+
+.PHONY: cluster
+cluster: cluster-binaries pause-image ## Start the local single-node cluster (hack/cluster.sh up); prints the kubeconfig.
+	K8S_BIN_DIR="$(K8S_BIN_DIR)" PAUSE_IMAGE_TAR="$(LOCALBIN)/pause.tar" hack/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local cluster and restore the machine (sysctls, nftables, mounts, cgroups, links, paths).
+	hack/cluster.sh down
+
+.PHONY: cluster-load
+cluster-load: image ## Import the image IMG (bin/image.tar) into the local cluster's containerd.
+	hack/cluster.sh load $(LOCALBIN)/image.tar

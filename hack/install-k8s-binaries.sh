@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds the pinned control-plane binaries (kube-apiserver, etcd, kubectl; helm with
-# --with-helm) from the Go module proxy and caches them under bin/k8s/<version>-<os>-<arch>/.
+# --with-helm; kubelet, kube-controller-manager, kube-scheduler and kube-proxy with
+# --with-node, for `make cluster`) from the Go module proxy and caches them under bin/k8s/<version>-<os>-<arch>/.
 # `setup-envtest` cannot download release tarballs here, so this is how envtest gets its
 # binaries. The versions are pinned by the tools modules in hack/tools (see its README.md).
 #
-# Usage: hack/install-k8s-binaries.sh [--version 1.37.2] [--dest DIR] [--with-helm]
+# Usage: hack/install-k8s-binaries.sh [--version 1.37.2] [--dest DIR] [--with-helm] [--with-node]
 #
 # stdout: only the absolute directory to use as KUBEBUILDER_ASSETS, so that
 #   export KUBEBUILDER_ASSETS="$(hack/install-k8s-binaries.sh)"
@@ -24,7 +25,7 @@ die() { log "install-k8s-binaries: $*"; exit 1; }
 
 usage() {
   cat >&2 <<'EOF'
-Usage: hack/install-k8s-binaries.sh [--version X.Y.Z] [--dest DIR] [--with-helm]
+Usage: hack/install-k8s-binaries.sh [--version X.Y.Z] [--dest DIR] [--with-helm] [--with-node]
 
 Builds kube-apiserver, etcd and kubectl (and helm with --with-helm) from the Go module
 proxy into DIR (default bin/k8s/<version>-<goos>-<goarch>) and prints DIR's absolute path
@@ -35,6 +36,8 @@ on stdout, for KUBEBUILDER_ASSETS. Already-built binaries with a matching stamp 
                    hack/tools/go.mod; to change it, bump that module (hack/tools/README.md).
   --dest DIR       output directory
   --with-helm      also build helm (version pinned in hack/tools/helm/go.mod) into DIR
+  --with-node      also build kubelet, kube-controller-manager, kube-scheduler and
+                   kube-proxy (the real single-node cluster of `make cluster`)
 EOF
 }
 
@@ -49,6 +52,7 @@ module_version() {
 version=""
 dest=""
 with_helm=0
+with_node=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --version) [[ $# -ge 2 ]] || die "--version needs a value"; version="$2"; shift 2 ;;
@@ -56,6 +60,7 @@ while [[ $# -gt 0 ]]; do
     --dest) [[ $# -ge 2 ]] || die "--dest needs a value"; dest="$2"; shift 2 ;;
     --dest=*) dest="${1#*=}"; shift ;;
     --with-helm) with_helm=1; shift ;;
+    --with-node) with_node=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) usage; die "unknown argument: $1" ;;
   esac
@@ -139,6 +144,13 @@ build etcd go.etcd.io/etcd/server/v3 "${TOOLS}" "${tools_sum}" \
   "${etcd_version}" "-s -w" "~1 min"
 build kubectl k8s.io/kubernetes/cmd/kubectl "${TOOLS}" "${tools_sum}" \
   "v${version}" "${kube_ldflags}" "~3 min"
+
+if [[ ${with_node} -eq 1 ]]; then
+  for name in kube-scheduler kube-proxy kube-controller-manager kubelet; do
+    build "${name}" "k8s.io/kubernetes/cmd/${name}" "${TOOLS}" "${tools_sum}" \
+      "v${version}" "${kube_ldflags}" "1-6 min"
+  done
+fi
 
 if [[ ${with_helm} -eq 1 ]]; then
   helm_version="$(module_version "${HELM_TOOLS}/go.mod" helm.sh/helm/v3)"
