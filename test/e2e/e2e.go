@@ -14,13 +14,20 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package e2e is the kind end-to-end suite (`make test-e2e`, files with the build tag e2e):
-// it builds the image, loads it into a kind cluster, installs the Helm chart, applies the
-// samples, drives the counter API through `kubectl port-forward`, changes a Plugin and
-// measures how long the running pod takes to serve the change, with and without the pod
-// nudge, and checks that no pod restarted.
+// Package e2e is the end-to-end suite (`make test-e2e`, files with the build tag e2e). It
+// runs on a kind cluster where Docker runs, and otherwise on a real single-node cluster on
+// this machine (hack/cluster.sh: etcd, kube-apiserver, kube-controller-manager,
+// kube-scheduler, kube-proxy, kubelet, containerd), with E2E_CLUSTER=kind|local to choose.
+// It builds the image (docker build for kind; go-containerregistry, no daemon, for the local
+// node), installs the operator with kustomize and with Helm, applies the samples under the
+// restricted Pod Security Standard, drives the counter API through the host's Service,
+// changes Plugins and measures how long the running pod takes to serve each change, with and
+// without the pod nudge, and checks bad configs, credential rotation, a manager restart in
+// the middle of a rollout, state across a pod deletion, garbage collection and clean
+// uninstalls. On the local node it also proves that `hack/cluster.sh down` restores the
+// machine: the machine's state before `up` and after `down` must be equal.
 //
-// The untagged files hold what the suite does before it needs Docker — configuration,
+// The untagged files hold what the suite does before it needs a cluster — configuration,
 // prerequisites, the Helm command line, parsing — so that `go test ./...` checks them
 // everywhere, and test/manifests renders and dry-runs the exact Helm install of the suite.
 package e2e
@@ -33,12 +40,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,25 +67,48 @@ const (
 	SamplesNamespace = "e2e-samples"
 	// ChartDir and ValuesFile are relative to the repository root.
 	ChartDir   = "charts/plugin-operator"
-	ValuesFile = "test/e2e/testdata/kind-values.yaml"
+	ValuesFile = "test/e2e/testdata/e2e-values.yaml"
+	// ClusterScript runs the local single-node cluster.
+	ClusterScript = "hack/cluster.sh"
+
+	// ProviderKind and ProviderLocal are the clusters the suite runs on.
+	ProviderKind  = "kind"
+	ProviderLocal = "local"
+
+	// Plugin edits measured by default with the pod nudge (each takes about a second) and
+	// without it (each waits for kubelet's periodic sync, 60–90 s).
+	DefaultEditsWithNudge    = 30
+	DefaultEditsWithoutNudge = 3
 )
 
 // Config is what the suite runs with, from the environment `make test-e2e` sets.
 type Config struct {
+	// Provider is ProviderKind, ProviderLocal or empty (choose: kind where Docker runs).
+	Provider string
 	// Kind, Kubectl, Helm are binaries; ContainerTool is docker (or a compatible CLI).
 	Kind, Kubectl, Helm, ContainerTool string
 	// Cluster is the kind cluster's name; Image the image built and loaded into it.
 	Cluster, Image string
 	// NodeImage is the kind node image; empty means kind's default.
 	NodeImage string
+	// K8sBinDir holds the cluster binaries of the local node (hack/install-k8s-binaries.sh
+	// --with-node); PauseArchive and ImageArchive are the docker-archive tarballs of the
+	// pod sandbox image and of Image (`make image`).
+	K8sBinDir, PauseArchive, ImageArchive string
 	// KeepCluster leaves the cluster (and everything in it) after the suite, for debugging.
 	KeepCluster bool
+	// EditsWithNudge and EditsWithoutNudge are how many Plugin edits are measured.
+	EditsWithNudge, EditsWithoutNudge int
+	// Report, if set, is a markdown file the suite writes its measurements to when it
+	// passes (`make bench-cluster`).
+	Report string
 	// RepoRoot is the repository root.
 	RepoRoot string
 }
 
-// ConfigFromEnv reads KIND, KUBECTL, HELM, CONTAINER_TOOL, KIND_CLUSTER, E2E_IMAGE,
-// KIND_NODE_IMAGE and E2E_KEEP_CLUSTER; unset binaries are looked up on PATH.
+// ConfigFromEnv reads E2E_CLUSTER, KIND, KUBECTL, HELM, CONTAINER_TOOL, KIND_CLUSTER,
+// E2E_IMAGE, KIND_NODE_IMAGE, K8S_BIN_DIR, PAUSE_IMAGE_TAR, E2E_IMAGE_TAR,
+// E2E_KEEP_CLUSTER, E2E_EDITS, E2E_EDITS_NO_NUDGE and E2E_REPORT; unset binaries are looked up on PATH.
 func ConfigFromEnv(getenv func(string) string, repoRoot string) Config {
 	or := func(v, def string) string {
 		if v != "" {
@@ -84,22 +116,51 @@ func ConfigFromEnv(getenv func(string) string, repoRoot string) Config {
 		}
 		return def
 	}
+	count := func(name string, def int) int {
+		if n, err := strconv.Atoi(getenv(name)); err == nil && n >= 0 {
+			return n
+		}
+		return def
+	}
 	keep, _ := strconv.ParseBool(getenv("E2E_KEEP_CLUSTER"))
 	return Config{
-		Kind:          or(getenv("KIND"), "kind"),
-		Kubectl:       or(getenv("KUBECTL"), "kubectl"),
-		Helm:          or(getenv("HELM"), "helm"),
-		ContainerTool: or(getenv("CONTAINER_TOOL"), "docker"),
-		Cluster:       or(getenv("KIND_CLUSTER"), DefaultCluster),
-		Image:         or(getenv("E2E_IMAGE"), DefaultImage),
-		NodeImage:     getenv("KIND_NODE_IMAGE"),
-		KeepCluster:   keep,
-		RepoRoot:      repoRoot,
+		Provider:          getenv("E2E_CLUSTER"),
+		Kind:              or(getenv("KIND"), "kind"),
+		Kubectl:           or(getenv("KUBECTL"), "kubectl"),
+		Helm:              or(getenv("HELM"), "helm"),
+		ContainerTool:     or(getenv("CONTAINER_TOOL"), "docker"),
+		Cluster:           or(getenv("KIND_CLUSTER"), DefaultCluster),
+		Image:             or(getenv("E2E_IMAGE"), DefaultImage),
+		NodeImage:         getenv("KIND_NODE_IMAGE"),
+		K8sBinDir:         getenv("K8S_BIN_DIR"),
+		PauseArchive:      or(getenv("PAUSE_IMAGE_TAR"), filepath.Join(repoRoot, "bin", "pause.tar")),
+		ImageArchive:      or(getenv("E2E_IMAGE_TAR"), filepath.Join(repoRoot, "bin", "image.tar")),
+		KeepCluster:       keep,
+		EditsWithNudge:    count("E2E_EDITS", DefaultEditsWithNudge),
+		EditsWithoutNudge: count("E2E_EDITS_NO_NUDGE", DefaultEditsWithoutNudge),
+		Report:            getenv("E2E_REPORT"),
+		RepoRoot:          repoRoot,
 	}
 }
 
-// Prerequisites returns nil when everything the suite needs is there, else an error saying
-// exactly what is missing and how to get it. containerInfo runs `<ContainerTool> info`.
+// ChooseProvider returns the cluster to run on: cfg.Provider when set, else kind when the
+// Docker daemon answers (dockerErr nil), else the local node.
+func ChooseProvider(cfg Config, dockerErr error) (string, error) {
+	switch cfg.Provider {
+	case ProviderKind, ProviderLocal:
+		return cfg.Provider, nil
+	case "":
+		if dockerErr == nil {
+			return ProviderKind, nil
+		}
+		return ProviderLocal, nil
+	default:
+		return "", fmt.Errorf("E2E_CLUSTER=%q: want %q or %q (or unset: kind where Docker runs, else local)", cfg.Provider, ProviderKind, ProviderLocal)
+	}
+}
+
+// Prerequisites returns nil when everything the kind suite needs is there, else an error
+// saying exactly what is missing and how to get it. containerInfo runs `<ContainerTool> info`.
 func Prerequisites(cfg Config, lookPath func(string) (string, error), containerInfo func() error) error {
 	var missing []string
 	if err := containerInfo(); err != nil {
@@ -108,15 +169,53 @@ func Prerequisites(cfg Config, lookPath func(string) (string, error), containerI
 	if _, err := lookPath(cfg.Kind); err != nil {
 		missing = append(missing, fmt.Sprintf("kind: %q not found; run `make kind` (builds the pinned kind into bin/) or put kind on PATH, or set KIND", cfg.Kind))
 	}
+	missing = append(missing, missingTools(cfg, lookPath)...)
+	if len(missing) == 0 {
+		return nil
+	}
+	return errors.New("the kind e2e suite needs:\n  - " + strings.Join(missing, "\n  - "))
+}
+
+// LocalPrerequisites returns nil when the suite can run on a local node here: root, the
+// cluster binaries, the image archives, kubectl and helm. The node's Debian packages
+// (containerd, runc, CNI plugins, nftables) are installed by hack/cluster.sh itself.
+func LocalPrerequisites(cfg Config, uid int, lookPath func(string) (string, error), stat func(string) (os.FileInfo, error)) error {
+	var missing []string
+	if uid != 0 {
+		missing = append(missing, fmt.Sprintf("root: a real node creates namespaces, cgroups, mounts and nftables rules (running as uid %d); run as root, or with Docker and E2E_CLUSTER=kind", uid))
+	}
+	if cfg.K8sBinDir == "" {
+		missing = append(missing, "K8S_BIN_DIR: the directory of the cluster binaries; run through `make test-e2e`, which builds them (hack/install-k8s-binaries.sh --with-node)")
+	} else {
+		for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "kubelet"} {
+			if _, err := stat(filepath.Join(cfg.K8sBinDir, b)); err != nil {
+				missing = append(missing, fmt.Sprintf("%s in %s; run `make cluster-binaries`", b, cfg.K8sBinDir))
+			}
+		}
+	}
+	for _, a := range []struct{ what, path, how string }{
+		{"the pod sandbox image", cfg.PauseArchive, "make pause-image"},
+		{"the project's image", cfg.ImageArchive, "make image IMG=" + cfg.Image},
+	} {
+		if _, err := stat(a.path); err != nil {
+			missing = append(missing, fmt.Sprintf("%s %s; run `%s`", a.what, a.path, a.how))
+		}
+	}
+	missing = append(missing, missingTools(cfg, lookPath)...)
+	if len(missing) == 0 {
+		return nil
+	}
+	return errors.New("the e2e suite on a local node needs:\n  - " + strings.Join(missing, "\n  - "))
+}
+
+func missingTools(cfg Config, lookPath func(string) (string, error)) []string {
+	var missing []string
 	for _, tool := range []struct{ name, path string }{{"kubectl", cfg.Kubectl}, {"helm", cfg.Helm}} {
 		if _, err := lookPath(tool.path); err != nil {
 			missing = append(missing, fmt.Sprintf("%s: %q not found; run `make k8s-binaries`, or set %s", tool.name, tool.path, strings.ToUpper(tool.name)))
 		}
 	}
-	if len(missing) == 0 {
-		return nil
-	}
-	return errors.New("the kind e2e suite needs:\n  - " + strings.Join(missing, "\n  - "))
+	return missing
 }
 
 // DockerInfo runs `<tool> info` with a timeout; the error carries its output.
@@ -225,11 +324,12 @@ func ServiceFromURL(raw string) (name, namespace string, port int, err error) {
 
 // Stats summarizes latency samples.
 type Stats struct {
-	N                int
-	Min, Median, Max time.Duration
+	N                     int
+	Min, Median, P99, Max time.Duration
 }
 
-// Summarize returns the minimum, median and maximum of samples.
+// Summarize returns the minimum, median, 99th percentile (nearest rank) and maximum of
+// samples.
 func Summarize(samples []time.Duration) Stats {
 	if len(samples) == 0 {
 		return Stats{}
@@ -240,11 +340,13 @@ func Summarize(samples []time.Duration) Stats {
 	if len(s)%2 == 0 {
 		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
 	}
-	return Stats{N: len(s), Min: s[0], Median: med, Max: s[len(s)-1]}
+	rank := (99*len(s) + 99) / 100 // ceil(0.99 n), 1-based
+	return Stats{N: len(s), Min: s[0], Median: med, P99: s[rank-1], Max: s[len(s)-1]}
 }
 
 func (s Stats) String() string {
-	return fmt.Sprintf("n=%d min=%s median=%s max=%s", s.N, s.Min.Round(time.Millisecond), s.Median.Round(time.Millisecond), s.Max.Round(time.Millisecond))
+	r := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+	return fmt.Sprintf("n=%d min=%s p50=%s p99=%s max=%s", s.N, r(s.Min), r(s.Median), r(s.P99), r(s.Max))
 }
 
 // Client talks to a plugin host's HTTP API (the seed's counter API plus /status).
@@ -377,4 +479,75 @@ func RepoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// SnapshotDiff compares two outputs of `hack/cluster.sh snapshot`, section by section (a
+// section starts with a "## name" line), and returns the lines only in before ("- ") and only
+// in after ("+ "), or "" when they hold the same lines.
+func SnapshotDiff(before, after string) string {
+	sections := func(text string) map[string]map[string]bool {
+		out := map[string]map[string]bool{}
+		section := ""
+		for _, line := range strings.Split(text, "\n") {
+			if name, ok := strings.CutPrefix(line, "## "); ok {
+				section = name
+				out[section] = map[string]bool{}
+				continue
+			}
+			if strings.TrimSpace(line) == "" {
+				continue
+			}
+			if out[section] == nil {
+				out[section] = map[string]bool{}
+			}
+			out[section][line] = true
+		}
+		return out
+	}
+	b, a := sections(before), sections(after)
+	names := map[string]bool{}
+	for n := range b {
+		names[n] = true
+	}
+	for n := range a {
+		names[n] = true
+	}
+	var diff []string
+	for _, n := range slices.Sorted(maps.Keys(names)) {
+		var lines []string
+		for _, l := range slices.Sorted(maps.Keys(b[n])) {
+			if !a[n][l] {
+				lines = append(lines, "- "+l)
+			}
+		}
+		for _, l := range slices.Sorted(maps.Keys(a[n])) {
+			if !b[n][l] {
+				lines = append(lines, "+ "+l)
+			}
+		}
+		if len(lines) > 0 {
+			diff = append(diff, "## "+n)
+			diff = append(diff, lines...)
+		}
+	}
+	return strings.Join(diff, "\n")
+}
+
+// WriteReport writes the suite's measurements as a markdown page.
+func WriteReport(path, provider string, cfg Config, results [][2]string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Performance on a real node\n\n")
+	fmt.Fprintf(&b, "Generated by `make bench-cluster` (the e2e suite, `E2E_REPORT=%s`) on %s, on the %s cluster: ",
+		filepath.Base(path), time.Now().UTC().Format("2006-01-02"), provider)
+	fmt.Fprintf(&b, "%d CPUs (%s/%s), %d Plugin edits with the pod nudge and %d without. "+
+		"Every figure is one run of the suite on this machine, measured from the test's side: "+
+		"a `kubectl` command issued to the state read back over HTTP or from the API.\n\n",
+		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, cfg.EditsWithNudge, cfg.EditsWithoutNudge)
+	b.WriteString("| measurement | result |\n| --- | --- |\n")
+	for _, r := range results {
+		fmt.Fprintf(&b, "| %s | %s |\n", r[0], r[1])
+	}
+	b.WriteString("\nReproduce: `make bench-cluster` (root; builds the node and the image; about 10 minutes). " +
+		"What the cluster is and what it changes on the machine: [cluster.md](cluster.md).\n")
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -33,12 +34,64 @@ import (
 )
 
 func TestConfigFromEnv(t *testing.T) {
-	env := map[string]string{"KIND": "/bin/kind-x", "E2E_KEEP_CLUSTER": "true", "KIND_NODE_IMAGE": "kindest/node:v1.37.0"}
+	env := map[string]string{"KIND": "/bin/kind-x", "E2E_KEEP_CLUSTER": "true", "KIND_NODE_IMAGE": "kindest/node:v1.37.0",
+		"E2E_CLUSTER": "local", "K8S_BIN_DIR": "/k8s", "E2E_EDITS": "5", "E2E_EDITS_NO_NUDGE": "x"}
 	cfg := ConfigFromEnv(func(k string) string { return env[k] }, "/repo")
-	want := Config{Kind: "/bin/kind-x", Kubectl: "kubectl", Helm: "helm", ContainerTool: "docker",
-		Cluster: DefaultCluster, Image: DefaultImage, NodeImage: "kindest/node:v1.37.0", KeepCluster: true, RepoRoot: "/repo"}
+	want := Config{Provider: "local", Kind: "/bin/kind-x", Kubectl: "kubectl", Helm: "helm", ContainerTool: "docker",
+		Cluster: DefaultCluster, Image: DefaultImage, NodeImage: "kindest/node:v1.37.0", K8sBinDir: "/k8s",
+		PauseArchive: "/repo/bin/pause.tar", ImageArchive: "/repo/bin/image.tar", KeepCluster: true,
+		EditsWithNudge: 5, EditsWithoutNudge: DefaultEditsWithoutNudge, RepoRoot: "/repo"}
 	if cfg != want {
 		t.Errorf("ConfigFromEnv = %+v, want %+v", cfg, want)
+	}
+}
+
+func TestChooseProvider(t *testing.T) {
+	noDocker := errors.New("Cannot connect to the Docker daemon")
+	for _, tt := range []struct {
+		set       string
+		dockerErr error
+		want      string
+	}{
+		{"", nil, ProviderKind},
+		{"", noDocker, ProviderLocal},
+		{"local", nil, ProviderLocal},
+		{"kind", noDocker, ProviderKind},
+	} {
+		got, err := ChooseProvider(Config{Provider: tt.set}, tt.dockerErr)
+		if err != nil || got != tt.want {
+			t.Errorf("ChooseProvider(%q, %v) = %q, %v; want %q", tt.set, tt.dockerErr, got, err, tt.want)
+		}
+	}
+	if _, err := ChooseProvider(Config{Provider: "minikube"}, nil); err == nil || !strings.Contains(err.Error(), "E2E_CLUSTER") {
+		t.Errorf("unknown provider: %v, want an error naming E2E_CLUSTER", err)
+	}
+}
+
+func TestLocalPrerequisites(t *testing.T) {
+	cfg := ConfigFromEnv(func(k string) string { return map[string]string{"K8S_BIN_DIR": "/k8s"}[k] }, "/repo")
+	found := func(string) (string, error) { return "/usr/bin/x", nil }
+	exists := func(string) (os.FileInfo, error) { return nil, nil }
+	if err := LocalPrerequisites(cfg, 0, found, exists); err != nil {
+		t.Errorf("all present: %v", err)
+	}
+	missing := func(p string) (os.FileInfo, error) {
+		if strings.HasSuffix(p, "kubelet") || strings.HasSuffix(p, "image.tar") {
+			return nil, os.ErrNotExist
+		}
+		return nil, nil
+	}
+	err := LocalPrerequisites(cfg, 1000, found, missing)
+	if err == nil {
+		t.Fatal("not root, no kubelet, no image: nil error")
+	}
+	for _, w := range []string{"root", "uid 1000", "kubelet in /k8s", "make cluster-binaries", "/repo/bin/image.tar", "make image"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not mention %q", err, w)
+		}
+	}
+	if err := LocalPrerequisites(Config{}, 0, found, exists); err == nil || !strings.Contains(err.Error(), "K8S_BIN_DIR") {
+		t.Errorf("no K8S_BIN_DIR: %v", err)
 	}
 }
 
@@ -152,8 +205,15 @@ func TestServiceFromURL(t *testing.T) {
 
 func TestSummarize(t *testing.T) {
 	s := Summarize([]time.Duration{3 * time.Second, time.Second, 2 * time.Second, 10 * time.Second})
-	if s.N != 4 || s.Min != time.Second || s.Max != 10*time.Second || s.Median != 2500*time.Millisecond {
+	if s.N != 4 || s.Min != time.Second || s.Max != 10*time.Second || s.Median != 2500*time.Millisecond || s.P99 != 10*time.Second {
 		t.Errorf("Summarize = %+v", s)
+	}
+	var hundred []time.Duration
+	for i := 100; i >= 1; i-- {
+		hundred = append(hundred, time.Duration(i)*time.Millisecond)
+	}
+	if s := Summarize(hundred); s.P99 != 99*time.Millisecond || s.Median != 50500*time.Microsecond {
+		t.Errorf("Summarize(1..100 ms) = %+v, want p99 99ms, median 50.5ms", s)
 	}
 	if got := Summarize(nil); got.N != 0 {
 		t.Errorf("Summarize(nil) = %+v", got)
@@ -209,5 +269,17 @@ func TestClient(t *testing.T) {
 	}
 	if _, ok := AppliedIncrement(st, "counter-3"); ok {
 		t.Error("AppliedIncrement(counter-3) found a plugin that is not there")
+	}
+}
+
+func TestSnapshotDiff(t *testing.T) {
+	before := "## sysctl\nkernel.panic = 0\nvm.overcommit_memory = 0\n## links\nlo: <LOOPBACK>\n"
+	if d := SnapshotDiff(before, before); d != "" {
+		t.Errorf("equal snapshots: %q", d)
+	}
+	after := "## sysctl\nvm.overcommit_memory = 1\nkernel.panic = 0\n## links\nlo: <LOOPBACK>\npocluster0: <UP>\n## mounts\n/var/lib/kubelet rw\n"
+	want := "## links\n+ pocluster0: <UP>\n## mounts\n+ /var/lib/kubelet rw\n## sysctl\n- vm.overcommit_memory = 0\n+ vm.overcommit_memory = 1"
+	if d := SnapshotDiff(before, after); d != want {
+		t.Errorf("SnapshotDiff =\n%s\nwant\n%s", d, want)
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -42,118 +43,128 @@ const (
 	// reloadTimeout bounds one config change: without the nudge kubelet refreshes a
 	// ConfigMap volume at its periodic pod sync (about a minute, plus its cache TTL).
 	reloadTimeout = 3 * time.Minute
-	// Config changes measured with and without the nudge.
-	samplesWithNudge    = 3
-	samplesWithoutNudge = 2
 )
 
-// TestKind is the whole suite; its steps depend on each other, so it is one test.
-func TestKind(t *testing.T) {
+// TestE2E is the whole suite; its steps depend on each other, so it is one test.
+func TestE2E(t *testing.T) {
 	root, err := RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := ConfigFromEnv(os.Getenv, root)
-	// Commands end 30s before `go test -timeout`, which leaves time to dump and clean up.
+	// Commands end 60s before `go test -timeout`, which leaves time to dump and clean up.
 	deadline := time.Now().Add(time.Hour)
 	if dl, ok := t.Deadline(); ok {
-		deadline = dl.Add(-30 * time.Second)
+		deadline = dl.Add(-60 * time.Second)
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	t.Cleanup(cancel) // registered first, so it runs after the dump and the cluster deletion
-	if err := Prerequisites(cfg, exec.LookPath, func() error { return DockerInfo(ctx, cfg.ContainerTool) }); err != nil {
-		t.Skipf("skipping the kind e2e suite: %v", err)
-	}
-
-	s := &suite{t: t, ctx: ctx, cfg: cfg, kubeconfig: filepath.Join(t.TempDir(), "kubeconfig")}
-	s.createCluster()
-	// Cleanups run last-registered first: dump on failure, then delete the cluster.
-	t.Cleanup(func() {
-		if t.Failed() {
-			s.dump()
-		}
-	})
-
-	s.step("Build the image %s and load it into the kind node", cfg.Image)
-	s.run(cfg.ContainerTool, []string{"DOCKER_BUILDKIT=1"}, "build", "-t", cfg.Image, root)
-	s.run(cfg.Kind, nil, "load", "docker-image", cfg.Image, "--name", cfg.Cluster)
-
-	s.step("helm install the chart (pod nudge on)")
-	s.helm(HelmInstallArgs(root, cfg.Image)...)
-	s.kubectl("-n", ReleaseNamespace, "rollout", "status", "deployment/"+Release+"-controller-manager", "--timeout=3m")
-
-	s.step("Apply config/samples into %s, which enforces the restricted Pod Security Standard", SamplesNamespace)
-	s.kubectlStdin(fmt.Sprintf(`apiVersion: v1
-kind: Namespace
-metadata:
-  name: %s
-  labels:
-    pod-security.kubernetes.io/enforce: restricted
-    pod-security.kubernetes.io/enforce-version: latest
-`, SamplesNamespace), "apply", "-f", "-")
-	s.kubectl("-n", SamplesNamespace, "apply", "-k", filepath.Join(root, "config", "samples"))
-	s.kubectl("-n", SamplesNamespace, "wait", "--for=condition=Available", "pluginhost/"+hostName, "--timeout=5m")
-	s.kubectl("-n", SamplesNamespace, "wait", "--for=condition=Ready", "plugin", "--all", "--timeout=3m")
-
-	svc, ns, port, err := ServiceFromURL(s.kubectl("-n", SamplesNamespace, "get", "pluginhost", hostName, "-o", "jsonpath={.status.url}"))
+	dockerErr := DockerInfo(ctx, cfg.ContainerTool)
+	provider, err := ChooseProvider(cfg, dockerErr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	local := s.portForward(ns, "service/"+svc, port)
-	c := &Client{BaseURL: fmt.Sprintf("http://127.0.0.1:%d", local)}
-	keyed := &Client{BaseURL: c.BaseURL, Headers: map[string]string{"X-API-Key": apiKey}}
-	before := s.hostPod()
-	t.Logf("host pod %s (uid %s), restarts %d", before.name, before.uid, before.restarts)
-
-	s.step("Use the counter API through the port-forward (the seed's walkthrough)")
-	s.must(c.Reset(ctx, counter1))
-	s.expectValue(c.Increment, counter1, 5, 5)
-	s.expectValue(getter(c), counter1, 0, 5)
-	if _, err := c.Increment(ctx, counter2, 1); err == nil || !strings.Contains(err.Error(), "401") {
-		t.Errorf("increment of %s without its API key: %v, want 401", counter2, err)
+	s := &suite{t: t, ctx: ctx, cfg: cfg}
+	switch provider {
+	case ProviderKind:
+		if err := Prerequisites(cfg, exec.LookPath, func() error { return dockerErr }); err != nil {
+			t.Fatalf("E2E_CLUSTER=kind: %v", err)
+		}
+		s.cluster = &kindCluster{s: s, kubeconfig: filepath.Join(t.TempDir(), "kubeconfig")}
+	case ProviderLocal:
+		// No silent skip: a machine that cannot run a node fails, naming what is missing.
+		if err := LocalPrerequisites(cfg, os.Getuid(), exec.LookPath, os.Stat); err != nil {
+			t.Fatal(err)
+		}
+		s.cluster = &localCluster{s: s}
 	}
-	s.must(keyed.Reset(ctx, counter2))
-	s.expectValue(keyed.Increment, counter2, 1, 10)
-	value := int64(5) // counter-1's value from here on: checked after every change
+	s.step("Cluster: %s", provider)
+	s.kubeconfig = s.cluster.up()
+	// Cleanups run last-registered first: dump on a failure outside the steps (each step
+	// dumps its own), then delete the cluster.
+	t.Cleanup(func() {
+		if t.Failed() && !s.dumped {
+			s.dump()
+		}
+	})
+	s.cluster.loadImage()
 
-	s.step("Change %s's increment %d times with the pod nudge on", counter1, samplesWithNudge)
-	var withNudge, withoutNudge []time.Duration
-	for i := range samplesWithNudge {
-		inc := int64(2 + i)
-		withNudge = append(withNudge, s.reload(c, counter1, inc, true))
-		value += inc
-		s.expectValue(c.Increment, counter1, 1, value)
+	if !s.sub("deploy with kustomize, then undeploy leaves nothing", s.testKustomizeDeploy) {
+		return
 	}
-
-	s.step("helm upgrade --set podNudge=false")
-	s.helm(HelmInstallArgs(root, cfg.Image, "--set", "podNudge=false")...)
-	s.kubectl("-n", ReleaseNamespace, "rollout", "status", "deployment/"+Release+"-controller-manager", "--timeout=3m")
-	s.waitNewLeader("--pod-nudge=false")
-
-	s.step("Change %s's increment %d times with the pod nudge off", counter1, samplesWithoutNudge)
-	for i := range samplesWithoutNudge {
-		inc := int64(10 + i)
-		withoutNudge = append(withoutNudge, s.reload(c, counter1, inc, false))
-		value += inc
-		s.expectValue(c.Increment, counter1, 1, value)
+	s.helmInstall(true)
+	s.applySamples()
+	if !s.sub("seed walkthrough through the host's Service", s.testWalkthrough) {
+		return
 	}
-
-	s.step("Check that the host pod never restarted")
-	after := s.hostPod()
-	if after.name != before.name || after.uid != before.uid || after.restarts != before.restarts {
-		t.Errorf("host pod changed: before %+v, after %+v; config changes must apply in place", before, after)
+	s.sub("idle CPU and memory as kubelet reports them", s.testIdleUsage)
+	s.sub("Plugin edits served in place with the pod nudge", s.testEditsWithNudge)
+	s.sub("a bad user ConfigMap: last good keeps serving", s.testBadUserConfig)
+	s.sub("a rotated Secret reaches the running pod", s.testSecretRotation)
+	s.sub("manager restarted in the middle of a rollout", s.testManagerRestart)
+	s.sub("host pod deleted: a new pod restores the counters", s.testStateAcrossPods)
+	s.sub("Plugin edits without the pod nudge", s.testEditsWithoutNudge)
+	s.sub("PluginHost deleted: its children are collected", s.testGarbageCollection)
+	s.sub("helm uninstall leaves nothing", s.testHelmUninstall)
+	if s.cfg.Report != "" && !t.Failed() {
+		s.must(WriteReport(s.cfg.Report, provider, s.cfg, s.results))
+		t.Logf("wrote %s", s.cfg.Report)
 	}
-	s.expectValue(getter(keyed), counter2, 0, 10)
+}
 
-	t.Logf("Time from `kubectl patch plugin` until the pod serves the new increment:\n"+
-		"  pod nudge on:  %s\n  pod nudge off: %s", Summarize(withNudge), Summarize(withoutNudge))
+// cluster is where the suite runs.
+type cluster interface {
+	// up creates (or reuses) the cluster and returns its kubeconfig; it registers the
+	// cluster's teardown with t.Cleanup.
+	up() string
+	// loadImage makes cfg.Image available on the node, never pulled.
+	loadImage()
+	// baseURL returns a URL of a Service's port that this process can reach, for as long as
+	// the test runs.
+	baseURL(namespace, service string, port int) string
+	// nodeDir creates a directory on the node, writable by the host pods' user (65532).
+	nodeDir(path string)
 }
 
 type suite struct {
 	t          *testing.T
 	ctx        context.Context
 	cfg        Config
+	cluster    cluster
 	kubeconfig string
+	// results are the measurements, in order (RESULT lines; E2E_REPORT writes them out).
+	results [][2]string
+	// client and keyed talk to the sample host through its Service; value is counter-1's
+	// value from the walkthrough on, checked after every change.
+	client, keyed *Client
+	value         int64
+	// hostBefore is the sample host's pod after the samples were applied.
+	hostBefore podIdentity
+	// dumped is set once the cluster's state has been logged for a failure.
+	dumped bool
+}
+
+// sub runs f as a subtest; inside it s.t is the subtest's (Fatal must be called from the
+// goroutine of the test it fails).
+func (s *suite) sub(name string, f func()) bool {
+	return s.t.Run(name, func(t *testing.T) {
+		parent := s.t
+		s.t = t
+		defer func() {
+			if t.Failed() {
+				s.dump() // now, while the objects of the step still exist
+			}
+			s.t = parent
+		}()
+		f()
+	})
+}
+
+// result records a measurement.
+func (s *suite) result(what, value string) {
+	s.t.Helper()
+	s.t.Logf("RESULT %s: %s", what, value)
+	s.results = append(s.results, [2]string{what, value})
 }
 
 func (s *suite) step(format string, args ...any) {
@@ -199,6 +210,11 @@ func (s *suite) kubectl(args ...string) string {
 	return strings.TrimSpace(s.run(s.cfg.Kubectl, nil, append([]string{"--kubeconfig", s.kubeconfig}, args...)...))
 }
 
+func (s *suite) tryKubectl(args ...string) (string, error) {
+	out, err := s.tryRun(s.cfg.Kubectl, nil, "", append([]string{"--kubeconfig", s.kubeconfig}, args...)...)
+	return strings.TrimSpace(out), err
+}
+
 func (s *suite) kubectlStdin(stdin string, args ...string) {
 	s.t.Helper()
 	if _, err := s.tryRun(s.cfg.Kubectl, nil, stdin, append([]string{"--kubeconfig", s.kubeconfig}, args...)...); err != nil {
@@ -211,38 +227,501 @@ func (s *suite) helm(args ...string) {
 	s.run(s.cfg.Helm, nil, append(args, "--kubeconfig", s.kubeconfig)...)
 }
 
-// createCluster creates the kind cluster, or reuses one of that name, and registers its
-// deletion (unless E2E_KEEP_CLUSTER).
-func (s *suite) createCluster() {
+// eventually polls cond every interval until it returns nil or timeout passes.
+func (s *suite) eventually(what string, timeout, interval time.Duration, cond func() error) {
 	s.t.Helper()
-	clusters := s.run(s.cfg.Kind, nil, "get", "clusters")
-	exists := false
-	for _, c := range strings.Fields(clusters) {
-		exists = exists || c == s.cfg.Cluster
-	}
-	if exists {
-		s.step("Reuse the kind cluster %s", s.cfg.Cluster)
-		s.run(s.cfg.Kind, nil, "export", "kubeconfig", "--name", s.cfg.Cluster, "--kubeconfig", s.kubeconfig)
-		// A clean slate for the samples; the chart is upgraded in place.
-		s.kubectl("delete", "namespace", SamplesNamespace, "--ignore-not-found", "--wait", "--timeout=2m")
-	} else {
-		s.step("Create the kind cluster %s", s.cfg.Cluster)
-		args := []string{"create", "cluster", "--name", s.cfg.Cluster, "--kubeconfig", s.kubeconfig, "--wait", "3m"}
-		if s.cfg.NodeImage != "" {
-			args = append(args, "--image", s.cfg.NodeImage)
-		}
-		s.run(s.cfg.Kind, nil, args...)
-	}
-	s.t.Cleanup(func() {
-		if s.cfg.KeepCluster {
-			s.t.Logf("E2E_KEEP_CLUSTER is set: the cluster stays. kubectl --kubeconfig %s …; delete it with: %s delete cluster --name %s",
-				s.kubeconfig, s.cfg.Kind, s.cfg.Cluster)
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
 			return
 		}
-		if _, err := s.tryRun(s.cfg.Kind, nil, "", "delete", "cluster", "--name", s.cfg.Cluster); err != nil {
-			s.t.Errorf("deleting the kind cluster: %v", err)
+		if time.Now().After(deadline) || s.ctx.Err() != nil {
+			s.t.Fatalf("%s: not within %s: %v", what, timeout, err)
 		}
+		time.Sleep(interval)
+	}
+}
+
+// restrictedNamespace creates (or updates) a namespace that enforces the restricted Pod
+// Security Standard, so that every pod in it must meet it.
+func (s *suite) restrictedNamespace(name string) {
+	s.t.Helper()
+	s.kubectlStdin(fmt.Sprintf(`apiVersion: v1
+kind: Namespace
+metadata:
+  name: %s
+  labels:
+    pod-security.kubernetes.io/enforce: restricted
+    pod-security.kubernetes.io/enforce-version: latest
+`, name), "apply", "-f", "-")
+}
+
+// leftovers lists what an installation of the operator may leave behind: its CRDs, its
+// namespace and its cluster-wide RBAC.
+func (s *suite) leftovers() []string {
+	s.t.Helper()
+	var found []string
+	for _, kind := range []string{"crd", "clusterrole", "clusterrolebinding", "namespace"} {
+		out := s.kubectl("get", kind, "-o", "name")
+		for _, name := range strings.Fields(out) {
+			if strings.Contains(name, "hotreload.io") || strings.Contains(name, "plugin-operator") {
+				found = append(found, name)
+			}
+		}
+	}
+	return found
+}
+
+// waitGone waits until leftovers lists nothing (namespaces terminate asynchronously).
+func (s *suite) waitGone(what string) {
+	s.t.Helper()
+	s.eventually(what+" leaves nothing behind", 3*time.Minute, time.Second, func() error {
+		if left := s.leftovers(); len(left) > 0 {
+			return fmt.Errorf("left: %v", left)
+		}
+		return nil
 	})
+}
+
+func (s *suite) testKustomizeDeploy() {
+	s.step("make deploy IMG=%s (kustomize, config/default)", s.cfg.Image)
+	if left := s.leftovers(); len(left) > 0 {
+		s.t.Fatalf("the cluster already holds %v", left)
+	}
+	env := []string{"KUBECONFIG=" + s.kubeconfig, "IMG=" + s.cfg.Image, "KUBECTL=" + s.cfg.Kubectl}
+	s.run("make", env, "--no-print-directory", "deploy", "IMG="+s.cfg.Image, "KUBECTL="+s.cfg.Kubectl)
+	s.kubectl("-n", ReleaseNamespace, "rollout", "status", "deployment/plugin-operator-controller-manager", "--timeout=3m")
+	for _, crd := range []string{"plugins.plugins.hotreload.io", "pluginhosts.plugins.hotreload.io"} {
+		s.kubectl("wait", "--for=condition=Established", "crd/"+crd, "--timeout=1m")
+	}
+	s.step("make undeploy")
+	s.run("make", env, "--no-print-directory", "undeploy", "IMG="+s.cfg.Image, "KUBECTL="+s.cfg.Kubectl)
+	s.waitGone("make undeploy")
+}
+
+// helmInstall installs (or upgrades) the chart and waits until a manager pod of this
+// configuration holds the leader Lease.
+func (s *suite) helmInstall(nudge bool) {
+	s.t.Helper()
+	s.step("helm upgrade --install the chart (pod nudge %v) into %s, restricted", nudge, ReleaseNamespace)
+	s.restrictedNamespace(ReleaseNamespace)
+	s.helm(HelmInstallArgs(s.cfg.RepoRoot, s.cfg.Image, "--set", fmt.Sprintf("podNudge=%v", nudge))...)
+	s.kubectl("-n", ReleaseNamespace, "rollout", "status", "deployment/"+Release+"-controller-manager", "--timeout=3m")
+	s.waitNewLeader(fmt.Sprintf("--pod-nudge=%v", nudge))
+}
+
+func (s *suite) applySamples() {
+	s.t.Helper()
+	s.step("Apply config/samples into %s, which enforces the restricted Pod Security Standard", SamplesNamespace)
+	s.restrictedNamespace(SamplesNamespace)
+	start := time.Now()
+	s.kubectl("-n", SamplesNamespace, "apply", "-k", filepath.Join(s.cfg.RepoRoot, "config", "samples"))
+	s.kubectl("-n", SamplesNamespace, "wait", "--for=condition=Available", "pluginhost/"+hostName, "--timeout=5m")
+	s.kubectl("-n", SamplesNamespace, "wait", "--for=condition=Ready", "plugin", "--all", "--timeout=3m")
+	s.result("`kubectl apply -k config/samples` → host pod running, every Plugin Ready", time.Since(start).Round(time.Millisecond).String())
+
+	svc, ns, port, err := ServiceFromURL(s.kubectl("-n", SamplesNamespace, "get", "pluginhost", hostName, "-o", "jsonpath={.status.url}"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.client = &Client{BaseURL: s.cluster.baseURL(ns, svc, port)}
+	s.keyed = &Client{BaseURL: s.client.BaseURL, Headers: map[string]string{"X-API-Key": apiKey}}
+	s.waitServing(s.client, counter1)
+	s.hostBefore = s.hostPod(SamplesNamespace, hostName)
+	s.noProbeFailures(SamplesNamespace, s.hostBefore.name)
+	s.t.Logf("host pod %s (uid %s), restarts %d, served at %s", s.hostBefore.name, s.hostBefore.uid, s.hostBefore.restarts, s.client.BaseURL)
+}
+
+func (s *suite) testWalkthrough() {
+	s.step("The seed's walkthrough through the Service %s", s.client.BaseURL)
+	s.must(s.client.Reset(s.ctx, counter1))
+	s.expectValue(s.client.Increment, counter1, 5, 5)
+	s.expectValue(getter(s.client), counter1, 0, 5)
+	if _, err := s.client.Increment(s.ctx, counter2, 1); err == nil || !strings.Contains(err.Error(), "401") {
+		s.t.Errorf("increment of %s without its API key: %v, want 401", counter2, err)
+	}
+	s.must(s.keyed.Reset(s.ctx, counter2))
+	s.expectValue(s.keyed.Increment, counter2, 1, 10)
+	// The seed's step 2: increment 1 -> 10 in place, then {"value": 1} takes 5 to 15.
+	s.reload(counter1, 10, true)
+	s.expectValue(s.client.Increment, counter1, 1, 15)
+	s.value = 15
+}
+
+func (s *suite) testEditsWithNudge() {
+	n := s.cfg.EditsWithNudge
+	s.step("Change %s's increment %d times with the pod nudge on", counter1, n)
+	var served, ready []time.Duration
+	for i := range n {
+		inc := int64(100 + i)
+		sv, rd := s.reload(counter1, inc, true)
+		served, ready = append(served, sv), append(ready, rd)
+		s.value += inc
+		s.expectValue(s.client.Increment, counter1, 1, s.value)
+	}
+	s.checkHostUnchanged()
+	s.result("Plugin edit → served by the running pod, pod nudge on", Summarize(served).String())
+	s.result("Plugin edit → Plugin Ready for its generation, pod nudge on", Summarize(ready).String())
+}
+
+func (s *suite) testEditsWithoutNudge() {
+	n := s.cfg.EditsWithoutNudge
+	if n == 0 {
+		s.t.Skip("E2E_EDITS_NO_NUDGE=0")
+	}
+	s.helmInstall(false)
+	s.step("Change %s's increment %d times with the pod nudge off", counter1, n)
+	var served, ready []time.Duration
+	for i := range n {
+		inc := int64(1000 + i)
+		sv, rd := s.reload(counter1, inc, false)
+		served, ready = append(served, sv), append(ready, rd)
+		s.value += inc
+		s.expectValue(s.client.Increment, counter1, 1, s.value)
+	}
+	s.checkHostUnchanged()
+	s.result("Plugin edit → served by the running pod, pod nudge off (`--pod-nudge=false`)", Summarize(served).String())
+	s.result("Plugin edit → Plugin Ready for its generation, pod nudge off", Summarize(ready).String())
+	s.helmInstall(true)
+}
+
+// waitServing waits until a new host answers for plugin through its Service: a pod turns
+// Ready before kube-proxy has programmed its endpoint, and until then connections are refused.
+func (s *suite) waitServing(c *Client, plugin string) {
+	s.t.Helper()
+	s.eventually("the Service answers for "+plugin, time.Minute, 100*time.Millisecond, func() error {
+		_, err := c.Get(s.ctx, plugin)
+		return err
+	})
+}
+
+// noProbeFailures fails when kubelet reported a failed probe of a host pod that has just
+// become Ready: a container that starts must not be probed before it can answer.
+func (s *suite) noProbeFailures(namespace, pod string) {
+	s.t.Helper()
+	out := s.kubectl("-n", namespace, "get", "events", "--field-selector", "reason=Unhealthy,involvedObject.name="+pod,
+		"-o", "jsonpath={range .items[*]}{.message}{\"\\n\"}{end}")
+	if out != "" {
+		s.t.Errorf("kubelet reported failed probes of the new host pod %s:\n%s", pod, out)
+	}
+}
+
+// containerStats is one container's entry of kubelet's stats summary.
+type containerStats struct {
+	cpuNanos   uint64
+	at         time.Time
+	workingSet uint64
+}
+
+// kubeletStats reads kubelet's stats summary (through the API server's node proxy) for the
+// first container of the pods whose name starts with prefix, in namespace.
+func (s *suite) kubeletStats(namespace, prefix string) (containerStats, error) {
+	var summary struct {
+		Pods []struct {
+			PodRef     struct{ Name, Namespace string } `json:"podRef"`
+			Containers []struct {
+				CPU struct {
+					Time                 time.Time `json:"time"`
+					UsageCoreNanoSeconds uint64    `json:"usageCoreNanoSeconds"`
+				} `json:"cpu"`
+				Memory struct {
+					WorkingSetBytes uint64 `json:"workingSetBytes"`
+				} `json:"memory"`
+			} `json:"containers"`
+		} `json:"pods"`
+	}
+	node, err := s.tryKubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.name}")
+	if err != nil {
+		return containerStats{}, err
+	}
+	out, err := s.tryKubectl("get", "--raw", "/api/v1/nodes/"+node+"/proxy/stats/summary")
+	if err != nil {
+		return containerStats{}, err
+	}
+	if err := json.Unmarshal([]byte(out), &summary); err != nil {
+		return containerStats{}, err
+	}
+	for _, p := range summary.Pods {
+		if p.PodRef.Namespace == namespace && strings.HasPrefix(p.PodRef.Name, prefix) && len(p.Containers) > 0 {
+			c := p.Containers[0]
+			return containerStats{cpuNanos: c.CPU.UsageCoreNanoSeconds, at: c.CPU.Time, workingSet: c.Memory.WorkingSetBytes}, nil
+		}
+	}
+	return containerStats{}, fmt.Errorf("no stats for %s/%s* yet", namespace, prefix)
+}
+
+// testIdleUsage measures what the sample host pod and the manager cost while nothing is
+// asked of them, as kubelet reports it: the CPU time between two stats samples at least
+// 30 s apart, and the working set. The manager reads the host's /status every
+// statusPollInterval (1 s in the suite's values) meanwhile.
+func (s *suite) testIdleUsage() {
+	type target struct{ what, namespace, prefix string }
+	for _, tg := range []target{
+		{"idle host pod (the samples' `demo`)", SamplesNamespace, hostName + "-"},
+		{"idle manager pod", ReleaseNamespace, Release + "-controller-manager-"},
+	} {
+		var first containerStats
+		s.eventually("kubelet stats of "+tg.prefix, time.Minute, time.Second, func() (err error) {
+			first, err = s.kubeletStats(tg.namespace, tg.prefix)
+			return err
+		})
+		var last containerStats
+		s.eventually("a second stats sample 30 s later", 2*time.Minute, time.Second, func() (err error) {
+			if last, err = s.kubeletStats(tg.namespace, tg.prefix); err != nil {
+				return err
+			}
+			if last.at.Sub(first.at) < 30*time.Second {
+				return fmt.Errorf("samples %s apart", last.at.Sub(first.at))
+			}
+			return nil
+		})
+		window := last.at.Sub(first.at)
+		cores := float64(last.cpuNanos-first.cpuNanos) / float64(window.Nanoseconds())
+		s.result(tg.what+": CPU, working set", fmt.Sprintf("%.2f %% of a core over %s, %.1f MiB",
+			100*cores, window.Round(time.Second), float64(last.workingSet)/(1<<20)))
+	}
+}
+
+// checkHostUnchanged fails when the sample host's pod was replaced or restarted.
+func (s *suite) checkHostUnchanged() {
+	s.t.Helper()
+	after := s.hostPod(SamplesNamespace, hostName)
+	if after.name != s.hostBefore.name || after.uid != s.hostBefore.uid || after.restarts != s.hostBefore.restarts {
+		s.t.Errorf("host pod changed: before %+v, after %+v; config changes must apply in place", s.hostBefore, after)
+	}
+}
+
+const seededHost = `apiVersion: plugins.hotreload.io/v1alpha1
+kind: PluginHost
+metadata:
+  name: seeded
+spec:
+  pluginSelector:
+    matchLabels:
+      e2e: seeded
+  configMapRef:
+    name: seed-config
+  pollInterval: 250ms
+`
+
+const seedConfig = `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: seed-config
+data:
+  config.json: |
+%s
+`
+
+func indent(text string) string {
+	return "    " + strings.ReplaceAll(strings.TrimSpace(text), "\n", "\n    ")
+}
+
+func (s *suite) testBadUserConfig() {
+	good := `{"plugins": [{"name": "seed-counter", "type": "counter", "options": {"increment": 2}}]}`
+	s.kubectlStdin(fmt.Sprintf(seedConfig, indent(good))+"---\n"+seededHost, "-n", SamplesNamespace, "apply", "-f", "-")
+	s.kubectl("-n", SamplesNamespace, "wait", "--for=condition=Available", "pluginhost/seeded", "--timeout=3m")
+	s.kubectl("-n", SamplesNamespace, "wait", "--for=condition=Degraded=False", "pluginhost/seeded", "--timeout=1m")
+	svc, ns, port, err := ServiceFromURL(s.kubectl("-n", SamplesNamespace, "get", "pluginhost", "seeded", "-o", "jsonpath={.status.url}"))
+	s.must(err)
+	c := &Client{BaseURL: s.cluster.baseURL(ns, svc, port)}
+	s.waitServing(c, "seed-counter")
+	good1 := s.kubectl("-n", SamplesNamespace, "get", "pluginhost", "seeded", "-o", "jsonpath={.status.configRevision}")
+	s.expectValue(c.Increment, "seed-counter", 1, 2)
+
+	s.step("Break the user ConfigMap (truncated JSON)")
+	s.kubectlStdin(fmt.Sprintf(seedConfig, indent(`{"plugins": [`)), "-n", SamplesNamespace, "apply", "-f", "-")
+	s.kubectl("-n", SamplesNamespace, "wait", "--for=condition=Degraded", "pluginhost/seeded", "--timeout=2m")
+	reason := s.kubectl("-n", SamplesNamespace, "get", "pluginhost", "seeded", "-o", `jsonpath={.status.conditions[?(@.type=="Degraded")].reason}`)
+	msg := s.kubectl("-n", SamplesNamespace, "get", "pluginhost", "seeded", "-o", `jsonpath={.status.conditions[?(@.type=="Degraded")].message}`)
+	if reason != v1alpha1.ReasonConfigInvalid || !strings.Contains(msg, "seed-config") {
+		s.t.Errorf("Degraded reason %q message %q: want %s naming seed-config", reason, msg, v1alpha1.ReasonConfigInvalid)
+	}
+	st, err := c.Status(s.ctx)
+	s.must(err)
+	if st.Revision != good1 {
+		s.t.Errorf("the pod serves %s while the config is broken, want the last good %s", st.Revision, good1)
+	}
+	s.expectValue(c.Increment, "seed-counter", 1, 4)
+
+	s.step("Fix it, in the seed's own style (a // comment), with a new increment")
+	fixed := `{"plugins": [{"name": "seed-counter", "type": "counter",
+  "options": {"increment": 3 // Changed from 2 to 3
+  }}]}`
+	s.kubectlStdin(fmt.Sprintf(seedConfig, indent(fixed)), "-n", SamplesNamespace, "apply", "-f", "-")
+	s.kubectl("-n", SamplesNamespace, "wait", "--for=condition=Degraded=False", "pluginhost/seeded", "--timeout=2m")
+	s.eventually("increment 3 served", time.Minute, 100*time.Millisecond, func() error {
+		st, err := c.Status(s.ctx)
+		if err != nil {
+			return err
+		}
+		if got, ok := AppliedIncrement(st, "seed-counter"); !ok || got != 3 {
+			return fmt.Errorf("applied increment %d (%v)", got, ok)
+		}
+		return nil
+	})
+	s.expectValue(c.Increment, "seed-counter", 1, 7)
+	s.kubectl("-n", SamplesNamespace, "delete", "pluginhost", "seeded", "--wait=true", "--timeout=2m")
+}
+
+func (s *suite) testSecretRotation() {
+	s.kubectl("-n", SamplesNamespace, "patch", "secret", "counter-2-credentials", "--type=merge", "-p", `{"stringData":{"api-key":"rotated"}}`)
+	rotated := &Client{BaseURL: s.client.BaseURL, Headers: map[string]string{"X-API-Key": "rotated"}}
+	start := time.Now()
+	s.eventually("the rotated key accepted", 2*time.Minute, 100*time.Millisecond, func() error {
+		_, err := rotated.Get(s.ctx, counter2)
+		return err
+	})
+	s.result("Secret rotated → the running pod accepts the new key", time.Since(start).Round(time.Millisecond).String())
+	if _, err := s.keyed.Get(s.ctx, counter2); err == nil || !strings.Contains(err.Error(), "401") {
+		s.t.Errorf("the rotated-out key: %v, want 401", err)
+	}
+	s.expectValue(getter(rotated), counter2, 0, 10)
+	s.kubectl("-n", SamplesNamespace, "patch", "secret", "counter-2-credentials", "--type=merge", "-p", `{"stringData":{"api-key":"`+apiKey+`"}}`)
+	s.eventually("the original key accepted again", 2*time.Minute, 100*time.Millisecond, func() error {
+		_, err := s.keyed.Get(s.ctx, counter2)
+		return err
+	})
+	s.checkHostUnchanged()
+}
+
+func (s *suite) testManagerRestart() {
+	inc := int64(7)
+	s.step("Patch %s, then delete the manager pod at once", counter1)
+	s.kubectl("-n", SamplesNamespace, "patch", "plugin", counter1, "--type=merge", "-p", fmt.Sprintf(`{"spec":{"options":{"increment":%d}}}`, inc))
+	s.kubectl("-n", ReleaseNamespace, "delete", "pod", "-l", "control-plane=controller-manager", "--wait=false")
+	s.kubectl("-n", ReleaseNamespace, "rollout", "status", "deployment/"+Release+"-controller-manager", "--timeout=3m")
+	s.eventually("the change served after the manager's restart", reloadTimeout, 100*time.Millisecond, func() error {
+		st, err := s.client.Status(s.ctx)
+		if err != nil {
+			return err
+		}
+		if got, _ := AppliedIncrement(st, counter1); got != inc {
+			return fmt.Errorf("applied increment %d", got)
+		}
+		return nil
+	})
+	s.waitPluginReady(counter1, 2*time.Minute)
+	s.value += inc
+	s.expectValue(s.client.Increment, counter1, 1, s.value)
+	s.checkHostUnchanged()
+}
+
+const statefulHost = `apiVersion: plugins.hotreload.io/v1alpha1
+kind: PluginHost
+metadata:
+  name: stateful
+spec:
+  pluginSelector:
+    matchLabels:
+      e2e: stateful
+  persistence:
+    enabled: true
+    size: 16Mi
+    storageClassName: e2e-node-dir
+    snapshotInterval: 1s
+---
+apiVersion: plugins.hotreload.io/v1alpha1
+kind: Plugin
+metadata:
+  name: kept
+  labels:
+    e2e: stateful
+spec:
+  type: counter
+  options:
+    increment: 1
+`
+
+// A PersistentVolume on a node directory: the clusters of the suite have no provisioner.
+const nodeDirPV = `apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: e2e-stateful
+spec:
+  capacity:
+    storage: 16Mi
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Delete
+  storageClassName: e2e-node-dir
+  hostPath:
+    path: %s
+    type: Directory
+`
+
+func (s *suite) testStateAcrossPods() {
+	dir := "/var/tmp/plugin-operator-e2e-state"
+	s.cluster.nodeDir(dir)
+	s.kubectlStdin(fmt.Sprintf(nodeDirPV, dir), "apply", "-f", "-")
+	s.t.Cleanup(func() {
+		_, _ = s.tryKubectl("delete", "pv", "e2e-stateful", "--ignore-not-found", "--wait=false")
+	})
+	s.kubectlStdin(statefulHost, "-n", SamplesNamespace, "apply", "-f", "-")
+	s.kubectl("-n", SamplesNamespace, "wait", "--for=condition=Available", "pluginhost/stateful", "--timeout=3m")
+	s.kubectl("-n", SamplesNamespace, "wait", "--for=condition=Ready", "plugin/kept", "--timeout=2m")
+	svc, ns, port, err := ServiceFromURL(s.kubectl("-n", SamplesNamespace, "get", "pluginhost", "stateful", "-o", "jsonpath={.status.url}"))
+	s.must(err)
+	c := &Client{BaseURL: s.cluster.baseURL(ns, svc, port)}
+	s.waitServing(c, "kept")
+	s.expectValue(c.Increment, "kept", 41, 41)
+	first := s.hostPod(SamplesNamespace, "stateful")
+
+	s.step("Delete the host pod %s (graceful: the runtime saves its state)", first.name)
+	s.kubectl("-n", SamplesNamespace, "delete", "pod", first.name, "--wait=true", "--timeout=2m")
+	s.eventually("a new host pod", 3*time.Minute, 500*time.Millisecond, func() error {
+		out, err := s.tryKubectl("-n", SamplesNamespace, "get", "pods", "-l", v1alpha1.LabelHost+"=stateful",
+			"-o", `jsonpath={range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
+		if err != nil {
+			return err
+		}
+		f := strings.Fields(out)
+		if len(f) != 2 || f[0] == first.name || f[1] != "True" {
+			return fmt.Errorf("pods: %q", out)
+		}
+		return nil
+	})
+	s.waitServing(c, "kept")
+	s.expectValue(getter(c), "kept", 0, 41)
+	s.noProbeFailures(SamplesNamespace, s.hostPod(SamplesNamespace, "stateful").name)
+	s.expectValue(c.Increment, "kept", 1, 42)
+	s.kubectl("-n", SamplesNamespace, "delete", "pluginhost", "stateful", "--wait=true", "--timeout=2m")
+	s.kubectl("-n", SamplesNamespace, "delete", "plugin", "kept", "--wait=true", "--timeout=1m")
+}
+
+func (s *suite) testGarbageCollection() {
+	children := []string{"deployment/" + hostName, "service/" + hostName, "configmap/" + hostName + "-config"}
+	for _, c := range children {
+		s.kubectl("-n", SamplesNamespace, "get", c)
+	}
+	s.kubectl("-n", SamplesNamespace, "delete", "pluginhost", hostName, "--wait=true", "--timeout=2m")
+	s.eventually("children collected", 2*time.Minute, 500*time.Millisecond, func() error {
+		var left []string
+		for _, c := range children {
+			if _, err := s.tryKubectl("-n", SamplesNamespace, "get", c); err == nil {
+				left = append(left, c)
+			}
+		}
+		out, err := s.tryKubectl("-n", SamplesNamespace, "get", "pods", "-l", v1alpha1.LabelHost+"="+hostName, "-o", "name")
+		if err != nil {
+			return err
+		}
+		left = append(left, strings.Fields(out)...)
+		if len(left) > 0 {
+			return fmt.Errorf("still there: %v", left)
+		}
+		return nil
+	})
+	s.kubectl("delete", "namespace", SamplesNamespace, "--wait=true", "--timeout=3m")
+}
+
+func (s *suite) testHelmUninstall() {
+	s.helm("uninstall", Release, "--namespace", ReleaseNamespace, "--wait", "--timeout", "3m")
+	// Helm never deletes the CRDs of a chart's crds/ directory (that would delete every
+	// Plugin and PluginHost of the cluster); uninstalling them is the documented manual step.
+	s.kubectl("delete", "crd", "plugins.plugins.hotreload.io", "pluginhosts.plugins.hotreload.io", "--wait=true")
+	s.kubectl("delete", "namespace", ReleaseNamespace, "--wait=true", "--timeout=3m")
+	s.waitGone("helm uninstall")
 }
 
 // portForward forwards a free local port to the target and returns it; the forward ends
@@ -290,8 +769,8 @@ type podIdentity struct {
 	restarts            int32
 }
 
-// hostPod returns the one pod of the sample PluginHost.
-func (s *suite) hostPod() podIdentity {
+// hostPod returns the one live pod of a PluginHost.
+func (s *suite) hostPod(namespace, host string) podIdentity {
 	s.t.Helper()
 	var list struct {
 		Items []struct {
@@ -305,103 +784,85 @@ func (s *suite) hostPod() podIdentity {
 			}
 		}
 	}
-	out := s.kubectl("-n", SamplesNamespace, "get", "pods", "-l", v1alpha1.LabelHost+"="+hostName, "-o", "json")
+	out := s.kubectl("-n", namespace, "get", "pods", "-l", v1alpha1.LabelHost+"="+host, "-o", "json")
 	if err := json.Unmarshal([]byte(out), &list); err != nil {
 		s.t.Fatal(err)
 	}
-	if len(list.Items) != 1 {
-		s.t.Fatalf("PluginHost %s has %d pods, want 1", hostName, len(list.Items))
+	var ids []podIdentity
+	for _, p := range list.Items {
+		if p.Metadata.DeletionTimestamp != nil {
+			continue
+		}
+		id := podIdentity{name: p.Metadata.Name, uid: p.Metadata.UID, revision: p.Metadata.Annotations[v1alpha1.ConfigRevisionAnnotation]}
+		for _, cs := range p.Status.ContainerStatuses {
+			id.restarts += cs.RestartCount
+		}
+		ids = append(ids, id)
 	}
-	p := list.Items[0]
-	id := podIdentity{name: p.Metadata.Name, uid: p.Metadata.UID, revision: p.Metadata.Annotations[v1alpha1.ConfigRevisionAnnotation]}
-	for _, cs := range p.Status.ContainerStatuses {
-		id.restarts += cs.RestartCount
+	if len(ids) != 1 {
+		s.t.Fatalf("PluginHost %s/%s has %d live pods, want 1", namespace, host, len(ids))
 	}
-	return id
+	return ids[0]
 }
 
-// reload changes options.increment of a Plugin and returns the time until the pod's /status
-// shows it applied. It also checks that the PluginHost reports the pod at the new revision,
-// that the Plugin becomes Ready for its new generation, and whether the pod was annotated
-// (nudged) with the revision.
-func (s *suite) reload(c *Client, plugin string, increment int64, nudge bool) time.Duration {
+// reload changes options.increment of a sample Plugin and returns the time until the pod's
+// /status shows it applied (served) and until the Plugin is Ready for its new generation.
+// It also checks that the PluginHost reports the pod at the new revision, and whether the
+// pod was annotated (nudged) with the revision.
+func (s *suite) reload(plugin string, increment int64, nudge bool) (served, ready time.Duration) {
 	s.t.Helper()
 	patch := fmt.Sprintf(`{"spec":{"options":{"increment":%d}}}`, increment)
 	start := time.Now()
 	s.kubectl("-n", SamplesNamespace, "patch", "plugin", plugin, "--type=merge", "-p", patch)
-	var took time.Duration
-	for took == 0 {
+	for served == 0 {
 		if time.Since(start) > reloadTimeout {
 			s.t.Fatalf("the host did not apply %s increment=%d within %s", plugin, increment, reloadTimeout)
 		}
-		if st, err := c.Status(s.ctx); err == nil {
+		if st, err := s.client.Status(s.ctx); err == nil {
 			if got, ok := AppliedIncrement(st, plugin); ok && got == increment {
-				took = time.Since(start)
+				served = time.Since(start)
 				break
 			}
 		} else {
 			s.t.Logf("GET /status: %v", err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
-	s.t.Logf("%s increment=%d served after %s (pod nudge %v)", plugin, increment, took.Round(time.Millisecond), nudge)
-
 	s.waitPluginReady(plugin, time.Minute)
+	ready = time.Since(start)
+	s.t.Logf("%s increment=%d served after %s, Ready after %s (pod nudge %v)", plugin, increment,
+		served.Round(time.Millisecond), ready.Round(time.Millisecond), nudge)
+
 	rev := s.kubectl("-n", SamplesNamespace, "get", "pluginhost", hostName, "-o", "jsonpath={.status.configRevision}")
-	deadline := time.Now().Add(time.Minute)
-	for {
+	s.eventually("the PluginHost reports the pod at "+rev, time.Minute, 200*time.Millisecond, func() error {
 		applied := s.kubectl("-n", SamplesNamespace, "get", "pluginhost", hostName, "-o", "jsonpath={.status.pods[0].appliedRevision}")
-		if applied == rev {
-			break
+		if applied != rev {
+			return fmt.Errorf("appliedRevision %q", applied)
 		}
-		if time.Now().After(deadline) {
-			s.t.Errorf("PluginHost %s reports the pod at revision %q, want %q", hostName, applied, rev)
-			break
-		}
-		time.Sleep(time.Second)
-	}
-	if annotated := s.hostPod().revision; (annotated == rev) != nudge {
+		return nil
+	})
+	if annotated := s.hostPod(SamplesNamespace, hostName).revision; (annotated == rev) != nudge {
 		s.t.Errorf("pod nudge %v, yet the pod's %s annotation is %q with desired revision %q", nudge, v1alpha1.ConfigRevisionAnnotation, annotated, rev)
 	}
-	return took
+	return served, ready
 }
 
 // waitPluginReady waits until the Plugin's Ready condition is True for its current
 // generation (a Ready=True left from the previous generation does not count).
 func (s *suite) waitPluginReady(plugin string, timeout time.Duration) {
 	s.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		var p struct {
-			Metadata struct{ Generation int64 }
-			Status   struct {
-				Conditions []struct {
-					Type, Status       string
-					ObservedGeneration int64 `json:"observedGeneration"`
-					Reason, Message    string
-				}
-			}
+	jsonpath := `jsonpath={.metadata.generation} {.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].observedGeneration} {.status.conditions[?(@.type=="Ready")].reason}`
+	s.eventually("Plugin "+plugin+" Ready for its generation", timeout, 50*time.Millisecond, func() error {
+		out, err := s.tryKubectl("-n", SamplesNamespace, "get", "plugin", plugin, "-o", jsonpath)
+		if err != nil {
+			return err
 		}
-		if err := json.Unmarshal([]byte(s.kubectl("-n", SamplesNamespace, "get", "plugin", plugin, "-o", "json")), &p); err != nil {
-			s.t.Fatal(err)
+		f := strings.Fields(out)
+		if len(f) >= 3 && f[1] == "True" && f[2] == f[0] {
+			return nil
 		}
-		for _, c := range p.Status.Conditions {
-			if c.Type != "Ready" {
-				continue
-			}
-			if c.Status == "True" && c.ObservedGeneration == p.Metadata.Generation {
-				return
-			}
-			if time.Now().After(deadline) {
-				s.t.Fatalf("Plugin %s is not Ready for generation %d within %s: Ready=%s for generation %d (%s: %s)",
-					plugin, p.Metadata.Generation, timeout, c.Status, c.ObservedGeneration, c.Reason, c.Message)
-			}
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("Plugin %s has no Ready condition after %s", plugin, timeout)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+		return fmt.Errorf("generation, Ready, its observedGeneration, reason: %q", out)
+	})
 }
 
 // waitNewLeader waits until a manager pod started with wantArg (and not being deleted)
@@ -409,8 +870,7 @@ func (s *suite) waitPluginReady(plugin string, timeout time.Duration) {
 // hand-over nor run against the old manager.
 func (s *suite) waitNewLeader(wantArg string) {
 	s.t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	s.eventually("a manager pod with "+wantArg+" leads", 3*time.Minute, time.Second, func() error {
 		var pods []string
 		var list struct {
 			Items []struct {
@@ -428,59 +888,49 @@ func (s *suite) waitNewLeader(wantArg string) {
 		}
 		out := s.kubectl("-n", ReleaseNamespace, "get", "pods", "-l", "control-plane=controller-manager", "-o", "json")
 		if err := json.Unmarshal([]byte(out), &list); err != nil {
-			s.t.Fatal(err)
+			return err
 		}
 		for _, p := range list.Items {
 			for _, c := range p.Spec.Containers {
-				if c.Name == "manager" && p.Metadata.DeletionTimestamp == nil && slicesContain(c.Args, wantArg) {
+				if c.Name == "manager" && p.Metadata.DeletionTimestamp == nil && slices.Contains(c.Args, wantArg) {
 					pods = append(pods, p.Metadata.Name)
 				}
 			}
 		}
-		holder, err := s.tryRun(s.cfg.Kubectl, nil, "", "--kubeconfig", s.kubeconfig, "-n", ReleaseNamespace, "get", "lease",
+		holder, err := s.tryKubectl("-n", ReleaseNamespace, "get", "lease",
 			"plugin-operator.plugins.hotreload.io", "-o", "jsonpath={.spec.holderIdentity}")
 		for _, p := range pods {
 			if err == nil && strings.HasPrefix(holder, p+"_") {
 				s.t.Logf("manager pod %s (%s) is the leader", p, wantArg)
-				return
+				return nil
 			}
 		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("no manager pod with %s (%q) became leader within 2m (holder %q, %v)", wantArg, pods, holder, err)
-		}
-		time.Sleep(time.Second)
-	}
+		return fmt.Errorf("pods %q, lease holder %q (%v)", pods, holder, err)
+	})
 }
 
 // dump logs what a person debugging a failure needs: objects, descriptions, events, logs.
 func (s *suite) dump() {
+	s.dumped = true
 	s.t.Log("=== The suite failed; state of the cluster:")
+	out, err := s.tryKubectl("get", "nodes,pv", "-o", "wide")
+	s.t.Logf("$ kubectl get nodes,pv\n%s%v", out, errOrEmpty(err))
 	for _, ns := range []string{ReleaseNamespace, SamplesNamespace} {
 		for _, args := range [][]string{
-			{"get", "all,plugins,pluginhosts,configmaps,leases", "-o", "wide"},
+			{"get", "all,plugins,pluginhosts,configmaps,leases,pvc", "-o", "wide"},
 			{"describe", "pluginhosts,plugins,deployments,pods"},
 			{"get", "events", "--sort-by=.lastTimestamp"},
 			{"logs", "-l", "control-plane=controller-manager", "--all-containers", "--prefix", "--tail=300"},
 			{"logs", "-l", v1alpha1.LabelHost, "--all-containers", "--prefix", "--tail=300"},
 			{"logs", "-l", v1alpha1.LabelHost, "--all-containers", "--prefix", "--previous", "--tail=100"},
 		} {
-			if ns == ReleaseNamespace && slicesContain(args, v1alpha1.LabelHost) {
+			if ns == ReleaseNamespace && slices.Contains(args, v1alpha1.LabelHost) {
 				continue
 			}
-			full := append([]string{"--kubeconfig", s.kubeconfig, "-n", ns}, args...)
-			out, err := s.tryRun(s.cfg.Kubectl, nil, "", full...)
+			out, err := s.tryKubectl(append([]string{"-n", ns}, args...)...)
 			s.t.Logf("$ kubectl -n %s %s\n%s%v", ns, strings.Join(args, " "), out, errOrEmpty(err))
 		}
 	}
-}
-
-func slicesContain(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func errOrEmpty(err error) any {
@@ -514,4 +964,120 @@ func (s *suite) expectValue(op counterOp, plugin string, arg, want int64) {
 	if got != want {
 		s.t.Fatalf("%s: value %d, want %d", plugin, got, want)
 	}
+}
+
+// kindCluster is a kind cluster (Docker): the image is built with docker and loaded with
+// `kind load`, Services are reached through `kubectl port-forward`.
+type kindCluster struct {
+	s          *suite
+	kubeconfig string
+}
+
+func (k *kindCluster) up() string {
+	s := k.s
+	s.t.Helper()
+	clusters := s.run(s.cfg.Kind, nil, "get", "clusters")
+	if slices.Contains(strings.Fields(clusters), s.cfg.Cluster) {
+		s.step("Reuse the kind cluster %s", s.cfg.Cluster)
+		s.run(s.cfg.Kind, nil, "export", "kubeconfig", "--name", s.cfg.Cluster, "--kubeconfig", k.kubeconfig)
+	} else {
+		s.step("Create the kind cluster %s", s.cfg.Cluster)
+		args := []string{"create", "cluster", "--name", s.cfg.Cluster, "--kubeconfig", k.kubeconfig, "--wait", "3m"}
+		if s.cfg.NodeImage != "" {
+			args = append(args, "--image", s.cfg.NodeImage)
+		}
+		s.run(s.cfg.Kind, nil, args...)
+	}
+	s.t.Cleanup(func() {
+		if s.cfg.KeepCluster {
+			s.t.Logf("E2E_KEEP_CLUSTER is set: the cluster stays. kubectl --kubeconfig %s …; delete it with: %s delete cluster --name %s",
+				k.kubeconfig, s.cfg.Kind, s.cfg.Cluster)
+			return
+		}
+		if _, err := s.tryRun(s.cfg.Kind, nil, "", "delete", "cluster", "--name", s.cfg.Cluster); err != nil {
+			s.t.Errorf("deleting the kind cluster: %v", err)
+		}
+	})
+	return k.kubeconfig
+}
+
+func (k *kindCluster) loadImage() {
+	s := k.s
+	s.step("Build the image %s with %s and load it into the kind node", s.cfg.Image, s.cfg.ContainerTool)
+	s.run(s.cfg.ContainerTool, []string{"DOCKER_BUILDKIT=1"}, "build", "-t", s.cfg.Image, s.cfg.RepoRoot)
+	s.run(s.cfg.Kind, nil, "load", "docker-image", s.cfg.Image, "--name", s.cfg.Cluster)
+}
+
+func (k *kindCluster) baseURL(namespace, service string, port int) string {
+	return fmt.Sprintf("http://127.0.0.1:%d", k.s.portForward(namespace, "service/"+service, port))
+}
+
+func (k *kindCluster) nodeDir(path string) {
+	s := k.s
+	s.run(s.cfg.ContainerTool, nil, "exec", s.cfg.Cluster+"-control-plane", "sh", "-c",
+		fmt.Sprintf("mkdir -p %[1]s && chown 65532:65532 %[1]s", path))
+}
+
+// localCluster is the real single-node cluster of hack/cluster.sh on this machine: the
+// image is a docker-archive (make image) imported into its containerd, and Services are
+// reached at their ClusterIP, through kube-proxy, from this machine. Its teardown must leave
+// the machine as it found it: the suite compares the two.
+type localCluster struct {
+	s      *suite
+	before string
+}
+
+func (l *localCluster) script(env []string, args ...string) string {
+	s := l.s
+	s.t.Helper()
+	env = append(env, "K8S_BIN_DIR="+s.cfg.K8sBinDir, "PAUSE_IMAGE_TAR="+s.cfg.PauseArchive)
+	return s.run(filepath.Join(s.cfg.RepoRoot, ClusterScript), env, args...)
+}
+
+func (l *localCluster) up() string {
+	s := l.s
+	s.t.Helper()
+	s.step("hack/cluster.sh: tear down a stale run, install what is missing, record the machine")
+	l.script(nil, "down")
+	l.script(nil, "prepare")
+	l.before = l.script(nil, "snapshot")
+	start := time.Now()
+	s.t.Cleanup(func() {
+		if s.cfg.KeepCluster {
+			s.t.Logf("E2E_KEEP_CLUSTER is set: the cluster stays (`make cluster-down` stops it): %s",
+				strings.TrimSpace(l.script(nil, "env")))
+			return
+		}
+		l.script(nil, "down")
+		if diff := SnapshotDiff(l.before, l.script(nil, "snapshot")); diff != "" {
+			s.t.Errorf("hack/cluster.sh down did not restore the machine (- before up, + after down):\n%s", diff)
+		}
+	})
+	l.script(nil, "up")
+	s.result("`hack/cluster.sh up` → node Ready", time.Since(start).Round(time.Millisecond).String())
+	for _, line := range strings.Split(l.script(nil, "env"), "\n") {
+		if v, ok := strings.CutPrefix(line, "export KUBECONFIG="); ok {
+			return v
+		}
+	}
+	s.t.Fatal("hack/cluster.sh env printed no KUBECONFIG")
+	return ""
+}
+
+func (l *localCluster) loadImage() {
+	s := l.s
+	s.step("Import %s (%s) into the node's containerd", s.cfg.ImageArchive, s.cfg.Image)
+	l.script(nil, "load", s.cfg.ImageArchive)
+}
+
+func (l *localCluster) baseURL(namespace, service string, port int) string {
+	ip := l.s.kubectl("-n", namespace, "get", "service", service, "-o", "jsonpath={.spec.clusterIP}")
+	return fmt.Sprintf("http://%s:%d", ip, port)
+}
+
+func (l *localCluster) nodeDir(path string) {
+	s := l.s
+	s.must(os.MkdirAll(path, 0o700))
+	s.must(os.Chown(path, 65532, 65532))
+	s.t.Cleanup(func() { _ = os.RemoveAll(path) })
 }
