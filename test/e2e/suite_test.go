@@ -668,6 +668,7 @@ func (s *suite) testStateAcrossPods() {
 	first := s.hostPod(SamplesNamespace, "stateful")
 
 	s.step("Delete the host pod %s (graceful: the runtime saves its state)", first.name)
+	start := time.Now()
 	s.kubectl("-n", SamplesNamespace, "delete", "pod", first.name, "--wait=true", "--timeout=2m")
 	s.eventually("a new host pod", 3*time.Minute, 500*time.Millisecond, func() error {
 		out, err := s.tryKubectl("-n", SamplesNamespace, "get", "pods", "-l", v1alpha1.LabelHost+"=stateful",
@@ -682,6 +683,7 @@ func (s *suite) testStateAcrossPods() {
 		return nil
 	})
 	s.waitServing(c, "kept")
+	s.result("host pod deleted → its replacement serves the restored counter through the Service", time.Since(start).Round(time.Millisecond).String())
 	s.expectValue(getter(c), "kept", 0, 41)
 	s.noProbeFailures(SamplesNamespace, s.hostPod(SamplesNamespace, "stateful").name)
 	s.expectValue(c.Increment, "kept", 1, 42)
