@@ -23,8 +23,8 @@
 # 198.19.0.0/24. Every server binds loopback or the node address. Nothing leaves the machine.
 #
 # Environment: CLUSTER_DIR (default /var/tmp/plugin-operator-cluster; short, because unix
-# socket paths are limited to 108 bytes), K8S_BIN_DIR (binaries; default bin/k8s/<ver>),
-# PAUSE_IMAGE_TAR (the sandbox image, built by `make cluster`).
+# socket paths are limited to 108 bytes), K8S_BIN_DIR (the binaries; up and prepare need it,
+# make cluster sets it), PAUSE_IMAGE_TAR (the sandbox image, built by `make cluster`).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
