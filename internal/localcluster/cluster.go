@@ -40,7 +40,6 @@ import (
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
-	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -167,10 +166,10 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, retErr error) {
 		return nil, err
 	}
 	c.ManagerLog, c.AgentLog = managerOut.Name(), agentOut.Name()
-	c.managerLog = newLogger(managerOut)
+	managerHandler := newLogHandler(managerOut)
+	c.managerLog = logr.FromSlogHandler(managerHandler)
 	// controller-runtime's and client-go's package-level loggers: into the manager's log.
-	ctrl.SetLogger(c.managerLog)
-	klog.SetLogger(c.managerLog.WithName("klog"))
+	useProcessLog(managerHandler)
 
 	c.env, err = testenv.Start(testenv.Options{AttachControlPlaneOutput: opts.AttachControlPlaneOutput})
 	if err != nil {
@@ -221,7 +220,11 @@ func (c *Cluster) openLog(name string) (*os.File, error) {
 
 // newLogger writes text lines (time, level, message, key=value) to w.
 func newLogger(w io.Writer) logr.Logger {
-	return logr.FromSlogHandler(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return logr.FromSlogHandler(newLogHandler(w))
+}
+
+func newLogHandler(w io.Writer) slog.Handler {
+	return slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})
 }
 
 // hostLabelSelector keeps the operator's own objects, as the manager's cache does.
