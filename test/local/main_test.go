@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,7 +70,7 @@ func runTests(m *testing.M) int {
 		// Kubelet's default periodic re-sync (60–90 s) everywhere but in one namespace: with the
 		// nudge on, every change below reaches the pods through the pod update.
 		SyncPeriodFor: func(ns string) time.Duration {
-			if ns == nudgeOffNamespace {
+			if ns == nudgeOffNamespace || strings.HasPrefix(ns, nudgeOffNamespace+"-") { // namespace()'s later runs
 				return nudgeOffSyncPeriod
 			}
 			return 0
@@ -137,6 +138,14 @@ func namespace(t testing.TB, name string) string {
 	if cluster == nil {
 		t.Skip("local end-to-end test: not run under -short")
 	}
+	// A fresh namespace for each run of a test (go test -count=N): a test must not find the
+	// objects, pods and state an earlier run left behind.
+	namespaceRunsMu.Lock()
+	namespaceRuns[name]++
+	if n := namespaceRuns[name]; n > 1 {
+		name = fmt.Sprintf("%s-%d", name, n)
+	}
+	namespaceRunsMu.Unlock()
 	if _, _, err := kubectl(t, "", "get", "namespace", name); err != nil {
 		mustKubectl(t, "", "create", "namespace", name)
 	}
@@ -147,6 +156,11 @@ func namespace(t testing.TB, name string) string {
 	})
 	return name
 }
+
+var (
+	namespaceRunsMu sync.Mutex
+	namespaceRuns   = map[string]int{}
+)
 
 func dump(t testing.TB, ns string) {
 	t.Helper()
