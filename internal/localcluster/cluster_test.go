@@ -58,6 +58,24 @@ func increment(t *testing.T, url string, n int) int64 {
 	return v.Value
 }
 
+// waitServed waits until the host at url serves the plugin "counter": a host turns ready
+// with whatever config its volume held at start, which may predate the Plugin.
+func waitServed(t *testing.T, url string) {
+	t.Helper()
+	eventually(t, "the counter plugin served at "+url, func() error {
+		resp, err := http.Get(url + "/plugins/counter/get")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(resp.Body)
+			return fmt.Errorf("%d %s", resp.StatusCode, b)
+		}
+		return nil
+	})
+}
+
 // The node agent's lifecycle against the real manager: it runs a Deployment's pod, reports
 // the Deployment available, replaces a deleted pod (a new pod: emptyDir state is gone),
 // recreates the pod when the template changes, stops the process and deletes the pod when
@@ -138,6 +156,7 @@ func TestNodeAgent(t *testing.T) {
 		}
 		return fmt.Errorf("status %+v", d.Status)
 	})
+	waitServed(t, first.URL)
 	if got := increment(t, first.URL, 4); got != 4 {
 		t.Fatalf("increment: %d", got)
 	}
@@ -166,6 +185,7 @@ func TestNodeAgent(t *testing.T) {
 	if alive(first.PID) {
 		t.Errorf("the deleted pod's process %d still runs", first.PID)
 	}
+	waitServed(t, second.URL)
 	if got := increment(t, second.URL, 1); got != 1 {
 		t.Errorf("a new pod's counter: %d, want 1 (emptyDir state starts empty)", got)
 	}
