@@ -350,40 +350,34 @@ func (s *suite) testWalkthrough() {
 }
 
 func (s *suite) testEditsWithNudge() {
-	n := s.cfg.EditsWithNudge
-	s.step("Change %s's increment %d times with the pod nudge on", counter1, n)
-	var served, ready []time.Duration
-	for i := range n {
-		inc := int64(100 + i)
-		sv, rd := s.reload(counter1, inc, true)
-		served, ready = append(served, sv), append(ready, rd)
-		s.value += inc
-		s.expectValue(s.client.Increment, counter1, 1, s.value)
-	}
-	s.checkHostUnchanged()
-	s.result("Plugin edit → served by the running pod, pod nudge on", Summarize(served).String())
-	s.result("Plugin edit → Plugin Ready for its generation, pod nudge on", Summarize(ready).String())
+	s.measureEdits(s.cfg.EditsWithNudge, 100, true, "pod nudge on")
 }
 
 func (s *suite) testEditsWithoutNudge() {
-	n := s.cfg.EditsWithoutNudge
-	if n == 0 {
-		s.t.Skip("E2E_EDITS_NO_NUDGE=0")
+	if s.cfg.EditsWithoutNudge == 0 {
+		s.t.Skip("no edits without the nudge asked for: E2E_EDITS_NO_NUDGE=0")
 	}
 	s.helmInstall(false)
-	s.step("Change %s's increment %d times with the pod nudge off", counter1, n)
+	s.measureEdits(s.cfg.EditsWithoutNudge, 1000, false, "pod nudge off (`--pod-nudge=false`)")
+	s.helmInstall(true)
+}
+
+// measureEdits changes counter-1's increment n times (to first, first+1, …), checks each
+// change is counted with, and records how long each took to be served and to be Ready.
+func (s *suite) measureEdits(n int, first int64, nudge bool, label string) {
+	s.t.Helper()
+	s.step("Change %s's increment %d times, %s", counter1, n, label)
 	var served, ready []time.Duration
 	for i := range n {
-		inc := int64(1000 + i)
-		sv, rd := s.reload(counter1, inc, false)
+		inc := first + int64(i)
+		sv, rd := s.reload(counter1, inc, nudge)
 		served, ready = append(served, sv), append(ready, rd)
 		s.value += inc
 		s.expectValue(s.client.Increment, counter1, 1, s.value)
 	}
 	s.checkHostUnchanged()
-	s.result("Plugin edit → served by the running pod, pod nudge off (`--pod-nudge=false`)", Summarize(served).String())
-	s.result("Plugin edit → Plugin Ready for its generation, pod nudge off", Summarize(ready).String())
-	s.helmInstall(true)
+	s.result("Plugin edit → served by the running pod, "+label, Summarize(served).String())
+	s.result("Plugin edit → Plugin Ready for its generation, "+label, Summarize(ready).String())
 }
 
 // waitServing waits until a new host answers for plugin through its Service: a pod turns
