@@ -660,6 +660,7 @@ func (s *suite) testStateAcrossPods() {
 	s.waitServing(c, "kept")
 	s.expectValue(c.Increment, "kept", 41, 41)
 	first := s.hostPod(SamplesNamespace, "stateful")
+	s.noProbeFailures(SamplesNamespace, first.name)
 
 	s.step("Delete the host pod %s (graceful: the runtime saves its state)", first.name)
 	start := time.Now()
@@ -679,7 +680,9 @@ func (s *suite) testStateAcrossPods() {
 	s.waitServing(c, "kept")
 	s.result("host pod deleted → its replacement serves the restored counter through the Service", time.Since(start).Round(time.Millisecond).String())
 	s.expectValue(getter(c), "kept", 0, 41)
-	s.noProbeFailures(SamplesNamespace, s.hostPod(SamplesNamespace, "stateful").name)
+	// The replacement is not checked for probe failures: it waits, not listening, until the
+	// old pod has saved and released the state dir (docs/pluginhost.md, State), and kubelet
+	// may report its startup probe failing meanwhile.
 	s.expectValue(c.Increment, "kept", 1, 42)
 	s.kubectl("-n", SamplesNamespace, "delete", "pluginhost", "stateful", "--wait=true", "--timeout=2m")
 	s.kubectl("-n", SamplesNamespace, "delete", "plugin", "kept", "--wait=true", "--timeout=1m")
