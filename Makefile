@@ -90,7 +90,7 @@ bench: build k8s-binaries ## Run benchmarks and load measurements; writes docs/p
 
 .PHONY: demo
 demo: k8s-binaries build ## Run the whole system on this machine (control plane, manager, host, samples) until Ctrl-C.
-	KUBEBUILDER_ASSETS=$(K8S_BIN_DIR) go run ./cmd/demo --pluginhost=$(LOCALBIN)/pluginhost
+	KUBEBUILDER_ASSETS=$(K8S_BIN_DIR) go run ./hack/demo --pluginhost=$(LOCALBIN)/pluginhost
 
 ##@ Build
 

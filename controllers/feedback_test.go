@@ -39,8 +39,8 @@ import (
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 	"github.com/hotreload/plugin-operator/internal/hostapi"
-	"github.com/hotreload/plugin-operator/internal/kubeletsim"
-	"github.com/hotreload/plugin-operator/internal/projection"
+	"github.com/hotreload/plugin-operator/internal/testing/kubeletsim"
+	"github.com/hotreload/plugin-operator/internal/testing/projection"
 )
 
 // fakePod is a host pod without kubelet: a Pod object whose status points at a real

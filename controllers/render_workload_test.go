@@ -28,7 +28,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
-	"github.com/hotreload/plugin-operator/internal/testutil/psa"
+	"github.com/hotreload/plugin-operator/internal/testing/psa"
 )
 
 var params = workloadParams{DefaultImage: "example.com/pluginhost:v1", SecretsDir: DefaultSecretsMountPath}

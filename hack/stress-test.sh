@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 count="${1:-3}"
 [[ $# -gt 0 ]] && shift
 packages=("$@")
-[[ ${#packages[@]} -gt 0 ]] || packages=(./internal/kubeletsim ./internal/localcluster ./cmd/pluginhost ./test/local ./controllers)
+[[ ${#packages[@]} -gt 0 ]] || packages=(./internal/testing/kubeletsim ./internal/testing/localcluster ./cmd/pluginhost ./test/local ./controllers)
 assets="${KUBEBUILDER_ASSETS:-$(hack/install-k8s-binaries.sh)}"
 
 burners=()

@@ -26,7 +26,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/hotreload/plugin-operator/internal/testenv"
+	"github.com/hotreload/plugin-operator/internal/testing/testenv"
 )
 
 // env is the control plane shared by the admission tests; nil under -short.

@@ -40,7 +40,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hotreload/plugin-operator/controllers"
-	"github.com/hotreload/plugin-operator/internal/testenv"
+	"github.com/hotreload/plugin-operator/internal/testing/testenv"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 func TestParseFlagsDefaults(t *testing.T) {
@@ -132,7 +133,7 @@ func TestRun(t *testing.T) {
 		}
 	})
 
-	eventually(t, "probes", func() error {
+	testutil.Eventually(t, time.Minute, "probes", func() error {
 		for _, path := range []string{"/healthz", "/readyz"} {
 			resp, err := http.Get("http://" + probeAddr + path)
 			if err != nil {
@@ -145,7 +146,7 @@ func TestRun(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(t, "leader-election Lease", func() error {
+	testutil.Eventually(t, time.Minute, "leader-election Lease", func() error {
 		lease := &coordinationv1.Lease{}
 		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "plugin-operator.plugins.hotreload.io"}, lease); err != nil {
 			return err
@@ -187,7 +188,7 @@ func TestRun(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b), nil
 	}
-	eventually(t, "metrics refuse anonymous scrapes", func() error {
+	testutil.Eventually(t, time.Minute, "metrics refuse anonymous scrapes", func() error {
 		code, _, err := scrape("")
 		if err != nil {
 			return err
@@ -197,7 +198,7 @@ func TestRun(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(t, "metrics serve an authorized scrape", func() error {
+	testutil.Eventually(t, time.Minute, "metrics serve an authorized scrape", func() error {
 		code, body, err := scrape(tr.Status.Token)
 		if err != nil {
 			return err
@@ -231,19 +232,4 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
-}
-
-func eventually(t *testing.T, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

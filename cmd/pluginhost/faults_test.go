@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotreload/plugin-operator/internal/loadtest"
+	"github.com/hotreload/plugin-operator/internal/testing/loadtest"
 )
 
 // SIGKILL under load, restart on the same state dir: what is lost is at most what was

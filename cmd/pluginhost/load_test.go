@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotreload/plugin-operator/internal/loadtest"
+	"github.com/hotreload/plugin-operator/internal/testing/loadtest"
 )
 
 // Issue 6, reload under load: while closed-loop clients increment and get counter-1, the

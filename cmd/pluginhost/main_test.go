@@ -3,9 +3,12 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 var binary string
@@ -34,6 +39,9 @@ func TestMain(m *testing.M) {
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
+
+// wait bounds every wait for the process: generous, it bounds a hang on a busy machine.
+const wait = 30 * time.Second
 
 type proc struct {
 	cmd  *exec.Cmd
@@ -160,17 +168,6 @@ func value(t *testing.T, p *proc, method, op, body string) float64 {
 	return m["value"].(float64)
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func copyFile(t *testing.T, from, to string) {
 	t.Helper()
 	b, err := os.ReadFile(from)
@@ -182,21 +179,11 @@ func copyFile(t *testing.T, from, to string) {
 	}
 }
 
-func shortTempDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "ph")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
 // The seed README, "Running the Example" and "Test Hot Reload", against the binary: start
 // in a directory holding config.json, increment 5, edit the file as step 2 shows (its
 // comment included), increment 1 → 15. The process is the same throughout.
 func TestSeedWalkthroughAgainstTheBinary(t *testing.T) {
-	dir := shortTempDir(t)
+	dir := testutil.ShortTempDir(t)
 	tmp := t.TempDir()
 	copyFile(t, "../../internal/pluginconfig/testdata/seed-full.json", filepath.Join(dir, "config.json"))
 	p := start(t, dir, []string{"TMPDIR=" + tmp})
@@ -206,10 +193,12 @@ func TestSeedWalkthroughAgainstTheBinary(t *testing.T) {
 		t.Fatalf("step 1: %v", v)
 	}
 	copyFile(t, "../../internal/pluginconfig/testdata/seed-step2.json", filepath.Join(dir, "config.json"))
-	eventually(t, "reload", func() bool {
+	testutil.Eventually(t, wait, "reload", func() error {
 		_, st := curl(t, "GET", p.url("/status"), "")
-		plugins, _ := st["plugins"].([]any)
-		return len(plugins) == 1 && plugins[0].(map[string]any)["options"].(map[string]any)["increment"] == float64(10)
+		if plugins, _ := st["plugins"].([]any); len(plugins) != 1 || plugins[0].(map[string]any)["options"].(map[string]any)["increment"] != float64(10) {
+			return fmt.Errorf("status plugins %v", st["plugins"])
+		}
+		return nil
 	})
 	if v := value(t, p, "POST", "increment", `{"value": 1}`); v != 15 {
 		t.Fatalf("step 4: %v, want 15", v)
@@ -234,7 +223,7 @@ func TestSeedWalkthroughAgainstTheBinary(t *testing.T) {
 
 // SIGTERM drains, writes a final snapshot and exits 0; a restart restores the counter.
 func TestSIGTERMLosesNothing(t *testing.T) {
-	dir := shortTempDir(t)
+	dir := testutil.ShortTempDir(t)
 	state := filepath.Join(dir, "state")
 	copyFile(t, "../../internal/pluginconfig/testdata/seed-full.json", filepath.Join(dir, "config.json"))
 	// A long snapshot interval: only the final snapshot can save these increments.
@@ -258,7 +247,7 @@ func TestSIGTERMLosesNothing(t *testing.T) {
 // pod's ReplicaSet starts the new pod at once, on the same volume) waits for the old one's
 // final snapshot before it restores: nothing counted is lost, and there is one writer.
 func TestReplacementWaitsForTheStateLock(t *testing.T) {
-	dir := shortTempDir(t)
+	dir := testutil.ShortTempDir(t)
 	state := filepath.Join(dir, "state")
 	copyFile(t, "../../internal/pluginconfig/testdata/seed-full.json", filepath.Join(dir, "config.json"))
 	old := start(t, dir, nil, "--state-dir="+state, "--snapshot-interval=1h")
@@ -266,8 +255,11 @@ func TestReplacementWaitsForTheStateLock(t *testing.T) {
 		value(t, old, "POST", "increment", `{"value": 3}`)
 	}
 	replacement, listening := launch(t, dir, nil, "--state-dir="+state)
-	eventually(t, "the replacement waits for the lock", func() bool {
-		return strings.Contains(replacement.Logs(), "Waiting for the state directory")
+	testutil.Eventually(t, wait, "the replacement waits for the lock", func() error {
+		if !strings.Contains(replacement.Logs(), "Waiting for the state directory") {
+			return errors.New("no log of the wait yet")
+		}
+		return nil
 	})
 	select {
 	case addr := <-listening:
@@ -289,7 +281,7 @@ func TestReplacementWaitsForTheStateLock(t *testing.T) {
 
 // SIGKILL loses at most what came after the last snapshot.
 func TestSIGKILLLosesAtMostOneSnapshotInterval(t *testing.T) {
-	dir := shortTempDir(t)
+	dir := testutil.ShortTempDir(t)
 	state := filepath.Join(dir, "state")
 	copyFile(t, "../../internal/pluginconfig/testdata/seed-full.json", filepath.Join(dir, "config.json"))
 	p := start(t, dir, nil, "--state-dir="+state, "--snapshot-interval=50ms")
@@ -297,9 +289,12 @@ func TestSIGKILLLosesAtMostOneSnapshotInterval(t *testing.T) {
 		value(t, p, "POST", "increment", `{"value": 1}`)
 	}
 	// Wait until a snapshot holds all ten, then kill.
-	eventually(t, "snapshot", func() bool {
-		b, _ := os.ReadFile(filepath.Join(state, "state.json"))
-		return strings.Contains(string(b), `"value": 10`)
+	testutil.Eventually(t, wait, "snapshot", func() error {
+		b, err := os.ReadFile(filepath.Join(state, "state.json"))
+		if err != nil || !strings.Contains(string(b), `"value": 10`) {
+			return fmt.Errorf("state.json %q, %v", b, err)
+		}
+		return nil
 	})
 	if err := p.stop(t, syscall.SIGKILL); err == nil {
 		t.Fatal("SIGKILL exit reported success")
@@ -311,7 +306,7 @@ func TestSIGKILLLosesAtMostOneSnapshotInterval(t *testing.T) {
 }
 
 func TestEnvironmentVariablesAndAuditLog(t *testing.T) {
-	dir := shortTempDir(t)
+	dir := testutil.ShortTempDir(t)
 	cfg := filepath.Join(dir, "plugins.json")
 	audit := filepath.Join(dir, "audit.jsonl")
 	copyFile(t, "../../internal/pluginconfig/testdata/seed-full.json", cfg)
@@ -322,9 +317,12 @@ func TestEnvironmentVariablesAndAuditLog(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(`{"plugins": [`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "refusal in the audit log", func() bool {
-		b, _ := os.ReadFile(audit)
-		return strings.Count(string(b), "\n") == 2 && strings.Contains(string(b), `"result":"refused"`)
+	testutil.Eventually(t, wait, "refusal in the audit log", func() error {
+		b, err := os.ReadFile(audit)
+		if err != nil || strings.Count(string(b), "\n") != 2 || !strings.Contains(string(b), `"result":"refused"`) {
+			return fmt.Errorf("audit log %q, %v", b, err)
+		}
+		return nil
 	})
 	b, _ := os.ReadFile(audit)
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
@@ -366,7 +364,7 @@ func TestBadFlagsFailClearly(t *testing.T) {
 
 // A request in flight when SIGTERM arrives completes before the process exits.
 func TestSIGTERMLetsInFlightRequestsFinish(t *testing.T) {
-	dir := shortTempDir(t)
+	dir := testutil.ShortTempDir(t)
 	copyFile(t, "../../internal/pluginconfig/testdata/seed-full.json", filepath.Join(dir, "config.json"))
 	p := start(t, dir, nil)
 	// Warm a keep-alive connection first: the in-flight request then travels on a connection
@@ -376,6 +374,14 @@ func TestSIGTERMLetsInFlightRequestsFinish(t *testing.T) {
 	req, _ := http.NewRequest("POST", p.url("/plugins/counter-1/increment"), pr)
 	req.Header.Set("Content-Type", "application/json")
 	req.ContentLength = int64(len(`{"value": 4}`))
+	// With Expect: 100-continue the server answers "100 Continue" when the handler first
+	// reads the body: the signal that the request is inside the handler.
+	req.Header.Set("Expect", "100-continue")
+	inHandler := make(chan struct{})
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		Got100Continue: func() { close(inHandler) },
+	}))
+	client := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: time.Minute}}
 	type result struct {
 		code int
 		body string
@@ -383,7 +389,7 @@ func TestSIGTERMLetsInFlightRequestsFinish(t *testing.T) {
 	}
 	res := make(chan result, 1)
 	go func() {
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			res <- result{err: err}
 			return
@@ -392,13 +398,26 @@ func TestSIGTERMLetsInFlightRequestsFinish(t *testing.T) {
 		resp.Body.Close()
 		res <- result{code: resp.StatusCode, body: string(b)}
 	}()
-	_, _ = pw.Write([]byte(`{"value"`)) // the request is now in flight
-	time.Sleep(200 * time.Millisecond)  // let the server read its headers and enter the handler
+	select {
+	case <-inHandler:
+	case r := <-res:
+		t.Fatalf("request ended before its body was sent: %+v", r)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the handler never read the request body")
+	}
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // shutdown has begun and waits for the request
-	_, _ = pw.Write([]byte(`: 4}`))
+	// Shutdown has begun once the listener is closed: new connections are refused.
+	testutil.Eventually(t, 30*time.Second, "the listener closed by Shutdown", func() error {
+		conn, err := net.DialTimeout("tcp", p.addr, time.Second)
+		if err != nil {
+			return nil
+		}
+		_ = conn.Close()
+		return errors.New("still accepting connections")
+	})
+	_, _ = pw.Write([]byte(`{"value": 4}`))
 	_ = pw.Close()
 	r := <-res
 	if r.err != nil || r.code != 200 || !strings.Contains(r.body, `"value":4`) {

@@ -12,7 +12,7 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
-	"github.com/hotreload/plugin-operator/internal/loadtest"
+	"github.com/hotreload/plugin-operator/internal/testing/loadtest"
 )
 
 // load measures throughput and latency of increment and get with vegeta (as a library)
@@ -108,7 +108,7 @@ floor; the ratio is the comparison.
 	if err := hp.Stop(syscall.SIGTERM); err != nil {
 		return fmt.Errorf("pluginhost exit: %v", err)
 	}
-	r.add("Load: pluginhost against a bare net/http server (vegeta)", "make bench (hack/benchreport: load; internal/loadtest.Throughput)", sb.String())
+	r.add("Load: pluginhost against a bare net/http server (vegeta)", "make bench (hack/benchreport: load; internal/testing/loadtest.Throughput)", sb.String())
 	return nil
 }
 

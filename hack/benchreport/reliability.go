@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hotreload/plugin-operator/internal/loadtest"
+	"github.com/hotreload/plugin-operator/internal/testing/loadtest"
 )
 
 func (r *report) hostBinary() (string, error) {
@@ -63,7 +63,7 @@ func (r *report) reloadUnderLoad() error {
 	}
 	sort.Strings(steps)
 	body := fmt.Sprintf(`The real binary (`+"`--poll-interval=100ms`"+`, the documented default) on a config projected
-exactly as kubelet does (internal/projection), changed **%d times, every 100 ms**, cycling
+exactly as kubelet does (internal/testing/projection), changed **%d times, every 100 ms**, cycling
 through: a new `+"`increment`"+` for counter-1 (powers of ten), a truncated file, counter-2
 added or removed, an invalid value (`+"`increment: 7`"+` with `+"`max_idle_connections`"+` over
 `+"`max_connections`"+`), a non-integer increment, an empty file. Meanwhile 4 closed-loop vegeta

@@ -17,7 +17,7 @@ import (
 
 	"github.com/agilira/argus"
 
-	"github.com/hotreload/plugin-operator/internal/projection"
+	"github.com/hotreload/plugin-operator/internal/testing/projection"
 )
 
 // benchServer serves h on a real loopback socket, like the binary does.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/hotreload/plugin-operator/internal/plugin/counter"
 	"github.com/hotreload/plugin-operator/internal/pluginconfig"
-	"github.com/hotreload/plugin-operator/internal/projection"
+	"github.com/hotreload/plugin-operator/internal/testing/projection"
 )
 
 const testPoll = 20 * time.Millisecond

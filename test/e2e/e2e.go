@@ -463,24 +463,6 @@ func AppliedIncrement(s *hostapi.Status, plugin string) (int64, bool) {
 	return 0, false
 }
 
-// RepoRoot returns the directory of go.mod above the working directory.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // SnapshotDiff compares two outputs of `hack/cluster.sh snapshot`, section by section (a
 // section starts with a "## name" line), and returns the lines only in before ("- ") and only
 // in after ("+ "), or "" when they hold the same lines.

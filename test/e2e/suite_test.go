@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 const (
@@ -47,7 +48,7 @@ const (
 
 // TestE2E is the whole suite; its steps depend on each other, so it is one test.
 func TestE2E(t *testing.T) {
-	root, err := RepoRoot()
+	root, err := testutil.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 	"github.com/hotreload/plugin-operator/controllers"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 // latencyReportEnv names a file that the latency tests append their report to, besides
@@ -73,7 +74,7 @@ func measureEdits(t *testing.T, ns string, n int) (served, ready []time.Duration
 		if err := cluster.Client.Patch(ctx, p, client.RawPatch("application/merge-patch+json", patch)); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, wait, fmt.Sprintf("edit %d (increment %d) served", i+1, increment), func() error {
+		testutil.Eventually(t, wait, fmt.Sprintf("edit %d (increment %d) served", i+1, increment), func() error {
 			st, err := hostStatus(proc.URL)
 			if err != nil {
 				return err
@@ -86,7 +87,7 @@ func measureEdits(t *testing.T, ns string, n int) (served, ready []time.Duration
 			return fmt.Errorf("host runs revision %s", st.Revision)
 		})
 		served = append(served, time.Since(start))
-		eventually(t, wait, fmt.Sprintf("edit %d Ready", i+1), func() error { return pluginReady(ns, "counter", p) })
+		testutil.Eventually(t, wait, fmt.Sprintf("edit %d Ready", i+1), func() error { return pluginReady(ns, "counter", p) })
 		ready = append(ready, time.Since(start))
 	}
 	// The last increment is the one served.

@@ -1,5 +1,5 @@
 // Package local holds the local end-to-end tests: the whole system on this machine with real
-// parts only (internal/localcluster) — a real kube-apiserver and etcd with the CRDs, the real
+// parts only (internal/testing/localcluster) — a real kube-apiserver and etcd with the CRDs, the real
 // manager code, the real pluginhost binary as each host pod's process, its config directory
 // projected from the generated ConfigMap exactly as kubelet writes it — driven with the real
 // kubectl. They run in `make test`, which builds the control plane first.
@@ -27,8 +27,9 @@ import (
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 	"github.com/hotreload/plugin-operator/internal/hostapi"
-	"github.com/hotreload/plugin-operator/internal/localcluster"
-	"github.com/hotreload/plugin-operator/internal/testenv"
+	"github.com/hotreload/plugin-operator/internal/testing/localcluster"
+	"github.com/hotreload/plugin-operator/internal/testing/testenv"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 // cluster is the one local cluster of the package, started in TestMain.
@@ -112,22 +113,6 @@ func mustKubectl(t testing.TB, stdin string, args ...string) string {
 		t.Fatalf("kubectl %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, out, errOut)
 	}
 	return out
-}
-
-// eventually polls cond until it returns nil; after timeout the test fails with its last error.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still not true after %s: %v", what, timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // namespace creates a namespace with kubectl and, if the test fails, dumps its Plugins,
@@ -262,7 +247,7 @@ func hostStatus(url string) (*hostapi.Status, error) {
 func waitPluginReady(t testing.TB, ns, name string) *v1alpha1.Plugin {
 	t.Helper()
 	p := &v1alpha1.Plugin{}
-	eventually(t, wait, "Plugin "+ns+"/"+name+" Ready for its generation", func() error {
+	testutil.Eventually(t, wait, "Plugin "+ns+"/"+name+" Ready for its generation", func() error {
 		return pluginReady(ns, name, p)
 	})
 	return p
@@ -285,7 +270,7 @@ func hostCondition(t testing.TB, ns, name, typ string, status metav1.ConditionSt
 	t.Helper()
 	h := &v1alpha1.PluginHost{}
 	var cond *metav1.Condition
-	eventually(t, wait, fmt.Sprintf("PluginHost %s/%s %s=%s %s", ns, name, typ, status, reason), func() error {
+	testutil.Eventually(t, wait, fmt.Sprintf("PluginHost %s/%s %s=%s %s", ns, name, typ, status, reason), func() error {
 		if err := cluster.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, h); err != nil {
 			return err
 		}

@@ -14,7 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
-	"github.com/hotreload/plugin-operator/internal/projection"
+	"github.com/hotreload/plugin-operator/internal/testing/projection"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 const samplesNamespace = "samples"
@@ -144,7 +145,7 @@ func TestAPIKeyPluginFromSamples(t *testing.T) {
 	// Rotating the Secret reaches the running host: config.json does not change, the
 	// manager nudges the pod for the new credentials, the host re-reads its key file.
 	mustKubectl(t, "", "-n", ns, "patch", "secret", "counter-2-credentials", "--type=merge", "-p", `{"stringData":{"api-key":"rotated"}}`)
-	eventually(t, time.Minute, "rotated key accepted", func() error {
+	testutil.Eventually(t, time.Minute, "rotated key accepted", func() error {
 		if a := call(t, url, http.MethodGet, "counter-2", "get", "", "X-API-Key", "rotated"); a.Code != http.StatusOK {
 			return fmt.Errorf("rotated key: %d %s", a.Code, a.Body)
 		}
@@ -197,7 +198,7 @@ func TestAddAndRemovePlugin(t *testing.T) {
 	}
 
 	mustKubectl(t, "", "delete", "plugin", "second", "-n", ns)
-	eventually(t, wait, "the removed plugin answers 404", func() error {
+	testutil.Eventually(t, wait, "the removed plugin answers 404", func() error {
 		if a := call(t, host.URL, http.MethodGet, "second", "get", ""); a.Code != http.StatusNotFound {
 			return fmt.Errorf("%d %s", a.Code, a.Body)
 		}
@@ -329,7 +330,7 @@ func TestStateSurvivesHostRestart(t *testing.T) {
 		t.Errorf("after RestartHost: pid %d -> %d, pod %s -> %s, url %s -> %s: want a new process in the same pod",
 			proc.PID, restarted.PID, proc.Pod, restarted.Pod, proc.URL, restarted.URL)
 	}
-	eventually(t, wait, "restartCount 1", func() error {
+	testutil.Eventually(t, wait, "restartCount 1", func() error {
 		if n := podRestarts(t, ns, proc.Pod); n != 1 {
 			return fmt.Errorf("restartCount %d", n)
 		}
@@ -343,7 +344,7 @@ func TestStateSurvivesHostRestart(t *testing.T) {
 	// container, as kubelet would.
 	mustCall(t, http.StatusOK, proc.URL, http.MethodPost, "counter", "increment", `{"value": 1}`)
 	incremented := time.Now()
-	eventually(t, wait, "a snapshot after the increment", func() error {
+	testutil.Eventually(t, wait, "a snapshot after the increment", func() error {
 		st, err := hostStatus(proc.URL)
 		if err != nil {
 			return err
@@ -356,7 +357,7 @@ func TestStateSurvivesHostRestart(t *testing.T) {
 	if err := syscall.Kill(restarted.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, wait, "the crashed container restarted", func() error {
+	testutil.Eventually(t, wait, "the crashed container restarted", func() error {
 		h, ok := cluster.Host(ns, "host")
 		if !ok || h.PID == 0 || h.PID == restarted.PID || !h.Ready {
 			return fmt.Errorf("host %+v", h)
@@ -366,7 +367,7 @@ func TestStateSurvivesHostRestart(t *testing.T) {
 	if a := mustCall(t, http.StatusOK, proc.URL, http.MethodGet, "counter", "get", ""); a.Value != 8 {
 		t.Fatalf("after a crash: %s, want 8", a.Body)
 	}
-	eventually(t, wait, "restartCount 2", func() error {
+	testutil.Eventually(t, wait, "restartCount 2", func() error {
 		if n := podRestarts(t, ns, proc.Pod); n != 2 {
 			return fmt.Errorf("restartCount %d", n)
 		}

@@ -39,8 +39,8 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/hotreload/plugin-operator/internal/testenv"
-	"github.com/hotreload/plugin-operator/internal/testutil/psa"
+	"github.com/hotreload/plugin-operator/internal/testing/psa"
+	"github.com/hotreload/plugin-operator/internal/testing/testenv"
 )
 
 const howToGetTools = "run the tests with `make test` (it builds kube-apiserver, etcd, kubectl and helm " +

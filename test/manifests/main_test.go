@@ -31,7 +31,8 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/hotreload/plugin-operator/internal/testenv"
+	"github.com/hotreload/plugin-operator/internal/testing/testenv"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 var (
@@ -44,7 +45,7 @@ var (
 func TestMain(m *testing.M) {
 	flag.Parse()
 	var err error
-	if root, err = testenv.RepoRoot(); err != nil {
+	if root, err = testutil.RepoRoot(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

@@ -18,7 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/hotreload/plugin-operator/internal/kubeletsim"
+	"github.com/hotreload/plugin-operator/internal/testing/kubeletsim"
 )
 
 // Kubelet's timing for a container that exits: restart at once the first time, then back

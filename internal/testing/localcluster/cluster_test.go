@@ -22,24 +22,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 const wait = 90 * time.Second
-
-func eventually(t *testing.T, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still not true after %s: %v", what, wait, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
 
 func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
 
@@ -62,7 +48,7 @@ func increment(t *testing.T, url string, n int) int64 {
 // with whatever config its volume held at start, which may predate the Plugin.
 func waitServed(t *testing.T, url string) {
 	t.Helper()
-	eventually(t, "the counter plugin served at "+url, func() error {
+	testutil.Eventually(t, wait, "the counter plugin served at "+url, func() error {
 		resp, err := http.Get(url + "/plugins/counter/get")
 		if err != nil {
 			return err
@@ -143,7 +129,7 @@ func TestNodeAgent(t *testing.T) {
 	}
 
 	// The Deployment controller's part: status.
-	eventually(t, "Deployment available", func() error {
+	testutil.Eventually(t, wait, "Deployment available", func() error {
 		d := &appsv1.Deployment{}
 		if err := c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "h"}, d); err != nil {
 			return err
@@ -168,7 +154,7 @@ func TestNodeAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	var second Host
-	eventually(t, "a new pod", func() error {
+	testutil.Eventually(t, wait, "a new pod", func() error {
 		h, ok := c.Host(ns, "h")
 		if !ok || h.Pod == first.Pod || !h.Ready {
 			return fmt.Errorf("host %+v", h)
@@ -176,7 +162,7 @@ func TestNodeAgent(t *testing.T) {
 		second = h
 		return nil
 	})
-	eventually(t, "the old pod gone", func() error {
+	testutil.Eventually(t, wait, "the old pod gone", func() error {
 		if err := c.Client.Get(ctx, client.ObjectKeyFromObject(pod), pod); !apierrors.IsNotFound(err) {
 			return fmt.Errorf("get: %v", err)
 		}
@@ -195,7 +181,7 @@ func TestNodeAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	var third Host
-	eventually(t, "a pod of the new template", func() error {
+	testutil.Eventually(t, wait, "a pod of the new template", func() error {
 		h, ok := c.Host(ns, "h")
 		if !ok || h.Pod == second.Pod || !h.Ready {
 			return fmt.Errorf("host %+v", h)
@@ -223,7 +209,7 @@ func TestNodeAgent(t *testing.T) {
 	if err := c.Client.Delete(ctx, host); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the host's children collected", func() error {
+	testutil.Eventually(t, wait, "the host's children collected", func() error {
 		for _, o := range []client.Object{&appsv1.Deployment{}, &corev1.ConfigMap{}, &corev1.Secret{}, &corev1.Service{}} {
 			name := "h"
 			switch o.(type) {

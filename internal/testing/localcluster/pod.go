@@ -17,7 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
 
-	"github.com/hotreload/plugin-operator/internal/kubeletsim"
+	"github.com/hotreload/plugin-operator/internal/testing/kubeletsim"
 )
 
 // NodeName is the spec.nodeName of every pod the node agent runs. With a node name set, the

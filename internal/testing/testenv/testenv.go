@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -36,6 +37,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 // AssetsEnv is the environment variable naming the directory that holds kube-apiserver,
@@ -71,10 +73,13 @@ type Env struct {
 	tmpDir      string
 }
 
+// controlPlaneTimeout bounds starting and stopping etcd and kube-apiserver.
+const controlPlaneTimeout = 3 * time.Minute
+
 // Start starts etcd and kube-apiserver from KUBEBUILDER_ASSETS, installs the CRDs of
 // config/crd/bases and waits until they are served.
 func Start(opts Options) (*Env, error) {
-	root, err := RepoRoot()
+	root, err := testutil.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +102,11 @@ func Start(opts Options) (*Env, error) {
 		ErrorIfCRDPathMissing:    true,
 		BinaryAssetsDirectory:    assets,
 		AttachControlPlaneOutput: opts.AttachControlPlaneOutput,
+		// envtest's 20 s default fails a busy 2-core machine (load average 20+ while several
+		// packages build and test at once starts kube-apiserver in 30–60 s); the timeout
+		// bounds a hang, it measures nothing.
+		ControlPlaneStartTimeout: controlPlaneTimeout,
+		ControlPlaneStopTimeout:  controlPlaneTimeout,
 	}
 	cfg, err := environment.Start()
 	if err != nil {
@@ -158,25 +168,6 @@ func (e *Env) Stop() error {
 		errs = append(errs, os.RemoveAll(e.tmpDir))
 	}
 	return errors.Join(errs...)
-}
-
-// RepoRoot returns the directory of the repository's go.mod, found by walking up from the
-// working directory (a test's working directory is its package directory).
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("testenv: no go.mod found above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // assetsDir returns KUBEBUILDER_ASSETS after checking that it holds the control plane.

@@ -16,9 +16,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/hotreload/plugin-operator/internal/projection"
+	"github.com/hotreload/plugin-operator/internal/testing/projection"
+	"github.com/hotreload/plugin-operator/internal/testing/testenv"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 // k8sClient talks to the envtest API server started in TestMain; it can Watch.
@@ -27,22 +28,9 @@ var k8sClient client.WithWatch
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
 func runMain(m *testing.M) int {
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		fmt.Fprintln(os.Stderr, "FAIL: KUBEBUILDER_ASSETS is not set: the kubeletsim tests need a kube-apiserver and etcd. "+
-			"Run `make k8s-binaries` then `make test` (or set KUBEBUILDER_ASSETS=$PWD/bin/k8s/<version>-<os>-<arch>).")
-		return 1
-	}
-	for _, bin := range []string{"kube-apiserver", "etcd"} {
-		if fi, err := os.Stat(filepath.Join(assets, bin)); err != nil || fi.IsDir() {
-			fmt.Fprintf(os.Stderr, "FAIL: KUBEBUILDER_ASSETS=%s has no %s binary (%v). Run `make k8s-binaries` then `make test`.\n", assets, bin, err)
-			return 1
-		}
-	}
-	env := &envtest.Environment{BinaryAssetsDirectory: assets}
-	cfg, err := env.Start()
+	env, err := testenv.Start(testenv.Options{})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: starting envtest control plane from %s: %v\n", assets, err)
+		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
 		return 1
 	}
 	defer func() {
@@ -50,7 +38,7 @@ func runMain(m *testing.M) int {
 			fmt.Fprintf(os.Stderr, "stopping envtest: %v\n", err)
 		}
 	}()
-	k8sClient, err = client.NewWithWatch(cfg, client.Options{})
+	k8sClient, err = client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: client: %v\n", err)
 		return 1
@@ -58,45 +46,30 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
-// eventually polls cond every 50 ms until it returns ok or timeout passes. Deadlines are
-// generous: they bound a hang, they do not measure speed.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for {
-		ok, detail := cond()
-		if ok {
-			return
-		}
-		last = detail
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s; last: %s", timeout, what, last)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// consistently asserts cond holds for the whole of d (checks every 50 ms).
-func consistently(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	end := time.Now().Add(d)
-	for time.Now().Before(end) {
-		if ok, detail := cond(); !ok {
-			t.Fatalf("%s stopped holding: %s", what, detail)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func fileIs(path, want string) func() (bool, string) {
-	return func() (bool, string) {
+// fileIs is a condition for testutil.Eventually/Consistently: path holds want.
+func fileIs(path, want string) func() error {
+	return func() error {
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return false, err.Error()
+			return err
 		}
-		return string(b) == want, fmt.Sprintf("content %q, want %q", b, want)
+		if string(b) != want {
+			return fmt.Errorf("content %q, want %q", b, want)
+		}
+		return nil
 	}
+}
+
+// afterSecondOf blocks until the clock is past the second of ts: condition transition
+// times have one-second resolution, so a transition made now is distinguishable from ts.
+func afterSecondOf(t *testing.T, ts metav1.Time) {
+	t.Helper()
+	testutil.Eventually(t, 5*time.Second, "the clock to pass "+ts.String(), func() error {
+		if now := time.Now().Unix(); now <= ts.Unix() {
+			return fmt.Errorf("now %d", now)
+		}
+		return nil
+	})
 }
 
 type fixture struct {
@@ -248,15 +221,15 @@ func TestProjectsOnPodUpdateOnly(t *testing.T) {
 	f.createPod(t, 18081)
 	sim := f.start(t, k8sClient, time.Hour)
 
-	eventually(t, 30*time.Second, "first projection", fileIs(f.configPath(), `{"v":1}`))
+	testutil.Eventually(t, 30*time.Second, "first projection", fileIs(f.configPath(), `{"v":1}`))
 	f.checkKubeletLayout(t)
 	firstTs, _ := os.Readlink(filepath.Join(f.dir, projection.DataDirName))
 
 	f.updateConfigMap(t, `{"v":2}`)
-	consistently(t, 3*time.Second, "old content until the pod changes", fileIs(f.configPath(), `{"v":1}`))
+	testutil.Consistently(t, 3*time.Second, "old content until the pod changes", fileIs(f.configPath(), `{"v":1}`))
 
 	f.bumpAnnotation(t, "rev-2")
-	eventually(t, 30*time.Second, "projection after annotation bump", fileIs(f.configPath(), `{"v":2}`))
+	testutil.Eventually(t, 30*time.Second, "projection after annotation bump", fileIs(f.configPath(), `{"v":2}`))
 	f.checkKubeletLayout(t)
 	if ts, _ := os.Readlink(filepath.Join(f.dir, projection.DataDirName)); ts == firstTs {
 		t.Fatal("..data did not move to a new timestamped dir")
@@ -270,9 +243,9 @@ func TestProjectsOnPodUpdateOnly(t *testing.T) {
 	if err := sim.MarkRunning(t.Context(), true, 0); err != nil {
 		t.Fatal(err)
 	}
-	consistently(t, 3*time.Second, "old content after a status-only update", fileIs(f.configPath(), `{"v":2}`))
+	testutil.Consistently(t, 3*time.Second, "old content after a status-only update", fileIs(f.configPath(), `{"v":2}`))
 	f.bumpAnnotation(t, "rev-3")
-	eventually(t, 30*time.Second, "projection after second bump", fileIs(f.configPath(), `{"v":3}`))
+	testutil.Eventually(t, 30*time.Second, "projection after second bump", fileIs(f.configPath(), `{"v":3}`))
 
 	// Deleted ConfigMap: kubelet keeps the old content and reports the error.
 	if err := k8sClient.Delete(t.Context(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: f.cm}}); err != nil {
@@ -280,20 +253,22 @@ func TestProjectsOnPodUpdateOnly(t *testing.T) {
 	}
 	n0, _ := f.syncs.get()
 	f.bumpAnnotation(t, "rev-4")
-	eventually(t, 30*time.Second, "a failed sync reported", func() (bool, string) {
-		n, err := f.syncs.get()
-		return n > n0 && apierrors.IsNotFound(err), fmt.Sprintf("syncs %d (before %d), last error %v", n, n0, err)
+	testutil.Eventually(t, 30*time.Second, "a failed sync reported", func() error {
+		if n, err := f.syncs.get(); n <= n0 || !apierrors.IsNotFound(err) {
+			return fmt.Errorf("syncs %d (before %d), last error %v", n, n0, err)
+		}
+		return nil
 	})
 	if err := sim.SyncNow(t.Context()); !apierrors.IsNotFound(err) {
 		t.Fatalf("SyncNow with the ConfigMap deleted: %v, want NotFound", err)
 	}
-	consistently(t, time.Second, "old content kept", fileIs(f.configPath(), `{"v":3}`))
+	testutil.Consistently(t, time.Second, "old content kept", fileIs(f.configPath(), `{"v":3}`))
 	f.checkKubeletLayout(t)
 
 	// Re-created: the next pod update projects it again.
 	f.createConfigMap(t, `{"v":5}`)
 	f.bumpAnnotation(t, "rev-5")
-	eventually(t, 30*time.Second, "projection of the re-created ConfigMap", fileIs(f.configPath(), `{"v":5}`))
+	testutil.Eventually(t, 30*time.Second, "projection of the re-created ConfigMap", fileIs(f.configPath(), `{"v":5}`))
 }
 
 // Without pod updates, the periodic re-sync picks the change up.
@@ -302,13 +277,15 @@ func TestPeriodicResync(t *testing.T) {
 	f.createConfigMap(t, `{"v":1}`)
 	f.createPod(t, 18082)
 	f.start(t, k8sClient, 2*time.Second)
-	eventually(t, 30*time.Second, "first projection", fileIs(f.configPath(), `{"v":1}`))
+	testutil.Eventually(t, 30*time.Second, "first projection", fileIs(f.configPath(), `{"v":1}`))
 	f.updateConfigMap(t, `{"v":2}`)
-	eventually(t, 60*time.Second, "projection by periodic resync", fileIs(f.configPath(), `{"v":2}`))
+	testutil.Eventually(t, 60*time.Second, "projection by periodic resync", fileIs(f.configPath(), `{"v":2}`))
 	// OnSync runs after the sync has written the files: wait for the counter too.
-	eventually(t, 30*time.Second, "the periodic sync reported", func() (bool, string) {
-		n, err := f.syncs.get()
-		return n >= 2 && err == nil, fmt.Sprintf("syncs %d, last error %v", n, err)
+	testutil.Eventually(t, 30*time.Second, "the periodic sync reported", func() error {
+		if n, err := f.syncs.get(); n < 2 || err != nil {
+			return fmt.Errorf("syncs %d, last error %v", n, err)
+		}
+		return nil
 	})
 }
 
@@ -333,16 +310,18 @@ func TestPollFallbackAndLatePod(t *testing.T) {
 		}
 	}()
 
-	consistently(t, 2*time.Second, "nothing projected before the pod exists", func() (bool, string) {
-		_, err := os.Lstat(f.configPath())
-		return errors.Is(err, os.ErrNotExist), fmt.Sprint(err)
+	testutil.Consistently(t, 2*time.Second, "nothing projected before the pod exists", func() error {
+		if _, err := os.Lstat(f.configPath()); !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("config file: %v", err)
+		}
+		return nil
 	})
 	f.createPod(t, 18083)
-	eventually(t, 30*time.Second, "projection once the pod exists", fileIs(f.configPath(), `{"v":1}`))
+	testutil.Eventually(t, 30*time.Second, "projection once the pod exists", fileIs(f.configPath(), `{"v":1}`))
 	f.updateConfigMap(t, `{"v":2}`)
-	consistently(t, 2*time.Second, "old content until the pod changes", fileIs(f.configPath(), `{"v":1}`))
+	testutil.Consistently(t, 2*time.Second, "old content until the pod changes", fileIs(f.configPath(), `{"v":1}`))
 	f.bumpAnnotation(t, "rev-2")
-	eventually(t, 30*time.Second, "projection after annotation bump", fileIs(f.configPath(), `{"v":2}`))
+	testutil.Eventually(t, 30*time.Second, "projection after annotation bump", fileIs(f.configPath(), `{"v":2}`))
 }
 
 // Pod deleted and re-created with the same name (a StatefulSet pod replaced): the new
@@ -352,17 +331,19 @@ func TestPodRecreated(t *testing.T) {
 	f.createConfigMap(t, `{"v":1}`)
 	pod := f.createPod(t, 18084)
 	f.start(t, k8sClient, time.Hour)
-	eventually(t, 30*time.Second, "first projection", fileIs(f.configPath(), `{"v":1}`))
+	testutil.Eventually(t, 30*time.Second, "first projection", fileIs(f.configPath(), `{"v":1}`))
 	if err := k8sClient.Delete(t.Context(), pod, client.GracePeriodSeconds(0)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "pod gone", func() (bool, string) {
-		err := k8sClient.Get(t.Context(), client.ObjectKeyFromObject(pod), &corev1.Pod{})
-		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	testutil.Eventually(t, 30*time.Second, "pod gone", func() error {
+		if err := k8sClient.Get(t.Context(), client.ObjectKeyFromObject(pod), &corev1.Pod{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("get: %v", err)
+		}
+		return nil
 	})
 	f.updateConfigMap(t, `{"v":2}`)
 	f.createPod(t, 18084)
-	eventually(t, 30*time.Second, "projection for the new pod", fileIs(f.configPath(), `{"v":2}`))
+	testutil.Eventually(t, 30*time.Second, "projection for the new pod", fileIs(f.configPath(), `{"v":2}`))
 }
 
 func TestMarkPodRunning(t *testing.T) {
@@ -420,7 +401,7 @@ func TestMarkPodRunning(t *testing.T) {
 		}
 		return metav1.Time{}
 	}
-	time.Sleep(1100 * time.Millisecond) // transition times have 1 s resolution
+	afterSecondOf(t, readyAt(got))
 	if err := MarkPodRunning(t.Context(), k8sClient, pod, true, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -429,8 +410,8 @@ func TestMarkPodRunning(t *testing.T) {
 	if !t1.After(readyAt(got).Time) {
 		t.Fatalf("Ready transition time did not move: %v -> %v", readyAt(got), t1)
 	}
-	// Same status again: no new transition.
-	time.Sleep(1100 * time.Millisecond)
+	// Same status again: no new transition (a new one would now carry a later second).
+	afterSecondOf(t, t1)
 	if err := MarkPodRunning(t.Context(), k8sClient, pod, true, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -511,7 +492,7 @@ func TestProjectsSecret(t *testing.T) {
 	}()
 
 	key := filepath.Join(f.dir, "counter-2.api-key")
-	eventually(t, 30*time.Second, "first projection", fileIs(key, "k1"))
+	testutil.Eventually(t, 30*time.Second, "first projection", fileIs(key, "k1"))
 	if l, err := os.Readlink(key); err != nil || l != "..data/counter-2.api-key" {
 		t.Fatalf("%s -> %q (%v), want kubelet's link", key, l, err)
 	}
@@ -526,8 +507,8 @@ func TestProjectsSecret(t *testing.T) {
 	if err := k8sClient.Update(t.Context(), secret); err != nil {
 		t.Fatal(err)
 	}
-	consistently(t, time.Second, "old key until the pod changes", fileIs(key, "k1"))
+	testutil.Consistently(t, time.Second, "old key until the pod changes", fileIs(key, "k1"))
 	f.bumpAnnotation(t, "rev-2")
-	eventually(t, 30*time.Second, "projection after annotation bump", fileIs(key, "k2"))
-	eventually(t, 5*time.Second, "added key", fileIs(filepath.Join(f.dir, "counter-3.token"), "t"))
+	testutil.Eventually(t, 30*time.Second, "projection after annotation bump", fileIs(key, "k2"))
+	testutil.Eventually(t, 5*time.Second, "added key", fileIs(filepath.Join(f.dir, "counter-3.token"), "t"))
 }

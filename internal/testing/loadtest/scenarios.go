@@ -18,7 +18,7 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/hotreload/plugin-operator/internal/pluginconfig"
-	"github.com/hotreload/plugin-operator/internal/projection"
+	"github.com/hotreload/plugin-operator/internal/testing/projection"
 )
 
 // ack is one acknowledged increment: the value sent and the counter value returned.
@@ -414,9 +414,10 @@ type StateDirResult struct {
 	AckedMax, Restored   int64  // after SIGTERM and a restart
 }
 
-// ErrNoTmpfs is returned by UnwritableStateDir(…, full=true) when a tmpfs cannot be
-// mounted (not root).
-var ErrNoTmpfs = errors.New("cannot mount a tmpfs (needs root)")
+// ErrNoTmpfs is returned by UnwritableStateDir(…, full=true) when the process may not mount
+// a tmpfs (it lacks CAP_SYS_ADMIN: mount(2) answers EPERM). Any other mount error is a real
+// failure and is returned as is.
+var ErrNoTmpfs = errors.New("cannot mount a tmpfs: needs CAP_SYS_ADMIN (run as root)")
 
 // UnwritableStateDir loads a host whose state dir becomes unusable mid-run, then usable
 // again. full=false: the dir is replaced by a file (fails for root too, unlike
@@ -437,8 +438,10 @@ func UnwritableStateDir(bin string, workers int, full bool) (*StateDirResult, er
 		if err := os.Mkdir(state, 0o700); err != nil {
 			return nil, err
 		}
-		if err := syscall.Mount("tmpfs", state, "tmpfs", 0, "size=256k"); err != nil {
+		if err := syscall.Mount("tmpfs", state, "tmpfs", 0, "size=256k"); errors.Is(err, syscall.EPERM) {
 			return nil, fmt.Errorf("%w: %v", ErrNoTmpfs, err)
+		} else if err != nil {
+			return nil, fmt.Errorf("mounting a tmpfs on %s: %w", state, err)
 		}
 		defer func() { _ = syscall.Unmount(state, syscall.MNT_DETACH) }()
 	}

@@ -27,7 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 
-	"github.com/hotreload/plugin-operator/internal/testutil/psa"
+	"github.com/hotreload/plugin-operator/internal/testing/psa"
 )
 
 // compliant is the smallest pod spec that the restricted profile admits.

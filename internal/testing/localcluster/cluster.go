@@ -1,9 +1,9 @@
 // Package localcluster runs the whole system on one machine with real parts only, for the
 // local end-to-end tests (test/local) and `make demo`:
 //
-//   - a real kube-apiserver and etcd (envtest, internal/testenv) with the CRDs installed;
-//   - the real manager code in-process: ctrl.NewManager with controllers.CacheOptions and
-//     ClientOptions, and controllers.SetupWithManager;
+//   - a real kube-apiserver and etcd (envtest, internal/testing/testenv) with the CRDs
+//     installed;
+//   - the real manager code in-process: controllers.NewManager, as cmd/manager builds it;
 //   - a node agent that stands in for the Deployment controller, kubelet and the garbage
 //     collector: for each Deployment labelled plugins.hotreload.io/host it creates the Pod
 //     from the pod template, projects the pod's ConfigMap and Secret volumes into local
@@ -49,7 +49,8 @@ import (
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 	"github.com/hotreload/plugin-operator/controllers"
-	"github.com/hotreload/plugin-operator/internal/testenv"
+	"github.com/hotreload/plugin-operator/internal/testing/testenv"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 // SecretsMountPath is the manager's Options.SecretsMountPath here: relative, so that the
@@ -130,7 +131,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, retErr error) {
 			retErr = errors.Join(retErr, c.Stop())
 		}
 	}()
-	root, err := testenv.RepoRoot()
+	root, err := testutil.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -310,23 +311,18 @@ func (c *Cluster) RestartManager(opts controllers.Options) error {
 	if opts.SecretsMountPath == "" || opts.SecretsMountPath == controllers.DefaultSecretsMountPath {
 		opts.SecretsMountPath = SecretsMountPath // a pod's path means nothing on this machine
 	}
-	mgr, err := ctrl.NewManager(c.Config, ctrl.Options{
-		Scheme:                 c.Scheme,
+	ctx, cancel := context.WithCancel(context.Background())
+	mgr, err := controllers.NewManager(ctx, c.Config, controllers.ManagerOptions{
 		Logger:                 c.managerLog,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  controllers.CacheOptions(nil),
-		Client:                 controllers.ClientOptions(),
+		Controllers:            opts,
 		// A restarted manager registers the same controllers again in this process.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		SkipNameValidation: true,
 	})
 	if err != nil {
-		return fmt.Errorf("creating the manager: %w", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := controllers.SetupWithManager(ctx, mgr, opts); err != nil {
 		cancel()
-		return fmt.Errorf("setting up the controllers: %w", err)
+		return fmt.Errorf("the manager: %w", err)
 	}
 	c.managerLog.Info("Starting manager", "podNudge", opts.PodNudge, "secretsMountPath", opts.SecretsMountPath)
 	c.stopManager = runManager(ctx, cancel, mgr, c.managerLog)

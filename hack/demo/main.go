@@ -26,8 +26,9 @@ import (
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 	"github.com/hotreload/plugin-operator/controllers"
-	"github.com/hotreload/plugin-operator/internal/localcluster"
-	"github.com/hotreload/plugin-operator/internal/testenv"
+	"github.com/hotreload/plugin-operator/internal/testing/localcluster"
+	"github.com/hotreload/plugin-operator/internal/testing/testenv"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 func main() {
@@ -79,7 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	root, err := testenv.RepoRoot()
+	root, err := testutil.RepoRoot()
 	if err != nil {
 		return fmt.Errorf("run the demo from the repository (make demo): %w", err)
 	}

@@ -1,0 +1,93 @@
+/*
+Copyright 2026 The plugin-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+// Package testutil holds the helpers every test tier shares: waiting for a condition,
+// short temporary directories and the repository root. It is test support: product
+// packages never import it.
+package testutil
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// pollInterval is how often Eventually re-checks its condition. It bounds how late a waiter
+// notices a change, not how long anything takes.
+const pollInterval = 20 * time.Millisecond
+
+// Eventually calls cond until it returns nil and fails the test with cond's last error after
+// timeout. Timeouts are generous on purpose: they bound a hang on a busy machine, they do not
+// measure anything (measurements are benchmarks).
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+// Consistently calls cond for the whole of d and fails the test as soon as it returns an
+// error: the negative of Eventually, for "this must not happen" checks.
+func Consistently(t testing.TB, d time.Duration, what string, cond func() error) {
+	t.Helper()
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		if err := cond(); err != nil {
+			t.Fatalf("%s stopped holding: %v", what, err)
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+// ShortTempDir is t.TempDir with a short path: Argus drops events for paths over 109 bytes
+// and unix socket paths are limited to 108, while t.TempDir() names grow with test names.
+func ShortTempDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ph")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
+}
+
+// RepoRoot returns the directory holding go.mod, searching up from the working directory
+// (a test's working directory is its package's).
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}

@@ -1,0 +1,91 @@
+/*
+Copyright 2026 The plugin-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package manifests_test
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const (
+	module      = "github.com/hotreload/plugin-operator"
+	testSupport = module + "/internal/testing"
+)
+
+// isProduct reports whether a package of the module ships: everything but test support,
+// the test tiers and the hack/ tools.
+func isProduct(path string) bool {
+	for _, prefix := range []string{testSupport, module + "/test/", module + "/hack/"} {
+		if path == strings.TrimSuffix(prefix, "/") || strings.HasPrefix(path, prefix) {
+			return false
+		}
+	}
+	return true
+}
+
+// The layering rule of CONTRIBUTING.md: product packages never import test support (their
+// own _test files may), and the shipped binaries link neither test support nor envtest.
+func TestProductPackagesDoNotImportTestSupport(t *testing.T) {
+	cmd := exec.Command("go", "list", "-json=ImportPath,Imports", "./...")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	type pkg struct {
+		ImportPath string
+		Imports    []string
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	products := 0
+	for {
+		var p pkg
+		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if !isProduct(p.ImportPath) {
+			continue
+		}
+		products++
+		for _, imp := range p.Imports {
+			if strings.HasPrefix(imp, testSupport) || strings.HasPrefix(imp, module+"/test/") {
+				t.Errorf("product package %s imports test support %s", p.ImportPath, imp)
+			}
+		}
+	}
+	if products < 5 {
+		t.Fatalf("found %d product packages in go list output; the listing is broken", products)
+	}
+
+	deps := exec.Command("go", "list", "-deps", "./cmd/manager", "./cmd/pluginhost")
+	deps.Dir = root
+	out, err = deps.Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if strings.HasPrefix(dep, testSupport) || strings.Contains(dep, "controller-runtime/pkg/envtest") {
+			t.Errorf("a shipped binary links %s", dep)
+		}
+	}
+}
