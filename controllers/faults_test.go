@@ -33,10 +33,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -94,22 +91,18 @@ func runManager(t testing.TB, cfg *rest.Config, ns string, opts controllers.Opti
 	if os.Getenv(logEnv) != "" {
 		logger = zap.New(zap.UseDevMode(true), zap.WriteTo(os.Stderr))
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 env.Scheme,
+	ctx, cancel := context.WithCancel(context.Background())
+	mgr, err := controllers.NewManager(ctx, cfg, controllers.ManagerOptions{
 		Logger:                 logger,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  controllers.CacheOptions([]string{ns}),
-		Client:                 controllers.ClientOptions(),
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+		WatchNamespaces:        []string{ns},
+		Controllers:            opts,
+		SkipNameValidation:     true,
 	})
 	if err != nil {
-		t.Fatalf("creating manager: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := controllers.SetupWithManager(ctx, mgr, opts); err != nil {
 		cancel()
-		t.Fatalf("setting up controllers: %v", err)
+		t.Fatal(err)
 	}
 	stopped := make(chan struct{})
 	var runErr error

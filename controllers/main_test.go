@@ -33,16 +33,13 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 	"github.com/hotreload/plugin-operator/controllers"
-	"github.com/hotreload/plugin-operator/internal/testenv"
+	"github.com/hotreload/plugin-operator/internal/testing/testenv"
 )
 
 var (
@@ -131,23 +128,19 @@ func startManager(t testing.TB, ns string, opts controllers.Options) {
 	if os.Getenv(logEnv) != "" {
 		logger = zap.New(zap.UseDevMode(true), zap.WriteTo(os.Stderr))
 	}
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 env.Scheme,
+	ctx, cancel := context.WithCancel(context.Background())
+	mgr, err := controllers.NewManager(ctx, env.Config, controllers.ManagerOptions{
 		Logger:                 logger,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  controllers.CacheOptions([]string{ns}),
-		Client:                 controllers.ClientOptions(),
+		WatchNamespaces:        []string{ns},
+		Controllers:            opts,
 		// Every test runs its own manager in this process.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		SkipNameValidation: true,
 	})
 	if err != nil {
-		t.Fatalf("creating manager: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := controllers.SetupWithManager(ctx, mgr, opts); err != nil {
 		cancel()
-		t.Fatalf("setting up controllers: %v", err)
+		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
