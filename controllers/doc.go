@@ -58,7 +58,9 @@ limitations under the License.
 // # Polling
 //
 // A reconcile reads the pods' /status. While a running pod has not applied the desired
-// revision, has refused it, or cannot be reached, the reconcile is requeued after
-// Options.StatusPollInterval; once every pod runs the desired revision nothing is requeued
+// revision, has refused it, or cannot be reached, the reconcile is requeued: after the
+// host's own spec.pollInterval while a change is in flight (every pod answers and none
+// refused; it lands within one such interval) when that is shorter, otherwise after
+// Options.StatusPollInterval. Once every pod runs the desired revision nothing is requeued
 // and only watch events (Plugins, ConfigMaps, Secrets, pods, children) trigger work.
 package controllers

@@ -47,7 +47,8 @@ type Options struct {
 	// ConfigMap at once. Off for clusters that forbid the operator to patch pods.
 	PodNudge bool
 	// StatusPollInterval is how often a host's pods are read while they have not all applied
-	// the desired revision.
+	// the desired revision; a host whose spec.pollInterval is shorter is read at that pace
+	// while a change is in flight (see statusPollInterval).
 	StatusPollInterval time.Duration
 	// StatusTimeout bounds one GET /status.
 	StatusTimeout time.Duration
