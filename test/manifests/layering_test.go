@@ -89,3 +89,27 @@ func TestProductPackagesDoNotImportTestSupport(t *testing.T) {
 		}
 	}
 }
+
+// Every package with non-test files says what it is for (a package doc comment), test
+// support and tools included.
+func TestEveryPackageHasADocComment(t *testing.T) {
+	cmd := exec.Command("go", "list", "-tags", "e2e", "-f", "{{if .GoFiles}}{{.ImportPath}}\t{{.Doc}}{{end}}", "./...")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) < 10 {
+		t.Fatalf("go list listed %d packages; the listing is broken", len(lines))
+	}
+	for _, line := range lines {
+		if line == "" {
+			continue // a package of test files only; its doc comment is in a _test.go file
+		}
+		path, doc, _ := strings.Cut(line, "\t")
+		if strings.TrimSpace(doc) == "" {
+			t.Errorf("package %s has no package doc comment", path)
+		}
+	}
+}

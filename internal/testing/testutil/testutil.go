@@ -13,6 +13,7 @@ WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 See the License for the specific language governing permissions and
 limitations under the License.
 */
+
 // Package testutil holds the helpers every test tier shares: waiting for a condition,
 // short temporary directories and the repository root. It is test support: product
 // packages never import it.
