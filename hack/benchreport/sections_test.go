@@ -29,3 +29,21 @@ func TestLoadSections(t *testing.T) {
 	}
 	t.Log("\n" + r.markdown())
 }
+
+// TestIdleSection runs the idle-CPU section against a freshly built binary and prints its
+// markdown (BENCHREPORT_SECTIONS=1; BENCHREPORT_FULL=1 for the full 30 s windows).
+func TestIdleSection(t *testing.T) {
+	if os.Getenv("BENCHREPORT_SECTIONS") == "" {
+		t.Skip("set BENCHREPORT_SECTIONS=1")
+	}
+	bin := t.TempDir()
+	if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, "pluginhost"), "../../cmd/pluginhost").CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	t.Chdir("../..")
+	r := &report{quick: os.Getenv("BENCHREPORT_FULL") == "", bin: bin, started: time.Now()}
+	if err := r.idleCPU(); err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + r.markdown())
+}
