@@ -264,6 +264,7 @@ func (r *report) idleCPU() error {
 		return fmt.Errorf("building hack/idle: %v\n%s", err, out)
 	}
 	host := filepath.Join(r.bin, "pluginhost")
+	loadBefore := loadAvg()
 	type row struct {
 		what string
 		args []string
@@ -292,6 +293,7 @@ func (r *report) idleCPU() error {
 	for _, b := range bs {
 		fmt.Fprintf(&sb, "| %s | %.2f |\n", strings.TrimPrefix(b.name, "BenchmarkIdleCPU/"), b.metrics["%core"])
 	}
+	fmt.Fprintf(&sb, "\nMachine load average (1 min, /proc/loadavg) before / after these runs: %s / %s; an idle process pays for each wake-up, and on a loaded machine a wake-up costs more, so compare rows of the same run.\n", loadBefore, loadAvg())
 	r.add("Idle CPU", "make bench (hack/benchreport: idleCPU)", sb.String())
 	return nil
 }
