@@ -155,8 +155,9 @@ func readConfig(path string) ([]byte, error) {
 // about 4 % of a core on an idle host. Its ticker-based WatchDirectory has no event
 // processor: one goroutine scans the directory at every poll, and that is all an idle host
 // does (docs/performance.md has the figures of both). The directory is walked recursively
-// when it is kubelet's projection, because there config.json is a symlink whose own mtime
-// never changes and each update appears as a new timestamped directory holding the file.
+// when it is kubelet's projection (a ..data link is there at start), because there
+// config.json is a symlink whose own mtime never changes and each update appears as a new
+// timestamped directory holding the file.
 //
 // WatchDirectory reports a file only when Argus can parse it, so a change to content Argus
 // refuses (malformed, truncated, empty, or JSON with comments) is picked up by the
@@ -189,7 +190,7 @@ func (s *ConfigSource) Watch(ctx context.Context, poll time.Duration) error {
 	defer func() { _ = dw.Close() }()
 	log.Debug("Watching the config directory", "dir", root, "kubeletProjection", projected, "poll", poll)
 	// go-timecache, which Argus imports, keeps a 500 µs ticker running for its cached clock:
-	// 2.9 % of a core on an idle host (docs/performance.md). WatchDirectory never reads
+	// about 3 % of a core (BenchmarkIdleCPU's baseline row). WatchDirectory never reads
 	// that clock.
 	stopTimeCache.Do(timecache.StopDefaultCache)
 	// Argus took its first scan when the watch was set up: a change made between the
