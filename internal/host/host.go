@@ -71,7 +71,7 @@ type Host struct {
 	applyMu sync.Mutex
 	// live are the current generation's instances by name and type: the ones the next build
 	// reconfigures, so state survives reloads.
-	live map[string]*liveInstance
+	live map[string]liveInstance
 	// restored is saved state waiting for a plugin of that name and type to appear.
 	restored map[string]SavedPlugin
 
@@ -126,7 +126,7 @@ func New(opts Options) *Host {
 	h := &Host{
 		opts:     opts,
 		log:      opts.Logger,
-		live:     map[string]*liveInstance{},
+		live:     map[string]liveInstance{},
 		restored: map[string]SavedPlugin{},
 	}
 	h.baseDir.Store("")
@@ -210,18 +210,19 @@ func (h *Host) build(data []byte, rev string, prev *generation, res *Result) (*g
 		if prev != nil {
 			old = prev.entries[spec.Name]
 		}
+		same := old != nil && reflect.DeepEqual(old.spec, spec)
 		switch {
 		case old == nil:
 			res.Added = append(res.Added, spec.Name)
-		case !reflect.DeepEqual(old.spec, spec):
+		case !same:
 			res.Changed = append(res.Changed, spec.Name)
 		}
 
-		li := h.live[spec.Name]
+		li, ok := h.live[spec.Name]
 		switch {
-		case li != nil && li.typ == spec.Type && old != nil && old.inst == li.inst && reflect.DeepEqual(old.spec, spec):
+		case ok && same && li.typ == spec.Type && old.inst == li.inst:
 			e.inst = li.inst // unchanged: the same instance serves on
-		case li != nil && li.typ == spec.Type:
+		case ok && li.typ == spec.Type:
 			if e.inst, err = li.inst.Reconfigure(spec); err != nil {
 				errs = append(errs, fmt.Errorf("plugins[%d] (%s): cannot be reconfigured in place: %w", i, spec.Name, err))
 			}
@@ -273,7 +274,7 @@ func (h *Host) commit(next, prev *generation) {
 		for i := range e.routes {
 			e.routes[i].metrics = h.opts.Metrics.forRoute(name, e.routes[i].op.Name)
 		}
-		h.live[name] = &liveInstance{typ: e.spec.Type, inst: e.inst}
+		h.live[name] = liveInstance{typ: e.spec.Type, inst: e.inst}
 		if e.fresh {
 			delete(h.restored, name)
 		}
