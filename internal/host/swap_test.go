@@ -20,6 +20,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -270,5 +272,68 @@ func TestMaxConnectionsHoldsAcrossReloadsUnderLoad(t *testing.T) {
 	}
 	if r := do(t, "GET", srv.URL+"/plugins/c/get", ""); r.Status != http.StatusOK || r.JSON["value"] == nil {
 		t.Fatalf("after the held requests: %d %s", r.Status, r.Body)
+	}
+}
+
+// Rotated credentials go through the same path as a config change: the instance and its
+// value carry over, and a request admitted before the rotation still holds its slot after it.
+func TestCredentialRotationKeepsInstancesAndSlots(t *testing.T) {
+	dir := shortTempDir(t)
+	token := filepath.Join(dir, "token")
+	if err := os.WriteFile(token, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := newTestHost(t, `{"plugins":[{"name":"c","type":"counter","auth":{"method":"bearer","token_file":"`+token+`"},`+
+		`"connection":{"max_connections":1,"max_idle_connections":1,"connection_timeout":"20ms","request_timeout":"1m"}}]}`)
+	srv := serve(t, h)
+	do(t, "POST", srv.URL+"/plugins/c/increment", `{"value":4}`, "Authorization", "Bearer old").value(t)
+	inst, _ := h.Instance("c")
+	rev := h.Revision()
+
+	// One increment holds the only slot: its body arrives when the test says.
+	pr, pw := newSlowBody()
+	var once sync.Once
+	send := func() { once.Do(func() { _, _ = pw.Write([]byte(`{"value":1}`)); _ = pw.Close() }) }
+	t.Cleanup(send)
+	held := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", srv.URL+"/plugins/c/increment", pr)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer old")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			held <- 0
+			return
+		}
+		resp.Body.Close()
+		held <- resp.StatusCode
+	}()
+	eventually(t, "the slot taken", func() bool { return len(h.current.Load().entries["c"].slots) == 1 })
+
+	if err := os.WriteFile(token+".tmp", []byte("new"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(token+".tmp", token); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.ReloadCredentials(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := h.Instance("c"); got != inst || h.Revision() != rev {
+		t.Fatal("rotating credentials replaced the instance or changed the revision")
+	}
+	if r := do(t, "GET", srv.URL+"/plugins/c/get", "", "Authorization", "Bearer old"); r.Status != http.StatusUnauthorized {
+		t.Fatalf("old token after rotation: %d", r.Status)
+	}
+	if r := do(t, "GET", srv.URL+"/plugins/c/get", "", "Authorization", "Bearer new"); r.Status != http.StatusServiceUnavailable {
+		t.Fatalf("new token while the slot is held across the rotation: %d %s, want 503", r.Status, r.Body)
+	}
+	send()
+	if code := <-held; code != http.StatusOK {
+		t.Fatalf("request admitted before the rotation: %d", code)
+	}
+	if v := do(t, "GET", srv.URL+"/plugins/c/get", "", "Authorization", "Bearer new").value(t); v != 5 {
+		t.Fatalf("value %d after the rotation, want 5", v)
 	}
 }
