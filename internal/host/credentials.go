@@ -1,3 +1,19 @@
+/*
+Copyright 2026 The plugin-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package host
 
 import (
@@ -53,31 +69,28 @@ func (h *Host) credentialStamp() string {
 	return sb.String()
 }
 
-// ReloadCredentials re-reads the credential files of the applied config and swaps in new
-// authenticators, keeping everything else. If a file cannot be read the old credentials
-// stay in force and the error is reported like a refused config.
+// ReloadCredentials builds the applied config again — which re-reads its credential files —
+// and commits it through the same path as a config change: instances, state, slots and
+// metric series carry over, and requests in flight finish with the credentials they were
+// admitted with. If a file cannot be read the old credentials stay in force and the error is
+// reported like a refused config.
 func (h *Host) ReloadCredentials() error {
 	h.applyMu.Lock()
 	defer h.applyMu.Unlock()
-	g := h.current.Load()
-	if g == nil {
+	prev := h.current.Load()
+	if prev == nil {
 		return nil
 	}
-	next := &generation{revision: g.revision, appliedAt: g.appliedAt, config: g.config, entries: make(map[string]*entry, len(g.entries))}
-	base := h.baseDir.Load().(string)
-	for name, e := range g.entries {
-		auth, err := newAuthenticator(e.spec.Auth, base)
-		if err != nil {
-			err = fmt.Errorf("reloading credentials of plugin %q: %w", name, err)
-			h.refuse(g.revision, g.revision, err)
-			return err
-		}
-		ne := *e
-		ne.auth = auth
-		next.entries[name] = &ne
+	var res Result
+	next, err := h.build(prev.data, prev.revision, prev, &res)
+	if err != nil {
+		err = fmt.Errorf("reloading credentials: %w", err)
+		h.refuse(prev.revision, prev.revision, err)
+		return err
 	}
-	h.current.Store(next)
-	h.recovered(g.revision)
-	h.log.Info("Credentials reloaded", "revision", g.revision, "files", len(h.credentialFiles()))
+	next.appliedAt = prev.appliedAt // the config did not change
+	h.commit(next, prev)
+	h.recovered(prev.revision)
+	h.log.Info("Credentials reloaded", "revision", prev.revision, "files", len(h.credentialFiles()))
 	return nil
 }

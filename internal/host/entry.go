@@ -1,3 +1,19 @@
+/*
+Copyright 2026 The plugin-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package host
 
 import (
@@ -14,16 +30,19 @@ type entry struct {
 	spec    pluginconfig.Plugin
 	factory plugin.Factory
 	inst    plugin.Instance
-	// fresh is an instance built for this generation (new plugin or new type).
-	fresh plugin.Instance
+	// fresh marks an instance created for this generation (new plugin or new type) rather
+	// than carried over from the previous one.
+	fresh bool
 
 	enabled bool
 	auth    *authenticator
 	routes  []route
 	allowed string // "increment (POST), get (GET), reset (POST)" for 404 messages
 
-	// slots bounds in-flight requests to connection.max_connections. A reload that changes
-	// the bound makes a new channel; requests release to the one they took a slot from.
+	// slots bounds in-flight requests to connection.max_connections. commit hands the
+	// previous generation's channel on while the bound is unchanged, so requests in flight
+	// across a reload keep counting; a reload that changes the bound makes a new channel, and
+	// requests release to the one they took a slot from.
 	slots chan struct{}
 }
 
@@ -33,21 +52,22 @@ type route struct {
 	metrics *routeMetrics
 }
 
-func newEntry(spec pluginconfig.Plugin, f plugin.Factory, auth *authenticator, m *Metrics) *entry {
+// newEntry computes what the request path needs from a spec; commit adds the slots and the
+// metric series.
+func newEntry(spec pluginconfig.Plugin, f plugin.Factory, auth *authenticator) *entry {
 	e := &entry{
 		name:    spec.Name,
 		spec:    spec,
 		factory: f,
 		enabled: spec.IsEnabled(),
 		auth:    auth,
-		slots:   make(chan struct{}, spec.Connection.MaxConnections),
 	}
 	for i, op := range f.Operations() {
 		if i > 0 {
 			e.allowed += ", "
 		}
 		e.allowed += op.Name + " (" + op.Method + ")"
-		e.routes = append(e.routes, route{op: op, allow: []string{op.Method}, metrics: m.forRoute(spec.Name, op.Name)})
+		e.routes = append(e.routes, route{op: op, allow: []string{op.Method}})
 	}
 	return e
 }

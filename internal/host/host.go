@@ -1,6 +1,24 @@
+/*
+Copyright 2026 The plugin-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 // Package host is the plugin runtime: it applies config.json in place (diffing plugins,
 // keeping state), serves the HTTP API, watches the config file with Argus, persists state
-// and reports what it applied.
+// and reports what it applied. Every reload — a config change or rotated credentials — takes
+// one path: build the next generation without touching anything live, then commit it by
+// swapping one pointer.
 package host
 
 import (
@@ -48,10 +66,12 @@ type Host struct {
 	// baseDir resolves relative credential file paths: the config file's directory.
 	baseDir atomic.Value
 
-	// applyMu serializes Apply; live and restored are only touched under it.
+	// applyMu serializes Apply and ReloadCredentials; live and restored are only touched
+	// under it.
 	applyMu sync.Mutex
-	// live are the instances by plugin name; they outlive generations so state survives.
-	live map[string]*liveInstance
+	// live are the current generation's instances by name and type: the ones the next build
+	// reconfigures, so state survives reloads.
+	live map[string]liveInstance
 	// restored is saved state waiting for a plugin of that name and type to appear.
 	restored map[string]SavedPlugin
 
@@ -64,12 +84,16 @@ type liveInstance struct {
 	inst plugin.Instance
 }
 
-// generation is one applied config: immutable once published.
+// generation is one applied config: immutable once published. A reload builds the next
+// generation beside it and swaps one pointer; requests that loaded the old generation finish
+// on it, with its instances, credentials and slots.
 type generation struct {
 	revision  string
 	appliedAt time.Time
-	config    *pluginconfig.Config
-	entries   map[string]*entry
+	// data are the config bytes, built again when credential files rotate.
+	data    []byte
+	config  *pluginconfig.Config
+	entries map[string]*entry
 }
 
 // reloadStatus is what /status reports about reloads.
@@ -102,7 +126,7 @@ func New(opts Options) *Host {
 	h := &Host{
 		opts:     opts,
 		log:      opts.Logger,
-		live:     map[string]*liveInstance{},
+		live:     map[string]liveInstance{},
 		restored: map[string]SavedPlugin{},
 	}
 	h.baseDir.Store("")
@@ -121,8 +145,8 @@ type Result struct {
 }
 
 // Apply parses, validates and applies config bytes in place. On any error nothing changes:
-// the last good config keeps serving. Plugins that stay keep their instance and state;
-// added ones start (with restored state if any), removed ones stop.
+// the last good config keeps serving. Plugins that stay keep their state; added ones start
+// (with restored state if any), removed ones stop.
 func (h *Host) Apply(data []byte) (Result, error) {
 	h.applyMu.Lock()
 	defer h.applyMu.Unlock()
@@ -143,7 +167,8 @@ func (h *Host) Apply(data []byte) (Result, error) {
 		h.refuse(rev, res.PreviousRevision, err)
 		return res, err
 	}
-	h.commit(next, prev, &res)
+	h.commit(next, prev)
+	h.applied(next, prev, res)
 	return res, nil
 }
 
@@ -158,13 +183,17 @@ func (h *Host) Refuse(rev string, err error) {
 	h.refuse(rev, prev, err)
 }
 
-// build prepares the next generation without touching anything live.
+// build prepares the next generation from config bytes: it parses and validates them, reads
+// credentials, and makes every instance the generation will run — new ones for added plugins
+// or changed types, reconfigured copies (sharing state) for changed specs. It changes
+// nothing live: no instance, no metric series, no slot, no bookkeeping. Everything that can
+// fail fails here.
 func (h *Host) build(data []byte, rev string, prev *generation, res *Result) (*generation, error) {
 	cfg, err := pluginconfig.Parse(data, h.opts.Registry)
 	if err != nil {
 		return nil, err
 	}
-	next := &generation{revision: rev, appliedAt: h.opts.Now(), config: cfg, entries: make(map[string]*entry, len(cfg.Plugins))}
+	next := &generation{revision: rev, appliedAt: h.opts.Now(), data: data, config: cfg, entries: make(map[string]*entry, len(cfg.Plugins))}
 	var errs []error
 	for i := range cfg.Plugins {
 		spec := cfg.Plugins[i]
@@ -174,17 +203,41 @@ func (h *Host) build(data []byte, rev string, prev *generation, res *Result) (*g
 			errs = append(errs, fmt.Errorf("plugins[%d].auth: %w", i, err))
 			continue
 		}
-		next.entries[spec.Name] = newEntry(spec, factory, auth, h.opts.Metrics)
+		e := newEntry(spec, factory, auth)
+		next.entries[spec.Name] = e
 
 		var old *entry
 		if prev != nil {
 			old = prev.entries[spec.Name]
 		}
+		same := old != nil && reflect.DeepEqual(old.spec, spec)
 		switch {
 		case old == nil:
 			res.Added = append(res.Added, spec.Name)
-		case !reflect.DeepEqual(old.spec, spec):
+		case !same:
 			res.Changed = append(res.Changed, spec.Name)
+		}
+
+		li, ok := h.live[spec.Name]
+		switch {
+		case ok && same && li.typ == spec.Type && old.inst == li.inst:
+			e.inst = li.inst // unchanged: the same instance serves on
+		case ok && li.typ == spec.Type:
+			if e.inst, err = li.inst.Reconfigure(spec); err != nil {
+				errs = append(errs, fmt.Errorf("plugins[%d] (%s): cannot be reconfigured in place: %w", i, spec.Name, err))
+			}
+		default:
+			inst, err := factory.New(spec, h.log.With("plugin", spec.Name))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("plugins[%d] (%s): %w", i, spec.Name, err))
+				continue
+			}
+			if saved, ok := h.restored[spec.Name]; ok && saved.Type == spec.Type {
+				if err := inst.Restore(saved.State); err != nil {
+					h.log.Warn("Discarding saved state that does not restore", "plugin", spec.Name, "err", err)
+				}
+			}
+			e.inst, e.fresh = inst, true
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -200,49 +253,52 @@ func (h *Host) build(data []byte, rev string, prev *generation, res *Result) (*g
 	sort.Strings(res.Added)
 	sort.Strings(res.Removed)
 	sort.Strings(res.Changed)
-
-	// Create instances for new plugins and for plugins whose type changed. Existing
-	// instances are reconfigured in commit, after everything that can fail has succeeded.
-	for name, e := range next.entries {
-		li := h.live[name]
-		if li != nil && li.typ == e.spec.Type {
-			continue
-		}
-		inst, err := e.factory.New(e.spec, h.log.With("plugin", name))
-		if err != nil {
-			return nil, fmt.Errorf("plugin %q: %w", name, err)
-		}
-		if saved, ok := h.restored[name]; ok && saved.Type == e.spec.Type {
-			if err := inst.Restore(saved.State); err != nil {
-				h.log.Warn("Discarding saved state that does not restore", "plugin", name, "err", err)
-			}
-		}
-		e.fresh = inst
-	}
 	return next, nil
 }
 
-// commit publishes next. Reconfigure of a validated spec does not fail for the built-in
-// types; if one does, the instances already changed are put back and the error is refused.
-func (h *Host) commit(next, prev *generation, res *Result) {
+// commit publishes a built generation; it cannot fail. It gives each entry its metric series
+// and its connection slots — the previous generation's channel when max_connections is
+// unchanged, so that requests in flight on the old generation still count against the bound —
+// swaps the pointer, and only then drops what the new config no longer has.
+func (h *Host) commit(next, prev *generation) {
 	for name, e := range next.entries {
-		if e.fresh != nil {
-			h.live[name] = &liveInstance{typ: e.spec.Type, inst: e.fresh}
-			delete(h.restored, name)
-		} else if err := h.live[name].inst.Reconfigure(e.spec); err != nil {
-			// Unreachable for validated specs; keep serving the old config for this plugin.
-			h.log.Error("Reconfigure failed after validation", "plugin", name, "err", err)
+		var old *entry
+		if prev != nil {
+			old = prev.entries[name]
 		}
-		e.inst = h.live[name].inst
-	}
-	for name := range h.live {
-		if _, ok := next.entries[name]; !ok {
-			delete(h.live, name)
-			h.opts.Metrics.forgetPlugin(name)
+		if old != nil && cap(old.slots) == e.spec.Connection.MaxConnections {
+			e.slots = old.slots
+		} else {
+			e.slots = make(chan struct{}, e.spec.Connection.MaxConnections)
+		}
+		for i := range e.routes {
+			e.routes[i].metrics = h.opts.Metrics.forRoute(name, e.routes[i].op.Name)
+		}
+		h.live[name] = liveInstance{typ: e.spec.Type, inst: e.inst}
+		if e.fresh {
+			delete(h.restored, name)
 		}
 	}
 	h.current.Store(next)
 
+	for name := range h.live {
+		if _, ok := next.entries[name]; !ok {
+			delete(h.live, name)
+		}
+	}
+	if prev != nil {
+		for name, old := range prev.entries {
+			for _, rt := range old.routes {
+				if e := next.entries[name]; e == nil || e.route(rt.op.Name) == nil {
+					h.opts.Metrics.forgetRoute(name, rt.op.Name)
+				}
+			}
+		}
+	}
+}
+
+// applied records a committed config change in status, metrics, the log and the audit log.
+func (h *Host) applied(next, prev *generation, res Result) {
 	rec := ReloadRecord{
 		Time: next.appliedAt, Result: ReloadApplied, Revision: res.Revision, PreviousRevision: res.PreviousRevision,
 		Added: res.Added, Removed: res.Removed, Changed: res.Changed, Plugins: len(next.entries),

@@ -1,3 +1,19 @@
+/*
+Copyright 2026 The plugin-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package host
 
 import (
@@ -24,7 +40,8 @@ type Metrics struct {
 	snapshots    *prometheus.CounterVec
 
 	// routes caches each plugin operation's resolved series so that applying a config
-	// resolves only the plugins it adds (guarded by routesMu; written during Apply).
+	// resolves only the plugins it adds (guarded by routesMu; written when a config is
+	// committed, never for a refused one).
 	routesMu sync.Mutex
 	routes   map[[2]string]*routeMetrics
 }
@@ -123,17 +140,14 @@ func (m *Metrics) unrouted(code int) {
 	m.requests.WithLabelValues("", "", strconv.Itoa(code)).Inc()
 }
 
-// forgetPlugin drops the series of a removed plugin.
-func (m *Metrics) forgetPlugin(name string) {
+// forgetRoute drops the series of a plugin operation the applied config no longer has (the
+// plugin was removed or changed type).
+func (m *Metrics) forgetRoute(plugin, op string) {
 	m.routesMu.Lock()
-	for k := range m.routes {
-		if k[0] == name {
-			delete(m.routes, k)
-		}
-	}
+	delete(m.routes, [2]string{plugin, op})
 	m.routesMu.Unlock()
-	m.requests.DeletePartialMatch(prometheus.Labels{"plugin": name})
-	m.duration.DeletePartialMatch(prometheus.Labels{"plugin": name})
+	m.requests.DeletePartialMatch(prometheus.Labels{"plugin": plugin, "operation": op})
+	m.duration.DeleteLabelValues(plugin, op)
 }
 
 func (m *Metrics) reloaded(result, rev, prevRev string, g *generation) {

@@ -1,117 +1,66 @@
+/*
+Copyright 2026 The plugin-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package host
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/hotreload/plugin-operator/internal/plugin/builtin"
 )
 
-// Flags of the pluginhost command; each has an environment variable equivalent.
-type Flags struct {
-	Config           string
-	Listen           string
-	PollInterval     time.Duration
-	StateDir         string
+// RunOptions configure Run; cmd/pluginhost fills them from its flags and environment.
+type RunOptions struct {
+	// Config is the config file, watched for changes.
+	Config string
+	// Listen is the HTTP listen address.
+	Listen string
+	// PollInterval is how often Argus checks the config file.
+	PollInterval time.Duration
+	// StateDir persists plugin state ("": state is lost at exit).
+	StateDir string
+	// SnapshotInterval is how often state is saved: the most a crash can lose.
 	SnapshotInterval time.Duration
-	AuditLog         string
-	LogLevel         string
-	LogFormat        string
-	ShutdownTimeout  time.Duration
-	MaxBodyBytes     int64
-}
-
-// EnvPrefix prefixes the environment variable of every flag: --poll-interval is
-// PLUGINHOST_POLL_INTERVAL.
-const EnvPrefix = "PLUGINHOST_"
-
-// ParseFlags reads args, with environment variables as defaults for flags not given.
-func ParseFlags(args []string, getenv func(string) string, stderr io.Writer) (*Flags, error) {
-	f := &Flags{}
-	fs := flag.NewFlagSet("pluginhost", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&f.Config, "config", "config.json", "config file in the seed format; watched for changes")
-	fs.StringVar(&f.Listen, "listen", ":8080", "HTTP listen address")
-	fs.DurationVar(&f.PollInterval, "poll-interval", 100*time.Millisecond, "how often Argus checks the config file")
-	fs.StringVar(&f.StateDir, "state-dir", "", "directory to persist plugin state in (empty: state is lost at exit)")
-	fs.DurationVar(&f.SnapshotInterval, "snapshot-interval", time.Second, "how often state is saved; the most a crash can lose")
-	fs.StringVar(&f.AuditLog, "audit-log", "", "append one JSON line per config change to this file")
-	fs.StringVar(&f.LogLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar(&f.LogFormat, "log-format", "text", "text or json")
-	fs.DurationVar(&f.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long in-flight requests may take to finish at shutdown")
-	fs.Int64Var(&f.MaxBodyBytes, "max-body-bytes", DefaultMaxBodyBytes, "request body limit; larger bodies get 413")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: pluginhost [flags]\n\nRuns plugin instances from a config file and reloads it in place.\nEvery flag can be set by an environment variable: --poll-interval is %sPOLL_INTERVAL.\n\n", EnvPrefix)
-		fs.PrintDefaults()
-	}
-	var envErr error
-	fs.VisitAll(func(fl *flag.Flag) {
-		name := EnvPrefix + strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))
-		if v := getenv(name); v != "" {
-			if err := fl.Value.Set(v); err != nil && envErr == nil {
-				envErr = fmt.Errorf("%s=%q: %w", name, v, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return nil, envErr
-	}
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	if f.PollInterval < 10*time.Millisecond {
-		return nil, fmt.Errorf("--poll-interval %s is below 10ms", f.PollInterval)
-	}
-	if f.SnapshotInterval <= 0 {
-		return nil, fmt.Errorf("--snapshot-interval must be positive")
-	}
-	if f.MaxBodyBytes <= 0 {
-		return nil, fmt.Errorf("--max-body-bytes must be positive")
-	}
-	return f, nil
-}
-
-func newLogger(f *Flags, w io.Writer) (*slog.Logger, error) {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(f.LogLevel)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", f.LogLevel)
-	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	switch f.LogFormat {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	default:
-		return nil, fmt.Errorf("--log-format %q: use text or json", f.LogFormat)
-	}
+	// AuditLog receives one JSON line per config change ("": none).
+	AuditLog string
+	// ShutdownTimeout bounds how long in-flight requests may take at shutdown.
+	ShutdownTimeout time.Duration
+	// MaxBodyBytes is the request body limit.
+	MaxBodyBytes int64
+	// Logger receives the host's logs.
+	Logger *slog.Logger
+	// Ready, if not nil, receives the bound address once the server listens.
+	Ready func(addr string)
 }
 
 // Run is the pluginhost program: it serves until ctx ends (SIGTERM), then drains in-flight
-// requests, saves a final snapshot and returns nil. ready, if not nil, receives the bound
-// address once the server listens.
-func Run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, ready func(addr string)) error {
-	f, err := ParseFlags(args, getenv, stderr)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
+// requests, saves a final snapshot and returns nil.
+func Run(ctx context.Context, f RunOptions) error {
+	if f.PollInterval <= 0 || f.SnapshotInterval <= 0 {
+		return fmt.Errorf("poll interval (%s) and snapshot interval (%s) must be positive", f.PollInterval, f.SnapshotInterval)
 	}
-	log, err := newLogger(f, stderr)
-	if err != nil {
-		return err
+	log := f.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
 	audit, err := OpenAudit(f.AuditLog)
 	if err != nil {
@@ -154,8 +103,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	log.Info("Serving plugins", "addr", ln.Addr().String(), "config", f.Config, "revision", h.Revision(), "poll", f.PollInterval, "stateDir", f.StateDir)
-	if ready != nil {
-		ready(ln.Addr().String())
+	if f.Ready != nil {
+		f.Ready(ln.Addr().String())
 	}
 
 	watchCtx, stopWatch := context.WithCancel(context.Background())

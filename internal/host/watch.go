@@ -1,3 +1,19 @@
+/*
+Copyright 2026 The plugin-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package host
 
 import (
@@ -7,6 +23,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,10 +36,6 @@ import (
 // stopTimeCache stops go-timecache's global ticker once per process.
 var stopTimeCache sync.Once
 
-// maxArgusPath is the longest path whose events Argus v1.4.2 delivers: its event ring
-// stores paths in a 110-byte array, and a longer path never matches its watch.
-const maxArgusPath = 109
-
 // ConfigSource reads the config file and applies it when it changes. It handles both a
 // plain file (edited in place or replaced by rename) and kubelet's ConfigMap projection
 // (config.json -> ..data/config.json -> ..2026_…/config.json, swapped by renaming ..data).
@@ -33,9 +46,6 @@ type ConfigSource struct {
 	// lastKey identifies the last bytes (or read error) handled, so that repeated events
 	// for the same content do nothing.
 	lastKey string
-	// strategy is Argus' event processor; Light sleeps instead of spinning (see
-	// BenchmarkIdleCPU for the measured choice).
-	strategy argus.OptimizationStrategy
 	// credStamp is the credential files' stamp when they were last read.
 	credStamp string
 	// failing is set while the file's content is refused: a config can fail on something
@@ -55,7 +65,7 @@ func NewConfigSource(h *Host, path string) (*ConfigSource, error) {
 		return nil, fmt.Errorf("config path: %w", err)
 	}
 	h.setConfigPath(abs)
-	return &ConfigSource{host: h, path: abs, dir: filepath.Dir(abs), strategy: argus.OptimizationLight}, nil
+	return &ConfigSource{host: h, path: abs, dir: filepath.Dir(abs)}, nil
 }
 
 // Load reads the file and applies it if its content changed since the last Load, or if the
@@ -137,64 +147,53 @@ func readConfig(path string) ([]byte, error) {
 	return b, nil
 }
 
-// Watch polls with Argus until ctx ends, calling Load on every change. Argus refuses a
-// path through kubelet's "..data" links and follows a symlink to a target that kubelet
-// deletes at the next swap, so the directory is watched (its mtime changes at every swap,
-// rename or create); the file itself is watched too when Argus accepts it, which catches
-// in-place edits that leave the directory alone. Argus runs with its audit trail off (no
-// SQLite files) and its sleep-only processor (no busy-waiting).
+// Watch polls with Argus until ctx ends, calling Load on every change, and calls Load every
+// RetryInterval as well.
+//
+// Argus' file Watcher runs an event processor that wakes every millisecond even when
+// nothing changes (OptimizationLight sleeps 1 ms in a loop; every other strategy spins):
+// about 4 % of a core on an idle host. Its ticker-based WatchDirectory has no event
+// processor: one goroutine scans the directory at every poll, and that is all an idle host
+// does (docs/performance.md has the figures of both). The directory is walked recursively
+// when it is kubelet's projection (a ..data link is there at start), because there
+// config.json is a symlink whose own mtime never changes and each update appears as a new
+// timestamped directory holding the file.
+//
+// WatchDirectory reports a file only when Argus can parse it, so a change to content Argus
+// refuses (malformed, truncated, empty, or JSON with comments) is picked up by the
+// RetryInterval tick instead: within a second rather than within a poll.
 func (s *ConfigSource) Watch(ctx context.Context, poll time.Duration) error {
-	for _, p := range []string{s.dir, s.path} {
-		if len(p) > maxArgusPath {
-			return fmt.Errorf("path %s is %d bytes; Argus v1.4.2 drops events for paths over %d bytes, use a shorter path", p, len(p), maxArgusPath)
-		}
-	}
 	log := s.host.log
 	kick := make(chan struct{}, 1)
-	notify := func(argus.ChangeEvent) {
-		// Runs under Argus' lock: signal only, never call back into Argus.
+	notify := func(argus.DirectoryConfigUpdate) {
+		// Runs on Argus' scan goroutine, sometimes under its lock: signal only.
 		select {
 		case kick <- struct{}{}:
 		default:
 		}
 	}
-	w := argus.New(argus.Config{
-		PollInterval:         poll,
-		MaxWatchedFiles:      4,
-		DisableAudit:         true,
-		OptimizationStrategy: s.strategy,
-		ErrorHandler: func(err error, path string) {
-			log.Debug("Argus reported an error", "path", path, "err", err)
-		},
-	})
-	if err := w.Watch(s.dir, notify); err != nil {
+	root := s.dir
+	if r, err := filepath.EvalSymlinks(s.dir); err == nil {
+		root = r // Argus walks with Lstat: a symlinked root would show no files
+	}
+	_, err := os.Lstat(filepath.Join(root, "..data"))
+	projected := err == nil
+	dw, err := argus.WatchDirectory(root, argus.DirectoryWatchOptions{
+		Patterns:     []string{globEscape(filepath.Base(s.path))},
+		Recursive:    projected,
+		PollInterval: poll,
+		Context:      ctx,
+	}, notify)
+	if err != nil {
 		return fmt.Errorf("watching config directory %s: %w", s.dir, err)
 	}
-	if err := w.Watch(s.path, notify); err != nil {
-		log.Debug("Watching the config directory only", "path", s.path, "reason", err)
-	}
-	if err := w.Start(); err != nil {
-		return fmt.Errorf("starting Argus: %w", err)
-	}
-	defer func() { _ = w.Close() }()
+	defer func() { _ = dw.Close() }()
+	log.Debug("Watching the config directory", "dir", root, "kubeletProjection", projected, "poll", poll)
 	// go-timecache, which Argus imports, keeps a 500 µs ticker running for its cached clock:
-	// 2.9 % of a core on an idle host (docs/performance.md). Argus reads that clock only to
-	// expire its stat cache, so stop the ticker and expire the cache ourselves, twice per
-	// poll so that every poll stats afresh.
+	// about 3 % of a core (BenchmarkIdleCPU's baseline row). WatchDirectory never reads
+	// that clock.
 	stopTimeCache.Do(timecache.StopDefaultCache)
-	clear := time.NewTicker(poll / 2)
-	defer clear.Stop()
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-clear.C:
-				w.ClearCache()
-			}
-		}
-	}()
-	// Argus took its first stat when the watch was added: a change made between the
+	// Argus took its first scan when the watch was set up: a change made between the
 	// caller's first Load and that moment raises no event, so look once more now.
 	_, _ = s.Load()
 
@@ -206,11 +205,26 @@ func (s *ConfigSource) Watch(ctx context.Context, poll time.Duration) error {
 			return nil
 		case <-kick:
 		case <-retry.C:
-			if !s.failing {
+			// A content Argus could not parse raised no event; a refused config may apply
+			// now (a credentials file appeared); credentials may have been rotated.
+			if _, err := s.Load(); err == nil {
 				s.checkCredentials()
-				continue
 			}
+			continue
 		}
 		_, _ = s.Load() // results are recorded in status, metrics and the audit log
 	}
+}
+
+// globEscape quotes the characters filepath.Match treats specially, so that Argus matches
+// the config file's name literally.
+func globEscape(name string) string {
+	var sb strings.Builder
+	for _, r := range name {
+		if strings.ContainsRune(`*?[]\`, r) {
+			sb.WriteByte('\\')
+		}
+		sb.WriteRune(r)
+	}
+	return sb.String()
 }

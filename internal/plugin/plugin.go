@@ -1,3 +1,19 @@
+/*
+Copyright 2026 The plugin-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 // Package plugin defines what a plugin type provides to the host — a small interface and an
 // explicit registry of factories — so that adding a type touches no other plugin.
 package plugin
@@ -38,15 +54,19 @@ type Operation struct {
 	TakesValue bool
 }
 
-// Instance is a running plugin. The host calls Execute concurrently; Reconfigure and
-// Snapshot/Restore may run concurrently with Execute.
+// Instance is a running plugin: its state and the spec it was configured with. The host calls
+// Execute concurrently; Snapshot and Restore may run concurrently with Execute.
 type Instance interface {
-	// Execute runs one operation. Errors from this package (ErrUnknownOperation,
-	// ErrOverflow...) map to HTTP statuses in the host.
+	// Execute runs one operation. Errors wrapping ErrInvalidRequest or ErrConflict map to
+	// HTTP 400 and 409 in the host; any other error is a 500.
 	Execute(ctx context.Context, req Request) (Response, error)
-	// Reconfigure applies a new spec of the same type in place, keeping state. The spec has
-	// been validated by the type's ValidateOptions.
-	Reconfigure(spec pluginconfig.Plugin) error
+	// Reconfigure returns an instance configured with spec (same type, validated by the
+	// type's ValidateOptions) that shares this instance's state, and leaves this instance
+	// as it is. The host builds every instance of a new config this way and publishes them
+	// all at once, so requests in flight finish with the configuration they started with
+	// and a config refused for any reason changes no instance. It may refuse a change it
+	// cannot make in place; the host then refuses the whole config.
+	Reconfigure(spec pluginconfig.Plugin) (Instance, error)
 	// Snapshot returns the state to persist; Restore loads it at start.
 	Snapshot() ([]byte, error)
 	Restore(state []byte) error

@@ -1,5 +1,22 @@
+/*
+Copyright 2026 The plugin-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 // Package counter is the seed's counter plugin: a thread-safe int64 counter with increment,
-// get and reset, whose increment step comes from options.increment and changes in place.
+// get and reset, whose increment step comes from options.increment. A reload gives the
+// counter a new step and keeps its value.
 package counter
 
 import (
@@ -81,32 +98,41 @@ func increment(v any) (int64, error) {
 
 // New implements plugin.Factory.
 func (Factory) New(spec pluginconfig.Plugin, logger *slog.Logger) (plugin.Instance, error) {
-	c := &Counter{logger: logger}
-	if err := c.Reconfigure(spec); err != nil {
+	step, err := stepOf(spec)
+	if err != nil {
 		return nil, err
 	}
-	return c, nil
+	return &Counter{value: new(atomic.Int64), step: step, logger: logger}, nil
 }
 
-// Counter is one counter instance. Its value survives Reconfigure.
+// Counter is one counter configured with one increment step. Its value is shared with the
+// counters Reconfigure returns, so it survives reloads; the step of a Counter never changes.
 type Counter struct {
-	value  atomic.Int64
-	step   atomic.Int64
+	value  *atomic.Int64
+	step   int64
 	logger *slog.Logger
 }
 
-// Reconfigure changes the increment step in place.
-func (c *Counter) Reconfigure(spec pluginconfig.Plugin) error {
+func stepOf(spec pluginconfig.Plugin) (int64, error) {
 	step, err := increment(spec.Options["increment"])
 	if err != nil {
-		return fmt.Errorf("options.increment: %w", err)
+		return 0, fmt.Errorf("options.increment: %w", err)
 	}
-	c.step.Store(step)
-	return nil
+	return step, nil
 }
 
-// Step returns the increment in force.
-func (c *Counter) Step() int64 { return c.step.Load() }
+// Reconfigure returns a counter with the new increment step and the same value; c keeps its
+// step, so requests still running on c finish with the step they started with.
+func (c *Counter) Reconfigure(spec pluginconfig.Plugin) (plugin.Instance, error) {
+	step, err := stepOf(spec)
+	if err != nil {
+		return nil, err
+	}
+	return &Counter{value: c.value, step: step, logger: c.logger}, nil
+}
+
+// Step returns the increment this counter applies.
+func (c *Counter) Step() int64 { return c.step }
 
 // Execute implements plugin.Instance.
 func (c *Counter) Execute(_ context.Context, req plugin.Request) (plugin.Response, error) {
@@ -127,7 +153,7 @@ func (c *Counter) Execute(_ context.Context, req plugin.Request) (plugin.Respons
 // Increment adds value × step and returns the new value. It refuses, and changes nothing,
 // when the product or the sum would overflow int64: a counter never wraps.
 func (c *Counter) Increment(value int64) (int64, error) {
-	step := c.step.Load()
+	step := c.step
 	delta, ok := mul64(value, step)
 	if !ok {
 		return c.value.Load(), fmt.Errorf("%w: value %d × increment %d overflows int64", plugin.ErrInvalidRequest, value, step)

@@ -1,3 +1,19 @@
+/*
+Copyright 2026 The plugin-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package counter
 
 import (
@@ -31,12 +47,24 @@ func TestSeedSemantics(t *testing.T) {
 	if v, _ := c.Increment(5); v != 5 {
 		t.Fatalf("increment 5 with step 1 = %d", v)
 	}
-	// Hot reload: the step changes, the value stays.
-	if err := c.Reconfigure(pluginconfig.Plugin{Options: map[string]any{"increment": json.Number("10")}}); err != nil {
+	// Hot reload: the step changes, the value stays; the old configuration is untouched.
+	inst, err := c.Reconfigure(pluginconfig.Plugin{Options: map[string]any{"increment": json.Number("10")}})
+	if err != nil {
 		t.Fatal(err)
 	}
+	old := c
+	c = inst.(*Counter)
 	if v, _ := c.Increment(1); v != 15 {
 		t.Fatalf("after reload to 10, increment 1 = %d, want 15", v)
+	}
+	if old.Step() != 1 || old.Get() != 15 {
+		t.Fatalf("the old configuration changed: step %d value %d, want step 1 and the shared value 15", old.Step(), old.Get())
+	}
+	if _, err := c.Reconfigure(pluginconfig.Plugin{Options: map[string]any{"increment": "ten"}}); err == nil {
+		t.Fatal("a non-integer increment was accepted")
+	}
+	if c.Step() != 10 {
+		t.Fatalf("a refused Reconfigure changed the step to %d", c.Step())
 	}
 	if r, _ := c.Execute(t.Context(), plugin.Request{Operation: "get"}); r.Value != 15 {
 		t.Fatalf("get = %d", r.Value)
