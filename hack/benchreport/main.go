@@ -35,7 +35,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hotreload/plugin-operator/internal/projection"
+	"github.com/hotreload/plugin-operator/internal/testing/projection"
 )
 
 func main() {
