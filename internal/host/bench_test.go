@@ -34,6 +34,7 @@ import (
 	"github.com/agilira/argus"
 
 	"github.com/hotreload/plugin-operator/internal/testing/projection"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 // benchServer serves h on a real loopback socket, like the binary does.
@@ -160,7 +161,7 @@ func BenchmarkApply1000Plugins(b *testing.B) {
 // poll. It reports p50/p99/max over the updates (target p99 ≤ poll + 20 ms).
 func BenchmarkReloadLatencyKubelet(b *testing.B) {
 	const poll = 100 * time.Millisecond
-	dir := shortTempDir(b)
+	dir := testutil.ShortTempDir(b)
 	w := projection.NewWriter(dir)
 	if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(1))}); err != nil {
 		b.Fatal(err)
@@ -220,7 +221,7 @@ func BenchmarkIdleCPU(b *testing.B) {
 		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
 	projected := func(b *testing.B) string {
-		dir := shortTempDir(b)
+		dir := testutil.ShortTempDir(b)
 		w := projection.NewWriter(dir)
 		if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(1))}); err != nil {
 			b.Fatal(err)

@@ -24,6 +24,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 // The seed README's walkthrough, against the real handler.
@@ -193,7 +195,7 @@ func TestAuthMethods(t *testing.T) {
 }
 
 func TestRelativeCredentialFilesResolveFromTheConfigDir(t *testing.T) {
-	root := shortTempDir(t)
+	root := testutil.ShortTempDir(t)
 	for _, d := range []string{"config", "secrets"} {
 		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
 			t.Fatal(err)

@@ -32,6 +32,7 @@ import (
 	"github.com/hotreload/plugin-operator/internal/plugin/builtin"
 	"github.com/hotreload/plugin-operator/internal/plugin/counter"
 	"github.com/hotreload/plugin-operator/internal/pluginconfig"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 // pinnedFactory is a plugin type for tests whose options.pin cannot change in place: its
@@ -214,7 +215,7 @@ func TestMaxConnectionsHoldsAcrossReloadsUnderLoad(t *testing.T) {
 		held.Wait()
 	}
 	t.Cleanup(sendBodies) // also when the test fails early
-	eventually(t, "both slots taken", func() bool { return len(h.current.Load().entries["c"].slots) == 2 })
+	testutil.EventuallyTrue(t, waitTimeout, "both slots taken", func() bool { return len(h.current.Load().entries["c"].slots) == 2 })
 
 	// Reload again and again under the held requests and probing ones: every probe is
 	// turned away, since both slots stay taken.
@@ -278,7 +279,7 @@ func TestMaxConnectionsHoldsAcrossReloadsUnderLoad(t *testing.T) {
 // Rotated credentials go through the same path as a config change: the instance and its
 // value carry over, and a request admitted before the rotation still holds its slot after it.
 func TestCredentialRotationKeepsInstancesAndSlots(t *testing.T) {
-	dir := shortTempDir(t)
+	dir := testutil.ShortTempDir(t)
 	token := filepath.Join(dir, "token")
 	if err := os.WriteFile(token, []byte("old"), 0o600); err != nil {
 		t.Fatal(err)
@@ -309,7 +310,7 @@ func TestCredentialRotationKeepsInstancesAndSlots(t *testing.T) {
 		resp.Body.Close()
 		held <- resp.StatusCode
 	}()
-	eventually(t, "the slot taken", func() bool { return len(h.current.Load().entries["c"].slots) == 1 })
+	testutil.EventuallyTrue(t, waitTimeout, "the slot taken", func() bool { return len(h.current.Load().entries["c"].slots) == 1 })
 
 	if err := os.WriteFile(token+".tmp", []byte("new"), 0o600); err != nil {
 		t.Fatal(err)

@@ -28,21 +28,13 @@ import (
 	"github.com/hotreload/plugin-operator/internal/plugin/counter"
 	"github.com/hotreload/plugin-operator/internal/pluginconfig"
 	"github.com/hotreload/plugin-operator/internal/testing/projection"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 const testPoll = 20 * time.Millisecond
 
-// eventually polls cond until it holds or the (generous) deadline passes.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// waitTimeout bounds every wait of these tests: it bounds a hang, it measures nothing.
+const waitTimeout = 10 * time.Second
 
 // watching starts a host watching path and returns it once the first config is loaded.
 func watching(t testing.TB, path string) (*Host, *ConfigSource) {
@@ -91,25 +83,14 @@ func increment(t testing.TB, h *Host, name string, v int64) {
 	}
 }
 
-func shortTempDir(t testing.TB) string {
-	t.Helper()
-	// t.TempDir() names grow with test names; these stay short so that logs stay readable.
-	dir, err := os.MkdirTemp("", "ph")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
 // A plain file edited in place, as in the seed walkthrough (including its // comment).
 func TestReloadPlainFileEditedInPlace(t *testing.T) {
-	path := filepath.Join(shortTempDir(t), "config.json")
+	path := filepath.Join(testutil.ShortTempDir(t), "config.json")
 	if err := os.WriteFile(path, []byte(seedConfig(1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	h, _ := watching(t, path)
-	eventually(t, "initial config", func() bool { return step(t, h) == 1 })
+	testutil.EventuallyTrue(t, waitTimeout, "initial config", func() bool { return step(t, h) == 1 })
 	increment(t, h, "counter-1", 5)
 
 	step2, err := os.ReadFile("../pluginconfig/testdata/seed-step2.json")
@@ -124,7 +105,7 @@ func TestReloadPlainFileEditedInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	eventually(t, "increment 10 applied", func() bool { return step(t, h) == 10 })
+	testutil.EventuallyTrue(t, waitTimeout, "increment 10 applied", func() bool { return step(t, h) == 10 })
 	increment(t, h, "counter-1", 1)
 	if v := value(t, h, "counter-1"); v != 15 {
 		t.Fatalf("value %d, want 15", v)
@@ -133,7 +114,7 @@ func TestReloadPlainFileEditedInPlace(t *testing.T) {
 
 // Editors and config tools replace the file by rename.
 func TestReloadPlainFileReplacedByRename(t *testing.T) {
-	dir := shortTempDir(t)
+	dir := testutil.ShortTempDir(t)
 	path := filepath.Join(dir, "config.json")
 	if err := os.WriteFile(path, []byte(seedConfig(1)), 0o644); err != nil {
 		t.Fatal(err)
@@ -147,26 +128,26 @@ func TestReloadPlainFileReplacedByRename(t *testing.T) {
 		if err := os.Rename(tmp, path); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, fmt.Sprintf("increment %d", i), func() bool { return step(t, h) == int64(i) })
+		testutil.EventuallyTrue(t, waitTimeout, fmt.Sprintf("increment %d", i), func() bool { return step(t, h) == int64(i) })
 	}
 }
 
 // The layout kubelet writes for a ConfigMap volume: Argus refuses to watch config.json
 // there, so this is the case the naive seed-style watch never reloads.
 func TestReloadKubeletProjection(t *testing.T) {
-	dir := shortTempDir(t)
+	dir := testutil.ShortTempDir(t)
 	w := projection.NewWriter(dir)
 	if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(1))}); err != nil {
 		t.Fatal(err)
 	}
 	h, _ := watching(t, filepath.Join(dir, "config.json"))
-	eventually(t, "initial config", func() bool { return step(t, h) == 1 })
+	testutil.EventuallyTrue(t, waitTimeout, "initial config", func() bool { return step(t, h) == 1 })
 	increment(t, h, "counter-1", 5)
 	for i := 2; i <= 20; i++ {
 		if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(i))}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, fmt.Sprintf("projected increment %d", i), func() bool { return step(t, h) == int64(i) })
+		testutil.EventuallyTrue(t, waitTimeout, fmt.Sprintf("projected increment %d", i), func() bool { return step(t, h) == int64(i) })
 	}
 	if v := value(t, h, "counter-1"); v != 5 {
 		t.Fatalf("counter lost its value across reloads: %d", v)
@@ -175,7 +156,7 @@ func TestReloadKubeletProjection(t *testing.T) {
 
 // Bursts of kubelet updates faster than the poll must end on the final content.
 func TestReloadKubeletBurstEndsOnFinalContent(t *testing.T) {
-	dir := shortTempDir(t)
+	dir := testutil.ShortTempDir(t)
 	w := projection.NewWriter(dir)
 	if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(1))}); err != nil {
 		t.Fatal(err)
@@ -190,20 +171,20 @@ func TestReloadKubeletBurstEndsOnFinalContent(t *testing.T) {
 			}
 			time.Sleep(2 * time.Millisecond)
 		}
-		eventually(t, fmt.Sprintf("burst %d final content", burst), func() bool { return step(t, h) == int64(last) })
+		testutil.EventuallyTrue(t, waitTimeout, fmt.Sprintf("burst %d final content", burst), func() bool { return step(t, h) == int64(last) })
 	}
 }
 
 // A poll that lands in the middle of kubelet's swap (at every step of it) must not take
 // the half-done state for the new config.
 func TestReloadPollsMidSwap(t *testing.T) {
-	dir := shortTempDir(t)
+	dir := testutil.ShortTempDir(t)
 	w := projection.NewWriter(dir)
 	if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(1))}); err != nil {
 		t.Fatal(err)
 	}
 	h, _ := watching(t, filepath.Join(dir, "config.json"))
-	eventually(t, "initial config", func() bool { return step(t, h) == 1 })
+	testutil.EventuallyTrue(t, waitTimeout, "initial config", func() bool { return step(t, h) == 1 })
 	next := 2
 	w.SetHook(func(string) {
 		// Hold each step longer than a poll, so that polls land between the steps.
@@ -213,7 +194,7 @@ func TestReloadPollsMidSwap(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.SetHook(nil)
-	eventually(t, "config after a slow swap", func() bool { return step(t, h) == int64(next) })
+	testutil.EventuallyTrue(t, waitTimeout, "config after a slow swap", func() bool { return step(t, h) == int64(next) })
 	st := h.Status()
 	if st.LastError != "" || st.Reloads.Refused != 0 {
 		t.Fatalf("a mid-swap poll was taken for a bad config: %+v", st)
@@ -223,13 +204,13 @@ func TestReloadPollsMidSwap(t *testing.T) {
 // Every kind of bad file is refused, the last good config keeps serving, the error shows
 // in /status, and the host recovers by itself once the file is valid.
 func TestReloadRefusesBadFilesAndRecovers(t *testing.T) {
-	dir := shortTempDir(t)
+	dir := testutil.ShortTempDir(t)
 	w := projection.NewWriter(dir)
 	if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(3))}); err != nil {
 		t.Fatal(err)
 	}
 	h, _ := watching(t, filepath.Join(dir, "config.json"))
-	eventually(t, "initial config", func() bool { return step(t, h) == 3 })
+	testutil.EventuallyTrue(t, waitTimeout, "initial config", func() bool { return step(t, h) == 3 })
 	increment(t, h, "counter-1", 2)
 	good := h.Revision()
 
@@ -257,7 +238,7 @@ func TestReloadRefusesBadFilesAndRecovers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "refusal reported", func() bool { return strings.Contains(h.Status().LastError, b.wantErr) })
+			testutil.EventuallyTrue(t, waitTimeout, "refusal reported", func() bool { return strings.Contains(h.Status().LastError, b.wantErr) })
 			if h.Revision() != good || step(t, h) != 3 || value(t, h, "counter-1") != 6 {
 				t.Fatalf("last good config not kept: revision %s step %d", h.Revision(), step(t, h))
 			}
@@ -265,13 +246,13 @@ func TestReloadRefusesBadFilesAndRecovers(t *testing.T) {
 			if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(3))}); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "recovery", func() bool { return h.Status().LastError == "" })
+			testutil.EventuallyTrue(t, waitTimeout, "recovery", func() bool { return h.Status().LastError == "" })
 		})
 	}
 	if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(7))}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a new good config after the faults", func() bool { return step(t, h) == 7 })
+	testutil.EventuallyTrue(t, waitTimeout, "a new good config after the faults", func() bool { return step(t, h) == 7 })
 	if v := value(t, h, "counter-1"); v != 6 {
 		t.Fatalf("counter %d after faults, want 6", v)
 	}
@@ -280,15 +261,15 @@ func TestReloadRefusesBadFilesAndRecovers(t *testing.T) {
 // A writer that truncates and then writes in place (not atomic) may be seen torn; the torn
 // read is refused and the complete file applies.
 func TestReloadTornInPlaceWrite(t *testing.T) {
-	path := filepath.Join(shortTempDir(t), "config.json")
+	path := filepath.Join(testutil.ShortTempDir(t), "config.json")
 	if err := os.WriteFile(path, []byte(seedConfig(1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	h, _ := watching(t, path)
-	eventually(t, "initial config", func() bool { return step(t, h) == 1 })
+	testutil.EventuallyTrue(t, waitTimeout, "initial config", func() bool { return step(t, h) == 1 })
 	full := []byte(seedConfig(9))
 	err := projection.TruncatedInPlaceWriteFunc(path, full, len(full)/2, func() {
-		eventually(t, "torn file refused", func() bool { return h.Status().LastError != "" })
+		testutil.EventuallyTrue(t, waitTimeout, "torn file refused", func() bool { return h.Status().LastError != "" })
 		if step(t, h) != 1 {
 			t.Error("torn file applied")
 		}
@@ -296,13 +277,13 @@ func TestReloadTornInPlaceWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "complete file applied", func() bool { return step(t, h) == 9 && h.Status().LastError == "" })
+	testutil.EventuallyTrue(t, waitTimeout, "complete file applied", func() bool { return step(t, h) == 9 && h.Status().LastError == "" })
 }
 
 // A config refused for something outside the file (a credentials file not there yet) is
 // retried until it applies, with no change to the file.
 func TestRefusedConfigIsRetried(t *testing.T) {
-	dir := shortTempDir(t)
+	dir := testutil.ShortTempDir(t)
 	tokenFile := filepath.Join(dir, "token")
 	path := filepath.Join(dir, "config.json")
 	cfg := `{"plugins":[{"name":"counter-1","type":"counter","auth":{"method":"bearer","token_file":"` + tokenFile + `"}}]}`
@@ -310,7 +291,7 @@ func TestRefusedConfigIsRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, _ := watching(t, path)
-	eventually(t, "refusal", func() bool { return strings.Contains(h.Status().LastError, "token_file") })
+	testutil.EventuallyTrue(t, waitTimeout, "refusal", func() bool { return strings.Contains(h.Status().LastError, "token_file") })
 	refused := h.Status().Reloads.Refused
 	// Atomically, as kubelet does: a retry must not see a half-written file.
 	if err := os.WriteFile(tokenFile+".tmp", []byte("t"), 0o600); err != nil {
@@ -319,7 +300,7 @@ func TestRefusedConfigIsRetried(t *testing.T) {
 	if err := os.Rename(tokenFile+".tmp", tokenFile); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "applied on retry", func() bool { return h.Ready() && h.Status().LastError == "" })
+	testutil.EventuallyTrue(t, waitTimeout, "applied on retry", func() bool { return h.Ready() && h.Status().LastError == "" })
 	if got := h.Status().Reloads.Refused; got != refused {
 		t.Errorf("retries were counted as new refusals: %d -> %d", refused, got)
 	}
@@ -328,7 +309,7 @@ func TestRefusedConfigIsRetried(t *testing.T) {
 // Argus' file Watcher dropped events for paths over 109 bytes (its event ring stores paths in
 // a 110-byte array); WatchDirectory has no such limit, so a long path reloads like any other.
 func TestReloadLongPath(t *testing.T) {
-	dir := filepath.Join(shortTempDir(t), strings.Repeat("d", 120))
+	dir := filepath.Join(testutil.ShortTempDir(t), strings.Repeat("d", 120))
 	w := projection.NewWriter(dir)
 	if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(1))}); err != nil {
 		t.Fatal(err)
@@ -338,17 +319,17 @@ func TestReloadLongPath(t *testing.T) {
 		t.Fatalf("path %s is not over 109 bytes", path)
 	}
 	h, _ := watching(t, path)
-	eventually(t, "initial config", func() bool { return step(t, h) == 1 })
+	testutil.EventuallyTrue(t, waitTimeout, "initial config", func() bool { return step(t, h) == 1 })
 	if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(2))}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "reload on a long path", func() bool { return step(t, h) == 2 })
+	testutil.EventuallyTrue(t, waitTimeout, "reload on a long path", func() bool { return step(t, h) == 2 })
 }
 
 // A rotated Secret changes the credential files but not config.json: the host picks up the
 // new credentials without a config change.
 func TestRotatedCredentialsApplyWithoutAConfigChange(t *testing.T) {
-	root := shortTempDir(t)
+	root := testutil.ShortTempDir(t)
 	conf := projection.NewWriter(filepath.Join(root, "config"))
 	secrets := projection.NewWriter(filepath.Join(root, "secrets"))
 	if _, err := secrets.Write(map[string][]byte{"c.token": []byte("old")}); err != nil {
@@ -363,12 +344,12 @@ func TestRotatedCredentialsApplyWithoutAConfigChange(t *testing.T) {
 	status := func(token string) int {
 		return do(t, "GET", srv.URL+"/plugins/c/get", "", "Authorization", "Bearer "+token).Status
 	}
-	eventually(t, "old token accepted", func() bool { return status("old") == 200 })
+	testutil.EventuallyTrue(t, waitTimeout, "old token accepted", func() bool { return status("old") == 200 })
 	rev := h.Revision()
 	if _, err := secrets.Write(map[string][]byte{"c.token": []byte("new")}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "new token accepted", func() bool { return status("new") == 200 })
+	testutil.EventuallyTrue(t, waitTimeout, "new token accepted", func() bool { return status("new") == 200 })
 	if status("old") != 401 {
 		t.Fatal("the rotated-out token still works")
 	}

@@ -49,6 +49,17 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() er
 	}
 }
 
+// EventuallyTrue is Eventually for a condition that can only say yes or no.
+func EventuallyTrue(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	Eventually(t, timeout, what, func() error {
+		if !cond() {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+}
+
 // Consistently calls cond for the whole of d and fails the test as soon as it returns an
 // error: the negative of Eventually, for "this must not happen" checks.
 func Consistently(t testing.TB, d time.Duration, what string, cond func() error) {
