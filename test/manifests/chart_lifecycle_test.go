@@ -35,10 +35,17 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
+	"github.com/go-logr/logr"
+
+	"github.com/hotreload/plugin-operator/api/v1alpha1"
+	"github.com/hotreload/plugin-operator/controllers"
 	"github.com/hotreload/plugin-operator/internal/testenv"
 )
 
@@ -634,4 +641,104 @@ func checkMonitoringScenario(t *testing.T, objs []*unstructured.Unstructured) {
 	if spec, _, _ := unstructured.NestedMap(rule.Object, "spec"); !reflect.DeepEqual(spec, chartRules) {
 		t.Error("the rendered PrometheusRule's spec differs from files/prometheus-rules.yaml")
 	}
+}
+
+// TestPodMonitorSelectsHostPods runs the operator's controllers against envtest, lets them
+// create a PluginHost's Deployment, and checks that the PodMonitors of the chart and of
+// config/components/podmonitor select exactly its pods, scrape a port the pods have, and
+// take the label `pluginhost` from the label the operator sets.
+func TestPodMonitorSelectsHostPods(t *testing.T) {
+	needEnv(t)
+	const ns = "podmonitor-test"
+	ensureNamespaces(t, ns)
+	startControllers(t, ns)
+	host := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "plugins.hotreload.io/v1alpha1", "kind": "PluginHost",
+		"metadata": map[string]any{"name": "scraped", "namespace": ns},
+		"spec":     map[string]any{"pluginSelector": map[string]any{"matchLabels": map[string]any{"app.kubernetes.io/part-of": "scraped"}}},
+	}}
+	if err := env.Client.Create(context.Background(), host); err != nil {
+		t.Fatalf("creating PluginHost: %v", err)
+	}
+	dep := &appsv1.Deployment{}
+	waitFor(t, "the operator creates the host's Deployment", func() error {
+		return env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "scraped"}, dep)
+	})
+	podLabels := dep.Spec.Template.Labels
+	var ports []string
+	for _, c := range dep.Spec.Template.Spec.Containers {
+		for _, p := range c.Ports {
+			ports = append(ports, p.Name)
+		}
+	}
+	// The label Prometheus exposes for the pod label v1alpha1.LabelHost.
+	hostLabel := "__meta_kubernetes_pod_label_" + strings.NewReplacer(".", "_", "/", "_", "-", "_").Replace(v1alpha1.LabelHost)
+
+	chartObjs := helmTemplate(t, "plugin-operator", filepath.Join(root, chartDir), "--set", "podMonitor.enabled=true")
+	monitors := map[string]*unstructured.Unstructured{
+		"chart":     mustFind(t, chartObjs, "PodMonitor", "plugin-operator-pluginhost-monitor"),
+		"kustomize": decodeObjects(t, mustRun(t, "cat", filepath.Join(root, "config", "components", "podmonitor", "podmonitor.yaml")))[0],
+	}
+	for from, pm := range monitors {
+		var sel metav1.LabelSelector
+		m, _, _ := unstructured.NestedMap(pm.Object, "spec", "selector")
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(m, &sel); err != nil {
+			t.Fatal(err)
+		}
+		s, err := metav1.LabelSelectorAsSelector(&sel)
+		if err != nil || s.Empty() || !s.Matches(labels.Set(podLabels)) {
+			t.Errorf("%s PodMonitor selector %s does not select the host's pods %v (%v)", from, s, podLabels, err)
+		}
+		// Nor the manager's own pods.
+		if s.Matches(labels.Set(map[string]string{"app.kubernetes.io/name": "plugin-operator", "control-plane": "controller-manager"})) {
+			t.Errorf("%s PodMonitor selector %s also selects the manager's pods", from, s)
+		}
+		if anyNS, _, _ := unstructured.NestedBool(pm.Object, "spec", "namespaceSelector", "any"); !anyNS {
+			t.Errorf("%s PodMonitor does not watch every namespace by default", from)
+		}
+		eps, _, _ := unstructured.NestedSlice(pm.Object, "spec", "podMetricsEndpoints")
+		if len(eps) != 1 {
+			t.Fatalf("%s PodMonitor endpoints = %v, want one", from, eps)
+		}
+		ep := eps[0].(map[string]any)
+		if port, _ := ep["port"].(string); !slices.Contains(ports, port) {
+			t.Errorf("%s PodMonitor scrapes port %q; the host pods' ports are %q", from, port, ports)
+		}
+		relabel := fmt.Sprint(ep["relabelings"])
+		if !strings.Contains(relabel, hostLabel) || !strings.Contains(relabel, "targetLabel:pluginhost") {
+			t.Errorf("%s PodMonitor relabelings %s do not copy %s into pluginhost", from, relabel, hostLabel)
+		}
+	}
+}
+
+// startControllers runs the operator's reconcilers in-process against env, watching only
+// namespace ns, until the test ends.
+func startControllers(t *testing.T, ns string) {
+	t.Helper()
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 env.Scheme,
+		Logger:                 logr.Discard(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  controllers.CacheOptions([]string{ns}),
+		Client:                 controllers.ClientOptions(),
+	})
+	if err != nil {
+		t.Fatalf("creating manager: %v", err)
+	}
+	opts := controllers.DefaultOptions()
+	opts.DefaultHostImage = "example.com/pluginhost:test"
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := controllers.SetupWithManager(ctx, mgr, opts); err != nil {
+		cancel()
+		t.Fatalf("setting up controllers: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
 }
