@@ -110,7 +110,7 @@ func TestCRDTemplate(t *testing.T) {
 		"    helm.sh/resource-policy: keep\n",
 		"    {{- include \"plugin-operator.labels\" . | nindent 4 }}\n",
 		"spec:\n  group: example.com\n",
-		"        openAPIV3Schema:\n          type: object\n",
+		"      openAPIV3Schema:\n        type: object\n",
 		"from config/crd/bases/things.yaml",
 	} {
 		if !strings.Contains(string(tmpl), want) {
