@@ -35,7 +35,9 @@ GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 # (hack/envtest-assets.sh falls back to the source build where it cannot).
 SETUP_ENVTEST_VERSION ?= v0.25.1
 SETUP_ENVTEST ?= $(LOCALBIN)/setup-envtest-$(SETUP_ENVTEST_VERSION)
-# promtool runs the alerts' unit tests (test/manifests); helm-docs writes the chart's README.
+# promtool runs the alerts' unit tests (test/manifests), built without service discovery
+# (remove_all_sd: rule tests need none, and the cloud SDKs would take most of the build);
+# helm-docs writes the chart's README.
 PROMETHEUS_VERSION ?= v0.316.0
 PROMTOOL ?= $(LOCALBIN)/promtool-$(PROMETHEUS_VERSION)
 HELM_DOCS_VERSION ?= v1.14.2
@@ -145,7 +147,7 @@ $(SETUP_ENVTEST): | $(LOCALBIN)
 .PHONY: promtool
 promtool: $(PROMTOOL) ## Build the pinned promtool into bin/ (for the alerts' tests; ~4 min once).
 $(PROMTOOL): | $(LOCALBIN)
-	GOBIN=$(LOCALBIN) go install github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION)
+	GOBIN=$(LOCALBIN) go install -tags remove_all_sd github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION)
 	mv $(LOCALBIN)/promtool $(PROMTOOL)
 
 .PHONY: helm-docs

@@ -742,3 +742,46 @@ func startControllers(t *testing.T, ns string) {
 		}
 	})
 }
+
+// TestChartNotes renders NOTES.txt (helm install --dry-run against the API server) with and
+// without crds.enabled, and checks that its commands name things that exist: the release's
+// crds.yaml (TestRelease checks that make release writes it), config/samples at the app version, the manager's
+// Deployment — and no folder URL, which kubectl cannot apply.
+func TestChartNotes(t *testing.T) {
+	h := helm(t)
+	e := helmEnv(t)
+	var chart struct {
+		AppVersion string `json:"appVersion"`
+	}
+	readYAML(t, chartDir+"/Chart.yaml", &chart)
+	for _, tc := range []struct {
+		set       string
+		want, not []string
+	}{
+		{"crds.enabled=true", []string{"upgraded by `helm upgrade`", "kubectl delete crd plugins.plugins.hotreload.io pluginhosts.plugins.hotreload.io"}, []string{"crds.yaml"}},
+		{"crds.enabled=false", []string{"/releases/download/" + chart.AppVersion + "/crds.yaml"}, []string{"upgraded by `helm upgrade`"}},
+	} {
+		t.Run(tc.set, func(t *testing.T) {
+			out := string(mustRun(t, h, "install", "notes", filepath.Join(root, chartDir), "--dry-run", "--namespace", "notes-system",
+				"--kubeconfig", e.Kubeconfig, "--set", tc.set))
+			notes := out[strings.Index(out, "NOTES:"):]
+			want := append([]string{
+				"deployment/notes-plugin-operator-controller-manager",
+				"//config/samples?ref=" + chart.AppVersion,
+			}, tc.want...)
+			for _, w := range want {
+				if !strings.Contains(notes, w) {
+					t.Errorf("NOTES lack %q:\n%s", w, notes)
+				}
+			}
+			for _, n := range append([]string{"/crds/", "<version>"}, tc.not...) {
+				if strings.Contains(notes, n) {
+					t.Errorf("NOTES contain %q:\n%s", n, notes)
+				}
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(root, "config", "samples", "kustomization.yaml")); err != nil {
+		t.Errorf("NOTES apply config/samples, which has no kustomization.yaml: %v", err)
+	}
+}
