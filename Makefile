@@ -145,7 +145,7 @@ $(SETUP_ENVTEST): | $(LOCALBIN)
 	mv $(LOCALBIN)/setup-envtest $(SETUP_ENVTEST)
 
 .PHONY: promtool
-promtool: $(PROMTOOL) ## Build the pinned promtool into bin/ (for the alerts' tests; ~4 min once).
+promtool: $(PROMTOOL) ## Build the pinned promtool into bin/ (for the alerts' tests; once).
 $(PROMTOOL): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install -tags remove_all_sd github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION)
 	mv $(LOCALBIN)/promtool $(PROMTOOL)
