@@ -110,14 +110,14 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 5s in make test; try F
 	hack/fuzz.sh $(FUZZTIME)
 
 .PHONY: bench
-bench: build k8s-binaries ## Run benchmarks and load measurements; writes docs/performance.md.
-	KUBEBUILDER_ASSETS=$(K8S_BIN_DIR) hack/bench.sh
+bench: build setup-envtest ## Run benchmarks and load measurements; writes docs/performance.md.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh $(K8S_VERSION) $(K8S_BIN_DIR) $(SETUP_ENVTEST))" hack/bench.sh
 
 ##@ Demo
 
 .PHONY: demo
-demo: k8s-binaries build ## Run the whole system on this machine (control plane, manager, host, samples) until Ctrl-C.
-	KUBEBUILDER_ASSETS=$(K8S_BIN_DIR) go run ./cmd/demo --pluginhost=$(LOCALBIN)/pluginhost
+demo: setup-envtest build ## Run the whole system on this machine (control plane, manager, host, samples) until Ctrl-C.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh $(K8S_VERSION) $(K8S_BIN_DIR) $(SETUP_ENVTEST))" go run ./cmd/demo --pluginhost=$(LOCALBIN)/pluginhost
 
 ##@ Build
 
