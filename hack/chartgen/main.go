@@ -25,6 +25,8 @@ limitations under the License.
 //     the rule groups of config/components/alerts/prometheusrule.yaml are copied into
 //     charts/plugin-operator/files/prometheus-rules.yaml (the chart's PrometheusRule reads
 //     it with .Files.Get, so the alerts' {{ $labels }} are not taken for Helm templating);
+//   - config/components/dashboard/plugin-operator.json (a Grafana dashboard) is copied into
+//     charts/plugin-operator/files/grafana-dashboard.json;
 //   - the rules of the ClusterRole manager-role in config/rbac/role.yaml become the rules of
 //     charts/plugin-operator/templates/manager-role.yaml.
 //
@@ -37,6 +39,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -59,8 +62,12 @@ const (
 	legacyCRDDir = "crds"
 	// rulesSource is the PrometheusRule of the kustomize tree; rulesFile its groups in the
 	// chart, relative to the chart.
-	rulesSource     = "config/components/alerts/prometheusrule.yaml"
-	rulesFile       = "files/prometheus-rules.yaml"
+	rulesSource = "config/components/alerts/prometheusrule.yaml"
+	rulesFile   = "files/prometheus-rules.yaml"
+	// dashboardSource is the Grafana dashboard of the kustomize tree, copied byte for byte
+	// into the chart (dashboardFile, relative to the chart).
+	dashboardSource = "config/components/dashboard/plugin-operator.json"
+	dashboardFile   = "files/grafana-dashboard.json"
 	roleSource      = "config/rbac/role.yaml"
 	managerRoleName = "manager-role"
 	// managerRoleTemplate is the generated template, relative to the chart.
@@ -81,6 +88,9 @@ func run(root string) error {
 		return err
 	}
 	if err := syncRules(root); err != nil {
+		return err
+	}
+	if err := syncDashboard(root); err != nil {
 		return err
 	}
 	rules, err := ManagerRules(filepath.Join(root, roleSource))
@@ -257,6 +267,22 @@ func syncRules(root string) error {
 		return err
 	}
 	return os.WriteFile(dst, out, 0o644)
+}
+
+// syncDashboard copies the Grafana dashboard into the chart, after checking it is JSON.
+func syncDashboard(root string) error {
+	b, err := os.ReadFile(filepath.Join(root, dashboardSource))
+	if err != nil {
+		return err
+	}
+	if !json.Valid(b) {
+		return fmt.Errorf("%s is not valid JSON", dashboardSource)
+	}
+	dst := filepath.Join(root, chartDir, dashboardFile)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
 }
 
 // ManagerRules reads the rules of the ClusterRole manager-role from a controller-gen

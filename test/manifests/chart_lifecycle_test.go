@@ -18,11 +18,13 @@ package manifests_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -425,7 +427,7 @@ func TestKustomizeMonitoring(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := string(b)
-	for _, line := range []string{"#- ../network-policy", "#components:", "#- ../components/podmonitor", "#- ../components/alerts"} {
+	for _, line := range []string{"#- ../network-policy", "#components:", "#- ../components/podmonitor", "#- ../components/alerts", "#- ../components/dashboard"} {
 		if !strings.Contains(k, "\n"+line+"\n") {
 			t.Fatalf("config/default/kustomization.yaml no longer has the line %q", line)
 		}
@@ -443,7 +445,74 @@ func TestKustomizeMonitoring(t *testing.T) {
 	if spec, _, _ := unstructured.NestedMap(rule.Object, "spec"); !reflect.DeepEqual(spec, chartRules) {
 		t.Error("the kustomize PrometheusRule's spec differs from the chart's files/prometheus-rules.yaml: run `make chart`")
 	}
+	dash := mustFind(t, objs, "ConfigMap", kustomizePrefix+"grafana-dashboard")
+	if dash.GetLabels()["grafana_dashboard"] != "1" {
+		t.Errorf("dashboard ConfigMap labels %v lack grafana_dashboard=1", dash.GetLabels())
+	}
 	dryRunApply(t, objs)
+}
+
+// TestGrafanaDashboard checks the dashboard: valid JSON, every query valid PromQL (promtool
+// checks them as recording rules) over metrics the manager or the hosts export, and the
+// chart's ConfigMap holding the same JSON.
+func TestGrafanaDashboard(t *testing.T) {
+	p := promtool(t)
+	const source = "config/components/dashboard/plugin-operator.json"
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	readYAML(t, source, &dash)
+	known := []string{
+		"plugin_operator_config_apply_duration_seconds_bucket", "plugin_operator_config_refused_total",
+		"plugin_operator_pluginhost_stale_pods", "plugin_operator_status_probe_errors_total",
+		"pluginhost_config_last_reload_successful", "pluginhost_config_reloads_total", "pluginhost_requests_total",
+	}
+	metric := regexp.MustCompile(`\b(plugin_operator_[a-z_]+|pluginhost_[a-z_]+)\b`)
+	var rules strings.Builder
+	rules.WriteString("groups:\n- name: dashboard\n  rules:\n")
+	n := 0
+	for _, panel := range dash.Panels {
+		for _, target := range panel.Targets {
+			n++
+			for _, m := range metric.FindAllString(target.Expr, -1) {
+				if !slices.Contains(known, m) {
+					t.Errorf("panel %q queries %s, which neither the manager nor the hosts export", panel.Title, m)
+				}
+			}
+			// Grafana's variable, as Prometheus would see it.
+			expr := strings.ReplaceAll(target.Expr, "$__rate_interval", "5m")
+			q, _ := json.Marshal(expr)
+			fmt.Fprintf(&rules, "  - record: dashboard:q%d\n    expr: %s\n", n, q)
+		}
+	}
+	if n == 0 {
+		t.Fatal("the dashboard has no queries")
+	}
+	file := filepath.Join(t.TempDir(), "dashboard-queries.yaml")
+	if err := os.WriteFile(file, []byte(rules.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, p, "check", "rules", file)
+
+	objs := helmTemplate(t, "plugin-operator", filepath.Join(root, chartDir), "--set", "grafanaDashboard.enabled=true",
+		"--set", "grafanaDashboard.namespace=monitoring")
+	cm := toTyped[corev1.ConfigMap](t, mustFind(t, objs, "ConfigMap", "plugin-operator-grafana-dashboard"))
+	if cm.Namespace != "monitoring" || cm.Labels["grafana_dashboard"] != "1" {
+		t.Errorf("dashboard ConfigMap in %q with labels %v, want namespace monitoring and grafana_dashboard=1", cm.Namespace, cm.Labels)
+	}
+	var got, want any
+	b, _ := os.ReadFile(filepath.Join(root, source))
+	if err := json.Unmarshal(b, &want); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(cm.Data["plugin-operator.json"]), &got); err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("the chart's dashboard differs from %s (%v): run `make chart`", source, err)
+	}
 }
 
 // checkNetworkPolicy checks that the policy selects the manager's pods and admits only its

@@ -302,7 +302,7 @@ func TestChartInSyncWithConfig(t *testing.T) {
 	copyTree(t, filepath.Join(root, "config"), filepath.Join(tmp, "config"))
 	copyTree(t, filepath.Join(root, chartDir), filepath.Join(tmp, chartDir))
 	mustRun(t, "go", "run", "./hack/chartgen", "-root", tmp)
-	for _, rel := range append(names(bases), "../manager-role.yaml", "../../files/prometheus-rules.yaml") {
+	for _, rel := range append(names(bases), "../manager-role.yaml", "../../files/prometheus-rules.yaml", "../../files/grafana-dashboard.json") {
 		rel = filepath.Join(chartDir, "templates", "crds", rel)
 		want, err := os.ReadFile(filepath.Join(tmp, rel))
 		if err != nil {
