@@ -17,13 +17,31 @@ $(LOCALBIN):
 # Kubernetes version of the envtest control plane follows go.mod's k8s.io/api (v0.37.2 -> 1.37.2).
 K8S_VERSION ?= $(shell go list -m -f '{{.Version}}' k8s.io/api | sed -e 's/^v0\./1./')
 K8S_BIN_DIR ?= $(LOCALBIN)/k8s/$(K8S_VERSION)-$(GOOS)-$(GOARCH)
-KUBECTL ?= $(K8S_BIN_DIR)/kubectl
-HELM ?= $(K8S_BIN_DIR)/helm
+# kubectl and helm: KUBECTL=… / HELM=… when given; else the ones on PATH when their version is
+# supported (hack/find-tool.sh says which and why); else the pinned source build in
+# K8S_BIN_DIR, built on first use (kubectl-tool, helm-tool).
+ifeq ($(origin KUBECTL),undefined)
+KUBECTL := $(shell hack/find-tool.sh kubectl $(K8S_VERSION) $(K8S_BIN_DIR) 2>/dev/null)
+endif
+ifeq ($(origin HELM),undefined)
+HELM := $(shell hack/find-tool.sh helm $(K8S_VERSION) $(K8S_BIN_DIR) 2>/dev/null)
+endif
 
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 GOLANGCI_LINT_VERSION ?= v2.15.0
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+# setup-envtest fetches envtest's binaries in seconds where it can download them
+# (hack/envtest-assets.sh falls back to the source build where it cannot).
+SETUP_ENVTEST_VERSION ?= v0.25.1
+SETUP_ENVTEST ?= $(LOCALBIN)/setup-envtest-$(SETUP_ENVTEST_VERSION)
+# promtool runs the alerts' unit tests (test/manifests), built without service discovery
+# (remove_all_sd: rule tests need none, and the cloud SDKs would take most of the build);
+# helm-docs writes the chart's README.
+PROMETHEUS_VERSION ?= v0.316.0
+PROMTOOL ?= $(LOCALBIN)/promtool-$(PROMETHEUS_VERSION)
+HELM_DOCS_VERSION ?= v1.14.2
+HELM_DOCS ?= $(LOCALBIN)/helm-docs-$(HELM_DOCS_VERSION)
 
 # Short fuzz run inside `make test`; `make fuzz` runs longer.
 FUZZTIME ?= 5s
@@ -32,6 +50,10 @@ FUZZTIME ?= 5s
 all: build
 
 ##@ General
+
+# `make print-PROMTOOL` prints a variable (tests use it to find the pinned tools).
+print-%:
+	@echo '$($*)'
 
 .PHONY: help
 help: ## Show this help.
@@ -60,7 +82,7 @@ lint: golangci-lint ## Run golangci-lint (the e2e suite's tagged files included)
 	$(GOLANGCI_LINT) run --build-tags e2e ./...
 
 .PHONY: verify
-verify: manifests generate chart fmt ## Fail when generated or formatted files are stale.
+verify: manifests generate chart fmt ## Fail when generated or formatted files are stale (the chart's README included).
 	@if [ -n "$$(git status --porcelain)" ]; then echo "Generated files are stale:"; git status --porcelain; git --no-pager diff; exit 1; fi
 
 ##@ Test
@@ -69,9 +91,14 @@ verify: manifests generate chart fmt ## Fail when generated or formatted files a
 k8s-binaries: ## Build kube-apiserver, etcd and kubectl from the Go module proxy into bin/k8s (cached).
 	hack/install-k8s-binaries.sh --version $(K8S_VERSION) --dest $(K8S_BIN_DIR) --with-helm >/dev/null
 
+.PHONY: envtest-assets
+envtest-assets: setup-envtest ## Print the KUBEBUILDER_ASSETS dir: setup-envtest's download, else the source build (hack/envtest-assets.sh).
+	@hack/envtest-assets.sh $(K8S_VERSION) $(K8S_BIN_DIR) $(SETUP_ENVTEST)
+
 .PHONY: test
-test: k8s-binaries ## Unit, envtest integration and local end-to-end tests (no cluster, no Docker).
-	KUBEBUILDER_ASSETS=$(K8S_BIN_DIR) go test -race -count=1 -timeout 30m ./...
+test: setup-envtest promtool ## Unit, envtest integration and local end-to-end tests (no cluster, no Docker).
+	assets="$$(hack/envtest-assets.sh $(K8S_VERSION) $(K8S_BIN_DIR) $(SETUP_ENVTEST))"; \
+	  KUBEBUILDER_ASSETS="$$assets" PROMTOOL=$(PROMTOOL) go test -race -count=1 -timeout 30m ./...
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
 
 .PHONY: test-unit
@@ -83,14 +110,14 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 5s in make test; try F
 	hack/fuzz.sh $(FUZZTIME)
 
 .PHONY: bench
-bench: build k8s-binaries ## Run benchmarks and load measurements; writes docs/performance.md.
-	KUBEBUILDER_ASSETS=$(K8S_BIN_DIR) hack/bench.sh
+bench: build setup-envtest ## Run benchmarks and load measurements; writes docs/performance.md.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh $(K8S_VERSION) $(K8S_BIN_DIR) $(SETUP_ENVTEST))" hack/bench.sh
 
 ##@ Demo
 
 .PHONY: demo
-demo: k8s-binaries build ## Run the whole system on this machine (control plane, manager, host, samples) until Ctrl-C.
-	KUBEBUILDER_ASSETS=$(K8S_BIN_DIR) go run ./hack/demo --pluginhost=$(LOCALBIN)/pluginhost
+demo: setup-envtest build ## Run the whole system on this machine (control plane, manager, host, samples) until Ctrl-C.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh $(K8S_VERSION) $(K8S_BIN_DIR) $(SETUP_ENVTEST))" go run ./hack/demo --pluginhost=$(LOCALBIN)/pluginhost
 
 ##@ Build
 
@@ -110,6 +137,24 @@ controller-gen: $(CONTROLLER_GEN)
 $(CONTROLLER_GEN): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
 	mv $(LOCALBIN)/controller-gen $(CONTROLLER_GEN)
+
+.PHONY: setup-envtest
+setup-envtest: $(SETUP_ENVTEST)
+$(SETUP_ENVTEST): | $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install sigs.k8s.io/controller-runtime/tools/setup-envtest@$(SETUP_ENVTEST_VERSION)
+	mv $(LOCALBIN)/setup-envtest $(SETUP_ENVTEST)
+
+.PHONY: promtool
+promtool: $(PROMTOOL) ## Build the pinned promtool into bin/ (for the alerts' tests; once).
+$(PROMTOOL): | $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install -tags remove_all_sd github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION)
+	mv $(LOCALBIN)/promtool $(PROMTOOL)
+
+.PHONY: helm-docs
+helm-docs: $(HELM_DOCS)
+$(HELM_DOCS): | $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install github.com/norwoodj/helm-docs/cmd/helm-docs@$(HELM_DOCS_VERSION)
+	mv $(LOCALBIN)/helm-docs $(HELM_DOCS)
 
 .PHONY: golangci-lint
 golangci-lint: $(GOLANGCI_LINT)
@@ -159,10 +204,19 @@ docker-buildx: ## Build and push IMG for PLATFORMS (cross-compiled; needs a buil
 	$(require-docker)
 	$(CONTAINER_TOOL) buildx build --platform=$(PLATFORMS) --tag $(IMG) --push .
 
+# kubectl-tool, helm-tool: build the pinned tool when KUBECTL/HELM point at it, else check
+# that the given one runs; either way say which one is used.
 .PHONY: kubectl-tool
 kubectl-tool:
-	@if [ "$(KUBECTL)" = "$(K8S_BIN_DIR)/kubectl" ]; then $(MAKE) --no-print-directory k8s-binaries; \
-	elif ! command -v "$(KUBECTL)" >/dev/null; then echo "error: KUBECTL=$(KUBECTL) not found" >&2; exit 1; fi
+	@if [ "$(KUBECTL)" = "$(K8S_BIN_DIR)/kubectl" ]; then hack/find-tool.sh --build kubectl $(K8S_VERSION) $(K8S_BIN_DIR) >/dev/null; \
+	elif ! command -v "$(KUBECTL)" >/dev/null; then echo "error: KUBECTL=$(KUBECTL) not found" >&2; exit 1; \
+	else echo "using kubectl $(KUBECTL)" >&2; fi
+
+.PHONY: helm-tool
+helm-tool:
+	@if [ "$(HELM)" = "$(K8S_BIN_DIR)/helm" ]; then hack/find-tool.sh --build helm $(K8S_VERSION) $(K8S_BIN_DIR) >/dev/null; \
+	elif ! command -v "$(HELM)" >/dev/null; then echo "error: HELM=$(HELM) not found" >&2; exit 1; \
+	else echo "using helm $(HELM)" >&2; fi
 
 .PHONY: install
 install: kubectl-tool ## Install the CRDs into the cluster of ~/.kube/config.
@@ -186,19 +240,25 @@ build-installer: kubectl-tool ## Write dist/install.yaml: config/default with im
 	hack/render-deploy.sh "$(IMG)" "$(KUBECTL)" > dist/install.yaml
 
 .PHONY: chart
-chart: ## Sync the Helm chart with config/: copy the CRDs, regenerate the manager ClusterRole.
+chart: helm-docs ## Sync the Helm chart with config/ (CRD templates, manager ClusterRole, alerts) and write its README.
 	go run ./hack/chartgen
+	$(HELM_DOCS) --chart-search-root $(CHART_DIR) --template-files README.md.gotmpl --log-level warning
 
 .PHONY: helm-crds
 helm-crds: chart ## Alias of chart.
 
 .PHONY: helm-lint
-helm-lint: k8s-binaries ## helm lint --strict the chart.
+helm-lint: helm-tool ## helm lint --strict the chart.
 	$(HELM) lint --strict $(CHART_DIR)
 
 .PHONY: chart-package
-chart-package: k8s-binaries chart ## Package the chart into dist/.
+chart-package: helm-tool chart ## Package the chart into dist/.
 	$(HELM) package $(CHART_DIR) --destination dist
+
+.PHONY: release
+release: kubectl-tool helm-tool ## Write dist/ for VERSION=x.y.z: install.yaml (image pinned), the chart package, crds.yaml, SHA256SUMS.
+	@test -n "$(VERSION)" || { echo "error: make release needs VERSION=x.y.z" >&2; exit 1; }
+	hack/release.sh --version "$(VERSION)" --kubectl "$(KUBECTL)" --helm "$(HELM)" --dist dist $(if $(IMAGE_REPO),--image-repo "$(IMAGE_REPO)") $(if $(IMAGE_DIGEST),--digest "$(IMAGE_DIGEST)")
 
 .PHONY: kind
 kind: ## Build the pinned kind into bin/ (for test-e2e).

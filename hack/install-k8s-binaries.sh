@@ -5,7 +5,7 @@
 # `setup-envtest` cannot download release tarballs here, so this is how envtest gets its
 # binaries. The versions are pinned by the tools modules in hack/tools (see its README.md).
 #
-# Usage: hack/install-k8s-binaries.sh [--version 1.37.2] [--dest DIR] [--with-helm] [--with-node]
+# Usage: hack/install-k8s-binaries.sh [--version 1.37.2] [--dest DIR] [--with-helm] [--with-node] [--only-helm] [--check]
 #
 # stdout: only the absolute directory to use as KUBEBUILDER_ASSETS, so that
 #   export KUBEBUILDER_ASSETS="$(hack/install-k8s-binaries.sh)"
@@ -25,7 +25,7 @@ die() { log "install-k8s-binaries: $*"; exit 1; }
 
 usage() {
   cat >&2 <<'EOF'
-Usage: hack/install-k8s-binaries.sh [--version X.Y.Z] [--dest DIR] [--with-helm] [--with-node]
+Usage: hack/install-k8s-binaries.sh [--version X.Y.Z] [--dest DIR] [--with-helm] [--with-node] [--only-helm] [--check]
 
 Builds kube-apiserver, etcd and kubectl (and helm with --with-helm) from the Go module
 proxy into DIR (default bin/k8s/<version>-<goos>-<goarch>) and prints DIR's absolute path
@@ -38,6 +38,8 @@ on stdout, for KUBEBUILDER_ASSETS. Already-built binaries with a matching stamp 
   --with-helm      also build helm (version pinned in hack/tools/helm/go.mod) into DIR
   --with-node      also build kubelet, kube-controller-manager, kube-scheduler and
                    kube-proxy (the real single-node cluster of `make cluster`)
+  --only-helm      build helm alone (when setup-envtest provided the rest)
+  --check          build nothing; exit 0 when every binary asked for is up to date, else 1
 EOF
 }
 
@@ -53,6 +55,8 @@ version=""
 dest=""
 with_helm=0
 with_node=0
+only_helm=0
+check=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --version) [[ $# -ge 2 ]] || die "--version needs a value"; version="$2"; shift 2 ;;
@@ -61,6 +65,8 @@ while [[ $# -gt 0 ]]; do
     --dest=*) dest="${1#*=}"; shift ;;
     --with-helm) with_helm=1; shift ;;
     --with-node) with_node=1; shift ;;
+    --only-helm) only_helm=1; with_helm=1; shift ;;
+    --check) check=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) usage; die "unknown argument: $1" ;;
   esac
@@ -128,6 +134,7 @@ build() {
     log "${name} ${ver}: up to date in ${dest}"
     return 0
   fi
+  [[ ${check} -eq 0 ]] || { log "${name} ${ver}: missing or stale in ${dest}"; exit 1; }
   log "building ${name} ${ver} (takes ${estimate} on 2 cores, first time only)…"
   local start=${SECONDS}
   rm -f "${stamp}"
@@ -138,12 +145,14 @@ build() {
   log "built ${name} ${ver} in $((SECONDS - start))s ($(du -h "${out}" | cut -f1))"
 }
 
-build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "${TOOLS}" "${tools_sum}" \
-  "v${version}" "${kube_ldflags}" "~7 min"
-build etcd go.etcd.io/etcd/server/v3 "${TOOLS}" "${tools_sum}" \
-  "${etcd_version}" "-s -w" "~1 min"
-build kubectl k8s.io/kubernetes/cmd/kubectl "${TOOLS}" "${tools_sum}" \
-  "v${version}" "${kube_ldflags}" "~3 min"
+if [[ ${only_helm} -eq 0 ]]; then
+  build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "${TOOLS}" "${tools_sum}" \
+    "v${version}" "${kube_ldflags}" "~7 min"
+  build etcd go.etcd.io/etcd/server/v3 "${TOOLS}" "${tools_sum}" \
+    "${etcd_version}" "-s -w" "~1 min"
+  build kubectl k8s.io/kubernetes/cmd/kubectl "${TOOLS}" "${tools_sum}" \
+    "v${version}" "${kube_ldflags}" "~3 min"
+fi
 
 if [[ ${with_node} -eq 1 ]]; then
   for name in kube-scheduler kube-proxy kube-controller-manager kubelet; do

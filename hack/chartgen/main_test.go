@@ -74,3 +74,64 @@ func TestManagerRules(t *testing.T) {
 		t.Errorf("missing file: %v, want a hint to run make manifests", err)
 	}
 }
+
+const crd = `---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  annotations:
+    controller-gen.kubebuilder.io/version: v0.23.0
+  name: things.example.com
+spec:
+  group: example.com
+  names:
+    kind: Thing
+    plural: things
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+`
+
+func TestCRDTemplate(t *testing.T) {
+	tmpl, err := CRDTemplate("config/crd/bases/things.yaml", []byte(crd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"{{- if .Values.crds.enabled }}\n",
+		"  name: things.example.com\n",
+		"    controller-gen.kubebuilder.io/version: v0.23.0\n",
+		"    {{- if .Values.crds.keep }}\n",
+		"    helm.sh/resource-policy: keep\n",
+		"    {{- include \"plugin-operator.labels\" . | nindent 4 }}\n",
+		"spec:\n  group: example.com\n",
+		"      openAPIV3Schema:\n        type: object\n",
+		"from config/crd/bases/things.yaml",
+	} {
+		if !strings.Contains(string(tmpl), want) {
+			t.Errorf("template lacks %q:\n%s", want, tmpl)
+		}
+	}
+	if !strings.HasSuffix(string(tmpl), "\n{{- end }}\n") {
+		t.Errorf("template does not end the crds.enabled block:\n%s", tmpl)
+	}
+
+	for name, tc := range map[string]struct{ content, want string }{
+		"two documents":   {crd + crd, "exactly one CustomResourceDefinition"},
+		"not a CRD":       {strings.Replace(crd, "kind: CustomResourceDefinition", "kind: ConfigMap", 1), "not an apiextensions.k8s.io/v1 CustomResourceDefinition"},
+		"template braces": {strings.Replace(crd, "type: object", "type: object\n        description: '{{ x }}'", 1), "'{{'"},
+		"other metadata":  {strings.Replace(crd, "  name: things", "  namespace: x\n  name: things", 1), "unknown field"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := CRDTemplate("x.yaml", []byte(tc.content))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("CRDTemplate = %v, want an error mentioning %q", err, tc.want)
+			}
+		})
+	}
+}

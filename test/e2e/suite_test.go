@@ -717,8 +717,8 @@ func (s *suite) testGarbageCollection() {
 
 func (s *suite) testHelmUninstall() {
 	s.helm("uninstall", Release, "--namespace", ReleaseNamespace, "--wait", "--timeout", "3m")
-	// Helm never deletes the CRDs of a chart's crds/ directory (that would delete every
-	// Plugin and PluginHost of the cluster); uninstalling them is the documented manual step.
+	// The chart keeps its CRDs on uninstall (crds.keep, the default: deleting them deletes
+	// every Plugin and PluginHost of the cluster); deleting them is the documented manual step.
 	s.kubectl("delete", "crd", "plugins.plugins.hotreload.io", "pluginhosts.plugins.hotreload.io", "--wait=true")
 	s.kubectl("delete", "namespace", ReleaseNamespace, "--wait=true", "--timeout=3m")
 	s.waitGone("helm uninstall")

@@ -40,6 +40,8 @@ type chartScenario struct {
 	// args follow `helm template`; the chart and --namespace are included.
 	args []string
 	want installation
+	// crds is what the scenario's crds values make of the CRDs.
+	crds crdMode
 	// check makes scenario-specific checks.
 	check func(t *testing.T, objs []*unstructured.Unstructured)
 }
@@ -154,6 +156,34 @@ func chartScenarios(t *testing.T) []chartScenario {
 			},
 		},
 		{
+			name: "monitoring, network policy, PDB, spread, extra env and volumes, CRDs not kept",
+			args: []string{"mon", chart, "--namespace", "mon-system",
+				"--set", "replicaCount=2", "--set", "podDisruptionBudget.enabled=true",
+				"--set", "podMonitor.enabled=true", "--set", "podMonitor.labels.release=prom", "--set", "podMonitor.namespaces={team-a}",
+				"--set", "prometheusRule.enabled=true", "--set", "prometheusRule.labels.release=prom",
+				"--set", "networkPolicy.enabled=true",
+				"--set-json", `topologySpreadConstraints=[{"maxSkew":1,"topologyKey":"topology.kubernetes.io/zone","whenUnsatisfiable":"ScheduleAnyway"}]`,
+				"--set-json", `extraEnv=[{"name":"GOMEMLIMIT","value":"200MiB"}]`,
+				"--set-json", `extraVolumes=[{"name":"corp-ca","configMap":{"name":"corp-ca"}}]`,
+				"--set-json", `extraVolumeMounts=[{"name":"corp-ca","mountPath":"/etc/ssl/corp","readOnly":true}]`,
+				"--set", "global.imageRegistry=registry.example.com", "--set", "crds.keep=false"},
+			want: installation{
+				namespace: "mon-system", prefix: "mon-plugin-operator-",
+				image: img.String(), hostImage: img.String(), metricsPort: 8443,
+			},
+			crds:  crdsNotKept,
+			check: checkMonitoringScenario,
+		},
+		{
+			name: "CRDs managed elsewhere",
+			args: []string{"nocrds", chart, "--namespace", "nocrds-system", "--set", "crds.enabled=false"},
+			want: installation{
+				namespace: "nocrds-system", prefix: "nocrds-plugin-operator-",
+				image: img.String(), hostImage: img.String(), metricsPort: 8443,
+			},
+			crds: crdsNone,
+		},
+		{
 			name: "minimal: no metrics, no leader election, no RBAC, existing ServiceAccount",
 			args: []string{"min", chart, "--namespace", "min-system",
 				"--set", "metrics.enabled=false", "--set", "leaderElection.enabled=false",
@@ -201,7 +231,7 @@ func TestChart(t *testing.T) {
 				}
 			}
 			checkInstallation(t, objs, sc.want)
-			checkCRDsMatchBases(t, objs)
+			checkChartCRDs(t, objs, sc.crds)
 			if sc.check != nil {
 				sc.check(t, objs)
 			}
@@ -224,6 +254,11 @@ func TestChartRefusesBadValues(t *testing.T) {
 		"bad pull policy":                  {[]string{"image.pullPolicy=Sometimes"}, "pullPolicy"},
 		"bad duration":                     {[]string{"statusTimeout=soon"}, "statusTimeout"},
 		"no ServiceAccount":                {[]string{"serviceAccount.create=false"}, "serviceAccount.name is required"},
+		"PDB that blocks every drain":      {[]string{"podDisruptionBudget.enabled=true"}, "would block every voluntary eviction"},
+		"PDB with both bounds":             {[]string{"podDisruptionBudget.enabled=true", "replicaCount=3", "podDisruptionBudget.maxUnavailable=1"}, "not both"},
+		"PDB bad percentage":               {[]string{"podDisruptionBudget.enabled=true", "replicaCount=3", "podDisruptionBudget.minAvailable=half"}, "minAvailable"},
+		"crds misspelt":                    {[]string{"crds.keeep=false"}, "keeep"},
+		"spread without topologyKey":       {[]string{"topologySpreadConstraints[0].maxSkew=1"}, "topologyKey"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := []string{"template", "x", chart}
@@ -248,9 +283,10 @@ func TestChartRefusesBadValues(t *testing.T) {
 func TestChartInSyncWithConfig(t *testing.T) {
 	const fixChart = "run `make chart` (after `make manifests`) to sync charts/plugin-operator with config/"
 
-	// CRDs, byte for byte: Helm installs crds/ verbatim.
+	// CRDs: one generated template per file of config/crd/bases (TestChart checks that each
+	// renders that CRD), and no crds/ directory, whose CRDs Helm would never upgrade.
 	bases, _ := filepath.Glob(filepath.Join(root, "config", "crd", "bases", "*.yaml"))
-	chartCRDs, _ := filepath.Glob(filepath.Join(root, chartDir, "crds", "*"))
+	chartCRDs, _ := filepath.Glob(filepath.Join(root, chartDir, "templates", "crds", "*"))
 	names := func(files []string) []string {
 		var out []string
 		for _, f := range files {
@@ -258,15 +294,37 @@ func TestChartInSyncWithConfig(t *testing.T) {
 		}
 		return out
 	}
-	if !slices.Equal(names(bases), names(chartCRDs)) {
-		t.Errorf("chart crds/ holds %q, config/crd/bases %q: %s", names(chartCRDs), names(bases), fixChart)
+	if len(bases) == 0 || !slices.Equal(names(bases), names(chartCRDs)) {
+		t.Errorf("chart templates/crds/ holds %q, config/crd/bases %q: %s", names(chartCRDs), names(bases), fixChart)
 	}
-	for _, f := range bases {
-		want, _ := os.ReadFile(f)
-		got, err := os.ReadFile(filepath.Join(root, chartDir, "crds", filepath.Base(f)))
-		if err == nil && !bytes.Equal(got, want) {
-			t.Errorf("chart crds/%s differs from config/crd/bases/%s: %s", filepath.Base(f), filepath.Base(f), fixChart)
+	// Everything hack/chartgen writes, byte for byte: run it on a copy and compare.
+	tmp := t.TempDir()
+	copyTree(t, filepath.Join(root, "config"), filepath.Join(tmp, "config"))
+	copyTree(t, filepath.Join(root, chartDir), filepath.Join(tmp, chartDir))
+	mustRun(t, "go", "run", "./hack/chartgen", "-root", tmp)
+	for _, rel := range append(names(bases), "../manager-role.yaml", "../../files/prometheus-rules.yaml", "../../files/grafana-dashboard.json") {
+		rel = filepath.Join(chartDir, "templates", "crds", rel)
+		want, err := os.ReadFile(filepath.Join(tmp, rel))
+		if err != nil {
+			t.Fatal(err)
 		}
+		if got, err := os.ReadFile(filepath.Join(root, rel)); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s is stale (%v): %s", filepath.Clean(rel), err, fixChart)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, chartDir, "crds")); err == nil {
+		t.Errorf("the chart has a crds/ directory: Helm would install those CRDs besides templates/crds/ and never upgrade them: %s", fixChart)
+	}
+
+	// Alerts: the chart's rule file holds the groups of config/components/alerts.
+	var rule struct {
+		Spec map[string]any `json:"spec"`
+	}
+	readYAML(t, "config/components/alerts/prometheusrule.yaml", &rule)
+	var chartRules map[string]any
+	readYAML(t, chartDir+"/files/prometheus-rules.yaml", &chartRules)
+	if len(rule.Spec) == 0 || !reflect.DeepEqual(rule.Spec, chartRules) {
+		t.Errorf("%s/files/prometheus-rules.yaml differs from spec of config/components/alerts/prometheusrule.yaml: %s", chartDir, fixChart)
 	}
 
 	if _, err := os.Stat(filepath.Join(root, "config", "rbac", "role.yaml")); err != nil {

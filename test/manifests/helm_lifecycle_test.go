@@ -50,6 +50,7 @@ func withoutWait(args []string) []string {
 // Deployment) — everything the suite does before it needs a kubelet.
 func TestHelmLifecycle(t *testing.T) {
 	h := helm(t)
+	env := helmEnv(t) // the release installs the CRDs: a control plane without them
 	kc := []string{"--kubeconfig", env.Kubeconfig}
 	ctx := context.Background()
 	dep := &appsv1.Deployment{}
@@ -65,6 +66,7 @@ func TestHelmLifecycle(t *testing.T) {
 	mustRun(t, h, append(withoutWait(e2e.HelmInstallArgs(root, e2e.DefaultImage)), kc...)...)
 	t.Cleanup(func() {
 		_, _, _ = runCmd(h, append([]string{"uninstall", e2e.Release, "--namespace", e2e.ReleaseNamespace}, kc...)...)
+		deleteCRDs(t, env)
 	})
 	if args := managerArgs(); !slices.Contains(args, "--pod-nudge=true") {
 		t.Errorf("after install, manager args %q lack --pod-nudge=true", args)
@@ -85,6 +87,12 @@ func TestHelmLifecycle(t *testing.T) {
 	mustRun(t, h, append([]string{"uninstall", e2e.Release, "--namespace", e2e.ReleaseNamespace, "--wait"}, kc...)...)
 	if err := env.Client.Get(ctx, key, dep); !apierrors.IsNotFound(err) {
 		t.Errorf("after helm uninstall, the manager Deployment: %v, want not found", err)
+	}
+	// crds.keep (the default): the CRDs, and every Plugin and PluginHost, stay.
+	for _, name := range ourCRDs {
+		if _, err := getCRD(env, name); err != nil {
+			t.Errorf("after helm uninstall with crds.keep, CRD %s: %v, want it kept", name, err)
+		}
 	}
 }
 

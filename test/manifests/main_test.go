@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -57,6 +58,12 @@ func TestMain(m *testing.M) {
 		}
 	}
 	code := m.Run()
+	if err := helmEnvStop(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		if code == 0 {
+			code = 1
+		}
+	}
 	if err := env.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		if code == 0 {
@@ -89,4 +96,32 @@ func needEnv(t *testing.T) {
 	if env == nil {
 		t.Skip("needs the envtest API server, kubectl and helm; not started under -short")
 	}
+}
+
+var (
+	helmEnvOnce sync.Once
+	helmEnvVal  *testenv.Env
+	helmEnvErr  error
+)
+
+// helmEnv is a second control plane, started on first use, that has no CRDs of ours: Helm
+// releases of the chart install (and own) the CRDs there, which they cannot do where envtest
+// installed them already. Tests that use it delete what they installed, CRDs included.
+func helmEnv(t *testing.T) *testenv.Env {
+	t.Helper()
+	needEnv(t)
+	helmEnvOnce.Do(func() {
+		helmEnvVal, helmEnvErr = testenv.Start(testenv.Options{WithoutCRDs: true})
+	})
+	if helmEnvErr != nil {
+		t.Fatalf("starting the control plane for Helm releases: %v", helmEnvErr)
+	}
+	return helmEnvVal
+}
+
+func helmEnvStop() error {
+	if helmEnvVal == nil {
+		return nil
+	}
+	return helmEnvVal.Stop()
 }

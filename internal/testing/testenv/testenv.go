@@ -49,6 +49,9 @@ type Options struct {
 	// AttachControlPlaneOutput copies the API server's and etcd's output to this process's
 	// stdout and stderr, for debugging.
 	AttachControlPlaneOutput bool
+	// WithoutCRDs starts the control plane without the CRDs of config/crd/bases, for tests
+	// that install them themselves (the Helm chart's CRD lifecycle).
+	WithoutCRDs bool
 }
 
 // Env is a running control plane.
@@ -77,7 +80,7 @@ type Env struct {
 const controlPlaneTimeout = 3 * time.Minute
 
 // Start starts etcd and kube-apiserver from KUBEBUILDER_ASSETS, installs the CRDs of
-// config/crd/bases and waits until they are served.
+// config/crd/bases (unless opts.WithoutCRDs) and waits until they are served.
 func Start(opts Options) (*Env, error) {
 	root, err := testutil.RepoRoot()
 	if err != nil {
@@ -107,6 +110,9 @@ func Start(opts Options) (*Env, error) {
 		// bounds a hang, it measures nothing.
 		ControlPlaneStartTimeout: controlPlaneTimeout,
 		ControlPlaneStopTimeout:  controlPlaneTimeout,
+	}
+	if opts.WithoutCRDs {
+		environment.CRDDirectoryPaths = nil
 	}
 	cfg, err := environment.Start()
 	if err != nil {
