@@ -1,3 +1,19 @@
+/*
+Copyright 2026 The plugin-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package host
 
 import (
@@ -19,6 +35,7 @@ import (
 type Flags struct {
 	Config           string
 	Listen           string
+	OpsAddr          string
 	PollInterval     time.Duration
 	StateDir         string
 	SnapshotInterval time.Duration
@@ -39,7 +56,8 @@ func ParseFlags(args []string, getenv func(string) string, stderr io.Writer) (*F
 	fs := flag.NewFlagSet("pluginhost", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.Config, "config", "config.json", "config file in the seed format; watched for changes")
-	fs.StringVar(&f.Listen, "listen", ":8080", "HTTP listen address")
+	fs.StringVar(&f.Listen, "listen", ":8080", "HTTP listen address of the plugins' API")
+	fs.StringVar(&f.OpsAddr, "ops-addr", "", "listen address of the operational endpoints (/status, /plugins, /metrics), which then leave --listen; empty serves everything on --listen")
 	fs.DurationVar(&f.PollInterval, "poll-interval", 100*time.Millisecond, "how often Argus checks the config file")
 	fs.StringVar(&f.StateDir, "state-dir", "", "directory to persist plugin state in (empty: state is lost at exit)")
 	fs.DurationVar(&f.SnapshotInterval, "snapshot-interval", time.Second, "how often state is saved; the most a crash can lose")
@@ -78,6 +96,9 @@ func ParseFlags(args []string, getenv func(string) string, stderr io.Writer) (*F
 	}
 	if f.MaxBodyBytes <= 0 {
 		return nil, fmt.Errorf("--max-body-bytes must be positive")
+	}
+	if f.OpsAddr != "" && f.OpsAddr == f.Listen && !strings.HasSuffix(f.OpsAddr, ":0") {
+		return nil, fmt.Errorf("--ops-addr %q is the same as --listen; give the operational endpoints another port, or leave --ops-addr empty to serve everything on --listen", f.OpsAddr)
 	}
 	return f, nil
 }
@@ -146,14 +167,31 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", f.Listen, err)
 	}
-	srv := &http.Server{
-		Handler:           h.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	newServer := func(handler http.Handler) *http.Server {
+		return &http.Server{
+			Handler:           handler,
+			ReadHeaderTimeout: 5 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		}
 	}
-	log.Info("Serving plugins", "addr", ln.Addr().String(), "config", f.Config, "revision", h.Revision(), "poll", f.PollInterval, "stateDir", f.StateDir)
+	srv := newServer(h.Handler())
+	servers := []*http.Server{srv}
+	listeners := []net.Listener{ln}
+	opsAddr := ""
+	if f.OpsAddr != "" {
+		opsLn, err := net.Listen("tcp", f.OpsAddr)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("listening on %s (--ops-addr): %w", f.OpsAddr, err)
+		}
+		srv.Handler = h.APIHandler()
+		servers = append(servers, newServer(h.OpsHandler()))
+		listeners = append(listeners, opsLn)
+		opsAddr = opsLn.Addr().String()
+	}
+	log.Info("Serving plugins", "addr", ln.Addr().String(), "opsAddr", opsAddr, "config", f.Config, "revision", h.Revision(), "poll", f.PollInterval, "stateDir", f.StateDir)
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
@@ -161,8 +199,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	watchErr := make(chan error, 1)
 	go func() { watchErr <- src.Watch(watchCtx, f.PollInterval) }()
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	serveErr := make(chan error, len(servers))
+	for i := range servers {
+		go func() { serveErr <- servers[i].Serve(listeners[i]) }()
+	}
 	snapDone := make(chan struct{})
 	go func() {
 		defer close(snapDone)
@@ -193,8 +233,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	h.Drain()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), f.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		log.Warn("In-flight requests did not finish in time", "err", err)
+	for i, srv := range servers {
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			log.Warn("In-flight requests did not finish in time", "addr", listeners[i].Addr().String(), "err", err)
+		}
 	}
 	stopWatch()
 	<-snapDone
