@@ -40,9 +40,9 @@ type proc struct {
 	addr string
 	// opsAddr is where --ops-addr listens; empty without it. Set before addr is reported.
 	opsAddr string
-	mu   sync.Mutex
-	logs strings.Builder
-	done chan error
+	mu      sync.Mutex
+	logs    strings.Builder
+	done    chan error
 }
 
 // start runs the binary in dir with args and env, and waits until it listens.

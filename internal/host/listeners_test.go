@@ -5,7 +5,7 @@ Licensed under the Apache License, Version 2.0 (the "License");
 you may not use this file except in compliance with the License.
 You may obtain a copy of the License at
 
-    http://www.apache.org/licenses/LICENSE-2.0
+	http://www.apache.org/licenses/LICENSE-2.0
 
 Unless required by applicable law or agreed to in writing, software
 distributed under the License is distributed on an "AS IS" BASIS,
@@ -129,7 +129,7 @@ func TestRefusedCredentialsAreNeverEchoed(t *testing.T) {
 		{"bearer prefix", "b", "expected-token-BBB", []string{"Authorization", "Bearer expected-token-BBB"}},
 		{"bearer other", "b", "presented-token-QQQQ", []string{"Authorization", "Bearer presented-token-QQQQ"}},
 		{"basic wrong password", "u", "presented-pass-ZZZZ", []string{"Authorization", "Basic YW5uOnByZXNlbnRlZC1wYXNzLVpaWlo="}}, // ann:presented-pass-ZZZZ
-		{"basic empty", "u", "YW5uOg==", []string{"Authorization", "Basic YW5uOg=="}},                                          // ann:
+		{"basic empty", "u", "YW5uOg==", []string{"Authorization", "Basic YW5uOg=="}},                                             // ann:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
