@@ -111,7 +111,7 @@ func (a *applier) forget(namespace string, names ...string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, n := range names {
-		for _, kind := range []string{"ConfigMap", "Secret", "Deployment", "Service", "PersistentVolumeClaim"} {
+		for _, kind := range []string{"ConfigMap", "Secret", "Deployment", "Service", "PersistentVolumeClaim", "NetworkPolicy", "PodDisruptionBudget"} {
 			delete(a.last, kind+"/"+namespace+"/"+n)
 		}
 	}

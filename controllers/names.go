@@ -40,6 +40,11 @@ const (
 	HTTPPortName = "http"
 	// HTTPPort is the runtime's container port.
 	HTTPPort = 8080
+	// OpsPortName names the runtime's operational port (/status, /plugins, /metrics), which
+	// the operator reads; the Service does not expose it.
+	OpsPortName = "ops"
+	// OpsPort is the runtime's operational container port (its --ops-addr).
+	OpsPort = 8081
 	// StartupProbeSeconds is how long a runtime container may take to serve /healthz after
 	// it starts before kubelet restarts it.
 	StartupProbeSeconds = 30
@@ -76,11 +81,15 @@ func stateClaimName(host *v1alpha1.PluginHost) string  { return host.Name + "-st
 func deploymentName(host *v1alpha1.PluginHost) string  { return host.Name }
 func serviceName(host *v1alpha1.PluginHost) string     { return host.Name }
 
+// Names of the optional children.
+func networkPolicyName(host *v1alpha1.PluginHost) string { return host.Name }
+func budgetName(host *v1alpha1.PluginHost) string        { return host.Name }
+
 // childNames are the names of every child of the PluginHost name.
 func childNames(name string) []string {
 	h := &v1alpha1.PluginHost{}
 	h.Name = name
-	return []string{configMapName(h), credentialsName(h), stateClaimName(h), deploymentName(h), serviceName(h)}
+	return []string{configMapName(h), credentialsName(h), stateClaimName(h), deploymentName(h), serviceName(h), networkPolicyName(h), budgetName(h)}
 }
 
 // selectorLabels select the host's pods; they never change, as a Deployment's selector is

@@ -29,6 +29,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -254,8 +256,9 @@ func (r *PluginHostReconciler) readSecrets(ctx context.Context, namespace string
 	return secrets, nil
 }
 
-// reconcileWorkload applies the state PVC (when persistence is enabled), the Deployment and
-// the Service. They depend on the PluginHost's spec only.
+// reconcileWorkload applies the state PVC (when persistence is enabled), the Deployment, the
+// Service, and the NetworkPolicy and PodDisruptionBudget when enabled (deleting them when
+// not). They depend on the PluginHost's spec only.
 func (r *PluginHostReconciler) reconcileWorkload(ctx context.Context, rc *hostReconcile) error {
 	host := rc.host
 	if claim := renderStateClaim(host); claim != nil {
@@ -263,11 +266,44 @@ func (r *PluginHostReconciler) reconcileWorkload(ctx context.Context, rc *hostRe
 			return err
 		}
 	}
-	params := workloadParams{DefaultImage: r.Options.DefaultHostImage, SecretsDir: r.Options.SecretsMountPath}
+	params := workloadParams{
+		DefaultImage: r.Options.DefaultHostImage, SecretsDir: r.Options.SecretsMountPath,
+		ManagerNamespace: r.Options.ManagerNamespace, ManagerPodLabels: r.Options.ManagerPodLabels,
+	}
 	if err := r.applier.apply(ctx, renderDeployment(host, params)); err != nil {
 		return err
 	}
-	return r.applier.apply(ctx, renderService(host))
+	if err := r.applier.apply(ctx, renderService(host)); err != nil {
+		return err
+	}
+	if np := renderNetworkPolicy(host, params); np != nil {
+		if err := r.applier.apply(ctx, np); err != nil {
+			return err
+		}
+	} else if err := r.deleteChild(ctx, host, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: host.Namespace, Name: networkPolicyName(host)}}); err != nil {
+		return err
+	}
+	if pdb := renderBudget(host); pdb != nil {
+		return r.applier.apply(ctx, pdb)
+	}
+	return r.deleteChild(ctx, host, &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: host.Namespace, Name: budgetName(host)}})
+}
+
+// deleteChild deletes obj, an optional child that host no longer renders, if the cache holds
+// it and host controls it: an object of that name that someone else made is not ours.
+func (r *PluginHostReconciler) deleteChild(ctx context.Context, host *v1alpha1.PluginHost, obj client.Object) error {
+	if err := r.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if !metav1.IsControlledBy(obj, host) {
+		return nil
+	}
+	uid := obj.GetUID()
+	if err := r.Delete(ctx, obj, client.Preconditions{UID: &uid}); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("deleting %T %s, no longer enabled: %w", obj, obj.GetName(), err)
+	}
+	ctrl.LoggerFrom(ctx).Info("Deleted a child no longer enabled", "name", obj.GetName(), "kind", fmt.Sprintf("%T", obj))
+	return nil
 }
 
 // reconcileRollout stamps the desired revision on the host's pods, reads what each running

@@ -533,7 +533,8 @@ func TestPodNudge(t *testing.T) {
 }
 
 // hostPod creates a pod of host as its Deployment would (its template), with the runtime's
-// port set to port. Nothing runs it: the caller marks it running if it needs to.
+// ports (API and operational) set to port: the test runtimes serve both on one listener.
+// Nothing runs it: the caller marks it running if it needs to.
 func hostPod(t testing.TB, ns, host, name string, port int32) *corev1.Pod {
 	t.Helper()
 	deploy := &appsv1.Deployment{}
@@ -541,7 +542,9 @@ func hostPod(t testing.TB, ns, host, name string, port int32) *corev1.Pod {
 	tmpl := deploy.Spec.Template.DeepCopy()
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: tmpl.Labels, Annotations: tmpl.Annotations},
 		Spec: tmpl.Spec}
-	pod.Spec.Containers[0].Ports[0].ContainerPort = port
+	for i := range pod.Spec.Containers[0].Ports {
+		pod.Spec.Containers[0].Ports[i].ContainerPort = port
+	}
 	create(t, pod)
 	return pod
 }

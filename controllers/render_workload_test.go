@@ -18,10 +18,13 @@ package controllers
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -58,7 +61,7 @@ func TestRenderDeployment(t *testing.T) {
 		t.Errorf("template annotations %v: the revision never goes into the template", tmpl.Annotations)
 	}
 	c := tmpl.Spec.Containers[0]
-	wantArgs := []string{"--config=/var/run/plugins/config/config.json", "--listen=:8080", "--poll-interval=100ms",
+	wantArgs := []string{"--config=/var/run/plugins/config/config.json", "--listen=:8080", "--ops-addr=:8081", "--poll-interval=100ms",
 		"--state-dir=/var/lib/pluginhost", "--snapshot-interval=5s", "--log-format=json", "--log-level=debug"}
 	if !slices.Equal(c.Command, []string{"/pluginhost"}) || !slices.Equal(c.Args, wantArgs) {
 		t.Errorf("command %q args %q, want /pluginhost %q", c.Command, c.Args, wantArgs)
@@ -66,8 +69,12 @@ func TestRenderDeployment(t *testing.T) {
 	if c.Image != params.DefaultImage {
 		t.Errorf("image %q, want the default", c.Image)
 	}
-	if len(c.Ports) != 1 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 8080 {
-		t.Errorf("ports %+v", c.Ports)
+	if len(c.Ports) != 2 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 8080 || c.Ports[1].Name != "ops" || c.Ports[1].ContainerPort != 8081 {
+		t.Errorf("ports %+v: want http 8080 (the API) and ops 8081 (--ops-addr)", c.Ports)
+	}
+	// Requests so that a shared node's scheduler counts the host; no limits by default.
+	if r := c.Resources; r.Requests.Cpu().String() != "50m" || r.Requests.Memory().String() != "32Mi" || len(r.Limits) != 0 {
+		t.Errorf("default resources %+v: want requests cpu 50m memory 32Mi, no limits", r)
 	}
 	if c.LivenessProbe.HTTPGet.Path != "/healthz" || c.ReadinessProbe.HTTPGet.Path != "/readyz" ||
 		c.LivenessProbe.HTTPGet.Port.StrVal != "http" || c.ReadinessProbe.HTTPGet.Port.StrVal != "http" {
@@ -106,8 +113,9 @@ func TestRenderDeployment(t *testing.T) {
 	if mounts["credentials"].MountPath != "/var/run/plugins/secrets" || volumes["credentials"].Secret.SecretName != "demo-credentials" {
 		t.Errorf("credentials volume %+v mount %+v", volumes["credentials"], mounts["credentials"])
 	}
-	if mounts["state"].MountPath != "/var/lib/pluginhost" || volumes["state"].EmptyDir == nil {
-		t.Errorf("state volume %+v: want an emptyDir without persistence", volumes["state"])
+	if mounts["state"].MountPath != "/var/lib/pluginhost" || volumes["state"].EmptyDir == nil ||
+		volumes["state"].EmptyDir.SizeLimit == nil || volumes["state"].EmptyDir.SizeLimit.String() != "64Mi" {
+		t.Errorf("state volume %+v: want an emptyDir limited to 64Mi without persistence", volumes["state"])
 	}
 
 	host.Spec.Persistence = &v1alpha1.PersistenceSpec{Enabled: true, Size: ptr.To(resource.MustParse("2Gi")),
@@ -142,6 +150,119 @@ func TestDeploymentIgnoresConfiguration(t *testing.T) {
 		Plugins: []v1alpha1.SelectedPluginStatus{{Name: "p", Generation: 4, Reason: v1alpha1.ReasonAccepted}}}
 	if after := renderDeployment(&host, params); !equality.Semantic.DeepEqual(before, after) {
 		t.Error("the Deployment depends on the host's status")
+	}
+}
+
+// Given resources are kept as they are; the default requests apply only when none are set.
+func TestRenderDeploymentResourcesAndStateLimit(t *testing.T) {
+	host := testHost("demo", time.Hour, matchApp("demo"))
+	host.Spec.Persistence = &v1alpha1.PersistenceSpec{EmptyDirSizeLimit: ptr.To(resource.MustParse("8Mi"))}
+	for _, tc := range []struct {
+		name string
+		in   corev1.ResourceRequirements
+	}{
+		{"requests", corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}}},
+		// Kubernetes sets the requests to the limits; the operator adds nothing below them.
+		{"limits only", corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m")}}},
+	} {
+		host.Spec.Resources = tc.in
+		c := renderDeployment(&host, params).Spec.Template.Spec.Containers[0]
+		if !equality.Semantic.DeepEqual(c.Resources, tc.in) {
+			t.Errorf("%s: resources %+v, want %+v unchanged", tc.name, c.Resources, tc.in)
+		}
+	}
+	for _, v := range renderDeployment(&host, params).Spec.Template.Spec.Volumes {
+		if v.Name == "state" && (v.EmptyDir == nil || v.EmptyDir.SizeLimit.String() != "8Mi") {
+			t.Errorf("state volume %+v: want spec.persistence.emptyDirSizeLimit 8Mi", v)
+		}
+	}
+}
+
+// A retained claim has no owner reference, so deleting the PluginHost leaves it.
+func TestStateClaimRetention(t *testing.T) {
+	host := testHost("demo", time.Hour, matchApp("demo"))
+	host.Spec.Persistence = &v1alpha1.PersistenceSpec{Enabled: true, WhenDeleted: v1alpha1.ClaimRetain}
+	c := renderStateClaim(&host)
+	if len(c.OwnerReferences) != 0 || c.Labels[v1alpha1.LabelHost] != "demo" {
+		t.Errorf("retained claim: owner references %+v labels %v; want none and the host label", c.OwnerReferences, c.Labels)
+	}
+	for _, policy := range []v1alpha1.ClaimRetentionPolicy{v1alpha1.ClaimDelete, ""} {
+		host.Spec.Persistence.WhenDeleted = policy
+		if c := renderStateClaim(&host); len(c.OwnerReferences) != 1 || c.OwnerReferences[0].UID != host.UID {
+			t.Errorf("whenDeleted %q: owner references %+v, want the PluginHost", policy, c.OwnerReferences)
+		}
+	}
+}
+
+func TestRenderNetworkPolicy(t *testing.T) {
+	host := testHost("demo", time.Hour, matchApp("demo"))
+	if renderNetworkPolicy(&host, params) != nil {
+		t.Fatal("a NetworkPolicy without spec.networkPolicy")
+	}
+	host.Spec.NetworkPolicy = &v1alpha1.NetworkPolicySpec{Enabled: false}
+	if renderNetworkPolicy(&host, params) != nil {
+		t.Fatal("a NetworkPolicy with enabled: false")
+	}
+	clients := networkingv1.NetworkPolicyPeer{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"role": "client"}}}
+	host.Spec.NetworkPolicy = &v1alpha1.NetworkPolicySpec{Enabled: true, From: []networkingv1.NetworkPolicyPeer{clients}}
+	p := params
+	p.ManagerNamespace, p.ManagerPodLabels = "operator-system", map[string]string{"control-plane": "controller-manager"}
+	np := renderNetworkPolicy(&host, p)
+	if np.Name != "demo" || len(np.OwnerReferences) != 1 || !equality.Semantic.DeepEqual(np.Spec.PodSelector.MatchLabels, selectorLabels(&host)) ||
+		!slices.Equal(np.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}) || len(np.Spec.Ingress) != 2 {
+		t.Fatalf("NetworkPolicy %+v", np)
+	}
+	api, ops := np.Spec.Ingress[0], np.Spec.Ingress[1]
+	if len(api.Ports) != 1 || api.Ports[0].Port.StrVal != "http" || !equality.Semantic.DeepEqual(api.From, []networkingv1.NetworkPolicyPeer{clients}) {
+		t.Errorf("API rule %+v: want port http from the declared clients", api)
+	}
+	if len(ops.Ports) != 1 || ops.Ports[0].Port.StrVal != "ops" || len(ops.From) != 1 ||
+		ops.From[0].NamespaceSelector.MatchLabels[corev1.LabelMetadataName] != "operator-system" ||
+		ops.From[0].PodSelector.MatchLabels["control-plane"] != "controller-manager" {
+		t.Errorf("ops rule %+v: want port ops from the manager's pods only", ops)
+	}
+	// No declared clients: the API port admits everyone (an empty from), the ops port still
+	// only the manager; without a namespace, the manager's labels in the host's namespace.
+	host.Spec.NetworkPolicy.From = nil
+	p.ManagerNamespace = ""
+	np = renderNetworkPolicy(&host, p)
+	if api, ops := np.Spec.Ingress[0], np.Spec.Ingress[1]; len(api.From) != 0 || len(ops.From) != 1 || ops.From[0].NamespaceSelector != nil ||
+		len(ops.From[0].PodSelector.MatchLabels) == 0 {
+		t.Errorf("rules %+v", np.Spec.Ingress)
+	}
+}
+
+func TestRenderBudget(t *testing.T) {
+	host := testHost("demo", time.Hour, matchApp("demo"))
+	if renderBudget(&host) != nil {
+		t.Fatal("a PodDisruptionBudget without spec.podDisruptionBudget")
+	}
+	host.Spec.PodDisruptionBudget = &v1alpha1.PodDisruptionBudgetSpec{Enabled: true}
+	b := renderBudget(&host)
+	// One pod: only maxUnavailable 1 lets a drain evict it; minAvailable would block forever.
+	if b.Name != "demo" || b.Spec.MinAvailable != nil || b.Spec.MaxUnavailable.IntValue() != 1 ||
+		*b.Spec.UnhealthyPodEvictionPolicy != policyv1.AlwaysAllow || !equality.Semantic.DeepEqual(b.Spec.Selector.MatchLabels, selectorLabels(&host)) {
+		t.Errorf("budget %+v", b.Spec)
+	}
+	if d := renderDeployment(&host, params); *d.Spec.Replicas != 1 {
+		t.Errorf("replicas %d: the budget above assumes one pod", *d.Spec.Replicas)
+	}
+}
+
+// podAddress reads /status on the ops port, or on http in pods rendered before it existed.
+func TestPodAddressPrefersTheOpsPort(t *testing.T) {
+	pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "pluginhost", Ports: []corev1.ContainerPort{
+		{Name: "http", ContainerPort: 8080}, {Name: "ops", ContainerPort: 8081}}}}}, Status: corev1.PodStatus{PodIP: "10.0.0.1"}}
+	if a, err := podAddress(pod); err != nil || a != "10.0.0.1:8081" {
+		t.Errorf("podAddress = %q, %v; want the ops port", a, err)
+	}
+	pod.Spec.Containers[0].Ports = pod.Spec.Containers[0].Ports[:1]
+	if a, err := podAddress(pod); err != nil || a != "10.0.0.1:8080" {
+		t.Errorf("podAddress of an older pod = %q, %v; want the http port", a, err)
+	}
+	pod.Spec.Containers[0].Ports = nil
+	if _, err := podAddress(pod); err == nil || !strings.Contains(err.Error(), `"ops"`) {
+		t.Errorf("no port: %v", err)
 	}
 }
 

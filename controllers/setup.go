@@ -23,6 +23,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
@@ -65,6 +67,11 @@ type Options struct {
 	// credential files in the rendered configuration. Tests that run the runtime outside a
 	// pod point it at a local directory.
 	SecretsMountPath string
+	// ManagerNamespace is the namespace of the manager's pods, and ManagerPodLabels their
+	// labels: a host's NetworkPolicy admits those pods to the runtime's operational port.
+	// With no namespace the policy admits pods with those labels in the host's namespace.
+	ManagerNamespace string
+	ManagerPodLabels map[string]string
 }
 
 // DefaultOptions are the defaults of the manager's flags.
@@ -78,6 +85,7 @@ func DefaultOptions() Options {
 		MaxConcurrentReconciles:       4,
 		MaxConcurrentPluginReconciles: 16,
 		SecretsMountPath:              DefaultSecretsMountPath,
+		ManagerPodLabels:              map[string]string{"control-plane": "controller-manager"},
 	}
 }
 
@@ -104,12 +112,16 @@ func (o Options) withDefaults() Options {
 	if o.SecretsMountPath == "" {
 		o.SecretsMountPath = d.SecretsMountPath
 	}
+	if len(o.ManagerPodLabels) == 0 {
+		// An empty selector would admit every pod to the operational port.
+		o.ManagerPodLabels = d.ManagerPodLabels
+	}
 	return o
 }
 
 // CacheOptions returns the manager's cache settings: the watched namespaces (all when
-// empty), and label selectors that keep only the operator's own pods, Deployments, Services
-// and PVCs in memory. ConfigMaps and Secrets are watched as metadata only (see
+// empty), and label selectors that keep only the operator's own pods, Deployments, Services,
+// PVCs, NetworkPolicies and PodDisruptionBudgets in memory. ConfigMaps and Secrets are watched as metadata only (see
 // ClientOptions).
 func CacheOptions(namespaces []string) cache.Options {
 	hostLabel, err := labels.NewRequirement(v1alpha1.LabelHost, selection.Exists, nil)
@@ -123,6 +135,8 @@ func CacheOptions(namespaces []string) cache.Options {
 			&appsv1.Deployment{}:            owned,
 			&corev1.Service{}:               owned,
 			&corev1.PersistentVolumeClaim{}: owned,
+			&networkingv1.NetworkPolicy{}:   owned,
+			&policyv1.PodDisruptionBudget{}: owned,
 		},
 	}
 	if len(namespaces) > 0 {
@@ -194,6 +208,8 @@ func (r *PluginHostReconciler) setupWithManager(mgr ctrl.Manager) error {
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		Owns(&corev1.PersistentVolumeClaim{}).
+		Owns(&networkingv1.NetworkPolicy{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
 		Owns(&corev1.ConfigMap{}, builder.OnlyMetadata).
 		Owns(&corev1.Secret{}, builder.OnlyMetadata).
 		// Spec and label changes only: the Plugin reconciler's status writes are not inputs.

@@ -57,8 +57,9 @@ func newStatusReader(timeout time.Duration, maxConcurrent int) *statusReader {
 	}
 }
 
-// podAddress is where a pod serves the runtime's API: status.podIP and the containerPort of
-// the first container's port named "http".
+// podAddress is where a pod serves the runtime's /status: status.podIP and the containerPort
+// of the first container's port named "ops", or "http" in pods rendered before the
+// operational endpoints had a port of their own.
 func podAddress(pod *corev1.Pod) (string, error) {
 	if pod.Status.PodIP == "" {
 		return "", errors.New("pod has no IP yet")
@@ -66,12 +67,14 @@ func podAddress(pod *corev1.Pod) (string, error) {
 	if len(pod.Spec.Containers) == 0 {
 		return "", errors.New("pod has no container")
 	}
-	for _, p := range pod.Spec.Containers[0].Ports {
-		if p.Name == HTTPPortName {
-			return net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(int(p.ContainerPort))), nil
+	for _, name := range []string{OpsPortName, HTTPPortName} {
+		for _, p := range pod.Spec.Containers[0].Ports {
+			if p.Name == name {
+				return net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(int(p.ContainerPort))), nil
+			}
 		}
 	}
-	return "", fmt.Errorf("container %q has no port named %q", pod.Spec.Containers[0].Name, HTTPPortName)
+	return "", fmt.Errorf("container %q has no port named %q or %q", pod.Spec.Containers[0].Name, OpsPortName, HTTPPortName)
 }
 
 // podRunning reports whether a pod can be asked for its status: running, with an IP, and

@@ -49,22 +49,23 @@ const (
 	TransportHTTPS Transport = "https"
 )
 
-// AuthMethod is how the runtime authenticates to a plugin's endpoint.
+// AuthMethod is how the runtime authenticates the requests it receives for a
+// plugin (clients calling `/plugins/<name>/...` on the host's Service).
 // +kubebuilder:validation:Enum=none;api-key;bearer;basic
 type AuthMethod string
 
 // Authentication methods, and the keys each one reads from the Secret named
 // by spec.auth.secretRef.
 const (
-	// AuthMethodNone sends no credentials; spec.auth.secretRef must not be set.
+	// AuthMethodNone accepts every request; spec.auth.secretRef must not be set.
 	AuthMethodNone AuthMethod = "none"
-	// AuthMethodAPIKey sends the Secret's SecretKeyAPIKey value in the header
-	// spec.auth.header (DefaultAPIKeyHeader when empty).
+	// AuthMethodAPIKey requires the Secret's SecretKeyAPIKey value in the
+	// header spec.auth.header (DefaultAPIKeyHeader when empty).
 	AuthMethodAPIKey AuthMethod = "api-key"
-	// AuthMethodBearer sends `Authorization: Bearer <token>` with the Secret's
-	// SecretKeyToken value.
+	// AuthMethodBearer requires `Authorization: Bearer <token>` with the
+	// Secret's SecretKeyToken value.
 	AuthMethodBearer AuthMethod = "bearer"
-	// AuthMethodBasic sends HTTP basic authentication with the Secret's
+	// AuthMethodBasic requires HTTP basic authentication with the Secret's
 	// SecretKeyUsername and SecretKeyPassword values.
 	AuthMethodBasic AuthMethod = "basic"
 
@@ -118,9 +119,13 @@ type PluginSpec struct {
 	// +kubebuilder:default=true
 	Enabled *bool `json:"enabled,omitempty"`
 
-	// auth is how the runtime authenticates to endpoint. Credentials are never
-	// written in the Plugin: auth names a Secret in the Plugin's namespace.
-	// Defaults to method `none`.
+	// auth is the credentials that clients must present to call this plugin's
+	// API on the host (`/plugins/<name>/...`); the runtime checks them on each
+	// incoming request and answers 401 otherwise. Nothing is sent to endpoint.
+	// Credentials are never written in the Plugin: auth names a Secret in the
+	// Plugin's namespace. Defaults to method `none`: anyone who can reach the
+	// host's Service may call the plugin, `POST .../reset` included (see
+	// spec.networkPolicy of the PluginHost).
 	// +optional
 	// +kubebuilder:default={}
 	Auth *PluginAuth `json:"auth,omitempty"`
@@ -138,21 +143,24 @@ type PluginSpec struct {
 	Options *PluginOptions `json:"options,omitempty"`
 }
 
-// PluginAuth is how the runtime authenticates to a plugin's endpoint.
+// PluginAuth is the credentials the runtime requires of requests for a plugin.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.method) || self.method == 'none' || has(self.secretRef)",message="spec.auth.secretRef is required when spec.auth.method is not none",fieldPath=".secretRef",reason=FieldValueRequired
 // +kubebuilder:validation:XValidation:rule="(has(self.method) && self.method != 'none') || !has(self.secretRef)",message="spec.auth.secretRef must not be set when spec.auth.method is none",fieldPath=".secretRef",reason=FieldValueForbidden
 // +kubebuilder:validation:XValidation:rule="(has(self.method) && self.method == 'api-key') || !has(self.header)",message="spec.auth.header may only be set when spec.auth.method is api-key",fieldPath=".header",reason=FieldValueForbidden
 type PluginAuth struct {
-	// method is the authentication method. It decides which keys the runtime
-	// reads from the Secret named by secretRef. Defaults to `none`.
-	//   - `none` sends no credentials and takes no secretRef.
-	//   - `api-key` sends the Secret's `api-key` value in the header named by
-	//     header.
-	//   - `bearer` sends `Authorization: Bearer <token>` with the Secret's
+	// method is the authentication method that requests for the plugin must
+	// pass. It decides which keys the runtime reads from the Secret named by
+	// secretRef. Defaults to `none`.
+	//   - `none` accepts every request and takes no secretRef.
+	//   - `api-key` requires the Secret's `api-key` value in the header named
+	//     by header.
+	//   - `bearer` requires `Authorization: Bearer <token>` with the Secret's
 	//     `token` value.
-	//   - `basic` sends HTTP basic authentication with the Secret's `username`
-	//     and `password`.
+	//   - `basic` requires HTTP basic authentication with the Secret's
+	//     `username` and `password`.
+	// The runtime compares SHA-256 digests of the presented and expected
+	// values in constant time, and never repeats either in a response or log.
 	// +optional
 	// +kubebuilder:default=none
 	Method AuthMethod `json:"method,omitempty"`

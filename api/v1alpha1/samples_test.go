@@ -80,7 +80,8 @@ func TestKubectl(t *testing.T) {
 		}
 	}
 	explain := []struct{ field, want string }{
-		{"plg.spec.auth.method", "`basic` sends HTTP basic authentication with the Secret's `username` and `password`"},
+		{"plg.spec.auth.method", "`basic` requires HTTP basic authentication with the Secret's `username` and `password`"},
+		{"plg.spec.auth", "the runtime checks them on each incoming request"},
 		{"plugins.spec.connection.idleTimeout", "Go duration"},
 		{"plugins.spec.options", "passed through unchanged"},
 		{"ph.spec.persistence", "emptyDir"},

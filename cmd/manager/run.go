@@ -22,8 +22,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
@@ -76,6 +78,19 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.IntVar(&c.MaxConcurrentProbes, "max-concurrent-probes", c.MaxConcurrentProbes, "most GET /status requests in flight over all hosts")
 	fs.IntVar(&c.MaxConcurrentReconciles, "max-concurrent-reconciles", c.MaxConcurrentReconciles, "workers of the PluginHost controller")
 	fs.IntVar(&c.MaxConcurrentPluginReconciles, "max-concurrent-plugin-reconciles", c.MaxConcurrentPluginReconciles, "workers of the Plugin controller (status writes only)")
+	c.ManagerNamespace = os.Getenv("POD_NAMESPACE") // the downward API sets it in the manager's pod
+	fs.StringVar(&c.ManagerNamespace, "manager-namespace", c.ManagerNamespace, "namespace of the manager's pods, which PluginHost NetworkPolicies admit to the runtime's operational port; defaults to $POD_NAMESPACE")
+	fs.Func("manager-pod-labels", "comma-separated key=value labels of the manager's pods, which PluginHost NetworkPolicies admit to the runtime's operational port (default control-plane=controller-manager)", func(s string) error {
+		sel, err := labels.ConvertSelectorToLabelsMap(s)
+		if err != nil {
+			return fmt.Errorf("want key=value[,key=value…]: %w", err)
+		}
+		if len(sel) == 0 {
+			return errors.New("must name at least one label: an empty selector would admit every pod")
+		}
+		c.ManagerPodLabels = sel
+		return nil
+	})
 	config.RegisterFlags(fs)
 	f.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -135,6 +150,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log.Info("Starting manager", "watchNamespaces", f.watchNamespaces, "leaderElection", f.leaderElect,
-		"defaultHostImage", f.controllers.DefaultHostImage, "podNudge", f.controllers.PodNudge)
+		"defaultHostImage", f.controllers.DefaultHostImage, "podNudge", f.controllers.PodNudge,
+		"managerNamespace", f.controllers.ManagerNamespace, "managerPodLabels", f.controllers.ManagerPodLabels)
 	return mgr.Start(ctx)
 }

@@ -26,6 +26,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -50,7 +51,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := controllers.DefaultOptions()
-	if f.controllers != want {
+	if !reflect.DeepEqual(f.controllers, want) {
 		t.Errorf("controller options %+v, want %+v", f.controllers, want)
 	}
 	if f.metricsAddr != ":8443" || !f.metricsSecure || f.probeAddr != ":8081" || f.leaderElect ||
@@ -85,6 +86,30 @@ func TestParseFlags(t *testing.T) {
 	}
 	if _, err := parseFlags([]string{"--help"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("--help: %v", err)
+	}
+}
+
+// The manager's own pods, which host NetworkPolicies admit to the operational port: the
+// namespace from the downward API's POD_NAMESPACE unless the flag says otherwise, labels
+// from the flag; an empty or malformed label list is refused, naming the flag.
+func TestManagerPodFlags(t *testing.T) {
+	t.Setenv("POD_NAMESPACE", "ops-system")
+	f, err := parseFlags([]string{"--manager-pod-labels=app.kubernetes.io/name=plugin-operator,control-plane=controller-manager"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"app.kubernetes.io/name": "plugin-operator", "control-plane": "controller-manager"}
+	if f.controllers.ManagerNamespace != "ops-system" || !reflect.DeepEqual(f.controllers.ManagerPodLabels, want) {
+		t.Errorf("namespace %q labels %v", f.controllers.ManagerNamespace, f.controllers.ManagerPodLabels)
+	}
+	if f, err = parseFlags([]string{"--manager-namespace=other"}, io.Discard); err != nil || f.controllers.ManagerNamespace != "other" ||
+		!reflect.DeepEqual(f.controllers.ManagerPodLabels, controllers.DefaultOptions().ManagerPodLabels) {
+		t.Errorf("--manager-namespace: %v %+v", err, f)
+	}
+	for _, bad := range []string{"--manager-pod-labels=", "--manager-pod-labels=novalue"} {
+		if _, err := parseFlags([]string{bad}, io.Discard); err == nil || !strings.Contains(err.Error(), "manager-pod-labels") {
+			t.Errorf("%s: %v", bad, err)
+		}
 	}
 }
 

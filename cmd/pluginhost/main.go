@@ -66,7 +66,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*h
 	fs := flag.NewFlagSet("pluginhost", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.Config, "config", "config.json", "config file in the seed format; watched for changes")
-	fs.StringVar(&f.Listen, "listen", ":8080", "HTTP listen address")
+	fs.StringVar(&f.Listen, "listen", ":8080", "HTTP listen address of the plugins' API")
+	fs.StringVar(&f.OpsAddr, "ops-addr", "", "listen address of the operational endpoints (/status, /plugins, /metrics), which then leave --listen; empty serves everything on --listen")
 	fs.DurationVar(&f.PollInterval, "poll-interval", 100*time.Millisecond, "how often Argus checks the config file")
 	fs.StringVar(&f.StateDir, "state-dir", "", "directory to persist plugin state in (empty: state is lost at exit)")
 	fs.DurationVar(&f.SnapshotInterval, "snapshot-interval", time.Second, "how often state is saved; the most a crash can lose")
@@ -105,6 +106,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*h
 	}
 	if f.MaxBodyBytes <= 0 {
 		return nil, fmt.Errorf("--max-body-bytes must be positive")
+	}
+	if f.OpsAddr != "" && f.OpsAddr == f.Listen && !strings.HasSuffix(f.OpsAddr, ":0") {
+		return nil, fmt.Errorf("--ops-addr %q is the same as --listen; give the operational endpoints another port, or leave --ops-addr empty to serve everything on --listen", f.OpsAddr)
 	}
 	log, err := newLogger(logLevel, logFormat, stderr)
 	if err != nil {

@@ -62,9 +62,11 @@ const wait = 30 * time.Second
 type proc struct {
 	cmd  *exec.Cmd
 	addr string
-	mu   sync.Mutex
-	logs strings.Builder
-	done chan error
+	// opsAddr is where --ops-addr listens; empty without it. Set before addr is reported.
+	opsAddr string
+	mu      sync.Mutex
+	logs    strings.Builder
+	done    chan error
 }
 
 // start runs the binary in dir with args and env, and waits until it listens.
@@ -98,8 +100,9 @@ func launch(t *testing.T, dir string, env []string, args ...string) (*proc, <-ch
 			p.mu.Lock()
 			p.logs.WriteString(line + "\n")
 			p.mu.Unlock()
-			var rec struct{ Msg, Addr string }
+			var rec struct{ Msg, Addr, OpsAddr string }
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "Serving plugins" {
+				p.opsAddr = rec.OpsAddr
 				addr <- rec.Addr
 			}
 		}
@@ -367,6 +370,8 @@ func TestBadFlagsFailClearly(t *testing.T) {
 		{nil, []string{"PLUGINHOST_POLL_INTERVAL=soon"}, `PLUGINHOST_POLL_INTERVAL="soon"`},
 		{[]string{"--listen=256.0.0.1:1"}, nil, "listening on"},
 		{[]string{"extra"}, nil, "unexpected arguments"},
+		{[]string{"--listen=127.0.0.1:18080", "--ops-addr=127.0.0.1:18080"}, nil, "--ops-addr \"127.0.0.1:18080\" is the same as --listen"},
+		{[]string{"--listen=127.0.0.1:0", "--ops-addr=256.0.0.1:1"}, nil, "(--ops-addr)"},
 	} {
 		cmd := exec.Command(binary, tc.args...)
 		cmd.Dir = t.TempDir()
@@ -446,5 +451,61 @@ func TestSIGTERMLetsInFlightRequestsFinish(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("no exit after SIGTERM")
+	}
+}
+
+// With --ops-addr the binary serves the seed's API on --listen and /status, /plugins and
+// /metrics on the second listener only; a second config is applied and reported there.
+func TestOpsListenerAgainstTheBinary(t *testing.T) {
+	dir := testutil.ShortTempDir(t)
+	copyFile(t, "../../internal/pluginconfig/testdata/seed-full.json", filepath.Join(dir, "config.json"))
+	p := start(t, dir, nil, "--ops-addr=127.0.0.1:0", "--poll-interval=10ms")
+	if p.opsAddr == "" || p.opsAddr == p.addr {
+		t.Fatalf("ops address %q (API %q)", p.opsAddr, p.addr)
+	}
+	ops := func(path string) string { return "http://" + p.opsAddr + path }
+
+	if v := value(t, p, "POST", "increment", `{"value": 5}`); v != 5 {
+		t.Fatalf("increment on --listen: %v", v)
+	}
+	for _, path := range []string{"/status", "/plugins", "/metrics"} {
+		code, m := curl(t, "GET", p.url(path), "")
+		if code != 404 || !strings.Contains(fmt.Sprint(m["error"]), "--ops-addr") {
+			t.Errorf("GET %s on --listen = %d %v, want 404 naming --ops-addr", path, code, m)
+		}
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		for _, url := range []string{p.url(path), ops(path)} {
+			if code, _ := curl(t, "GET", url, ""); code != 200 {
+				t.Errorf("GET %s = %d", url, code)
+			}
+		}
+	}
+	copyFile(t, "../../internal/pluginconfig/testdata/seed-step2.json", filepath.Join(dir, "config.json"))
+	testutil.EventuallyTrue(t, wait, "the reload, reported on the ops listener", func() bool {
+		code, st := curl(t, "GET", ops("/status"), "")
+		plugins, _ := st["plugins"].([]any)
+		return code == 200 && len(plugins) == 1 && plugins[0].(map[string]any)["options"].(map[string]any)["increment"] == float64(10)
+	})
+	if v := value(t, p, "POST", "increment", `{"value": 1}`); v != 15 {
+		t.Fatalf("increment after the reload: %v, want 15", v)
+	}
+	resp, err := http.Get(ops("/metrics"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `pluginhost_requests_total{code="200",operation="increment",plugin="counter-1"} 2`; !strings.Contains(string(b), want) {
+		t.Errorf("metrics on the ops listener lack %s", want)
+	}
+	if code, _ := curl(t, "POST", ops("/plugins/counter-1/reset"), ""); code != 404 {
+		t.Errorf("reset on the ops listener = %d, want 404", code)
+	}
+	if v := value(t, p, "GET", "get", ""); v != 15 {
+		t.Errorf("value after a reset refused on the ops listener: %v", v)
+	}
+	if err := p.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM exit: %v", err)
 	}
 }

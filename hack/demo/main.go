@@ -199,7 +199,7 @@ func printGuide(w io.Writer, c *localcluster.Cluster, f *flags, hosts []localclu
 	p("  curl %s/plugins/counter-1/get", h.URL)
 	p("  curl -X POST %s/plugins/counter-1/reset", h.URL)
 	p("  curl -X POST %s/plugins/counter-2/increment -H \"Content-Type: application/json\" -H \"X-API-Key: change-me\" -d '{\"value\": 1}'", h.URL)
-	p("  curl %s/status", h.URL)
+	p("  curl %s/status    # the operational port (--ops-addr)", h.OpsURL)
 	p("")
 	p("(the Plugins' status.url is the in-cluster Service address; nothing routes it here.)")
 	for _, o := range hosts[1:] {

@@ -1,6 +1,23 @@
+/*
+Copyright 2026 The plugin-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package host
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
 	"net/http"
@@ -12,15 +29,26 @@ import (
 	"github.com/hotreload/plugin-operator/internal/pluginconfig"
 )
 
-// authenticator checks a request's credentials against a plugin's auth section, in constant
-// time. Credentials come inline or from files (mounted Secrets), read at apply time.
+// authenticator checks a request's credentials against a plugin's auth section.
+// Credentials come inline or from files (mounted Secrets), read at apply time; only their
+// SHA-256 digests are kept. A request's credentials are hashed and the digests compared with
+// subtle.ConstantTimeCompare: comparing the raw values would return at once on a length
+// mismatch and so tell a client the secret's length; digests always have the same length.
 type authenticator struct {
 	method    string
 	header    string // canonical header for api-key
-	secret    []byte // api key or bearer token
-	user      []byte
-	pass      []byte
+	secret    digest // of the api key or bearer token
+	user      digest
+	pass      digest
 	challenge []string
+}
+
+type digest [sha256.Size]byte
+
+// matches compares presented with d in time independent of both values.
+func (d *digest) matches(presented string) bool {
+	p := sha256.Sum256([]byte(presented))
+	return subtle.ConstantTimeCompare(p[:], d[:]) == 1
 }
 
 // newAuthenticator returns nil for method "none". Relative *_file paths are relative to
@@ -28,22 +56,22 @@ type authenticator struct {
 // resolves in a pod (/var/run/plugins/config -> /var/run/plugins/secrets) and in local tests
 // alike.
 func newAuthenticator(a pluginconfig.Auth, baseDir string) (*authenticator, error) {
-	read := func(inline, file, key string) ([]byte, error) {
+	read := func(inline, file, key string) (digest, error) {
 		if file == "" {
-			return []byte(inline), nil
+			return sha256.Sum256([]byte(inline)), nil
 		}
 		if !filepath.IsAbs(file) && baseDir != "" {
 			file = filepath.Join(baseDir, file)
 		}
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return nil, fmt.Errorf("%s_file: %w", key, err)
+			return digest{}, fmt.Errorf("%s_file: %w", key, err)
 		}
 		b = []byte(strings.TrimRight(string(b), "\r\n"))
 		if len(b) == 0 {
-			return nil, fmt.Errorf("%s_file: %s is empty", key, file)
+			return digest{}, fmt.Errorf("%s_file: %s is empty", key, file)
 		}
-		return b, nil
+		return sha256.Sum256(b), nil
 	}
 	au := &authenticator{method: a.Method}
 	var err error
@@ -75,20 +103,19 @@ func (a *authenticator) allow(r *http.Request) bool {
 	switch a.method {
 	case pluginconfig.AuthAPIKey:
 		v := r.Header[a.header]
-		return len(v) == 1 && subtle.ConstantTimeCompare([]byte(v[0]), a.secret) == 1
+		return len(v) == 1 && a.secret.matches(v[0])
 	case pluginconfig.AuthBearer:
 		v := r.Header["Authorization"]
 		const prefix = "bearer "
 		if len(v) != 1 || len(v[0]) < len(prefix) || !strings.EqualFold(v[0][:len(prefix)], prefix) {
 			return false
 		}
-		return subtle.ConstantTimeCompare([]byte(v[0][len(prefix):]), a.secret) == 1
+		return a.secret.matches(v[0][len(prefix):])
 	case pluginconfig.AuthBasic:
 		u, p, ok := r.BasicAuth()
 		// Compare both always so the time does not tell which one was wrong.
-		uok := subtle.ConstantTimeCompare([]byte(u), a.user)
-		pok := subtle.ConstantTimeCompare([]byte(p), a.pass)
-		return ok && uok&pok == 1
+		uok, pok := a.user.matches(u), a.pass.matches(p)
+		return ok && uok && pok
 	}
 	return false
 }

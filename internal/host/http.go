@@ -1,3 +1,19 @@
+/*
+Copyright 2026 The plugin-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package host
 
 import (
@@ -15,12 +31,47 @@ import (
 	"github.com/hotreload/plugin-operator/internal/plugin"
 )
 
-// Handler returns the host's whole HTTP API.
+// Handler returns the host's whole HTTP API on one listener: the plugins' API, the health
+// checks and the operational endpoints (/status, /plugins, /metrics). This is what the
+// pluginhost command serves when it is given no --ops-addr.
 func (h *Host) Handler() http.Handler {
 	mux := http.NewServeMux()
-	h.routes(mux)
+	h.apiRoutes(mux, "see /plugins, /status, /metrics")
+	h.opsRoutes(mux)
+	return h.withPluginPath(mux)
+}
+
+// APIHandler serves the plugins' API (/plugins/{name}/{operation}) and the health checks
+// only: the listener that clients reach when the operational endpoints have a listener of
+// their own (OpsHandler). They are left out here because they tell anyone who can reach the
+// Service every plugin's name, configuration revision and request counts.
+func (h *Host) APIHandler() http.Handler {
+	mux := http.NewServeMux()
+	h.apiRoutes(mux, "/status, /plugins and /metrics are served on the operations listener (--ops-addr) only")
+	for _, p := range []string{"/status", "/plugins", "/metrics"} {
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("%s is served on the operations listener (--ops-addr), not on the plugins' API", r.URL.Path))
+		})
+	}
+	return h.withPluginPath(mux)
+}
+
+// OpsHandler serves the operational endpoints (/status, /plugins, /metrics) and the health
+// checks, for the operator and monitoring; it serves no plugin operation.
+func (h *Host) OpsHandler() http.Handler {
+	mux := http.NewServeMux()
+	h.healthRoutes(mux)
+	h.opsRoutes(mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %q on the operations listener; it serves /status, /plugins, /metrics, /healthz and /readyz", r.URL.Path))
+	})
+	return mux
+}
+
+// withPluginPath routes /plugins/{name}/{op} before mux: the hot path skips ServeMux, whose
+// pattern matching allocates per request.
+func (h *Host) withPluginPath(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The hot path skips ServeMux, whose pattern matching allocates per request.
 		if strings.HasPrefix(r.URL.Path, "/plugins/") {
 			h.servePlugin(w, r)
 			return
@@ -29,17 +80,25 @@ func (h *Host) Handler() http.Handler {
 	})
 }
 
-// routes is the whole API surface.
-func (h *Host) routes(mux *http.ServeMux) {
-	mux.HandleFunc("/plugins/", h.servePlugin) // /plugins/{name}/{op}; Handler routes it first
-	mux.HandleFunc("GET /plugins", h.serveList)
+// apiRoutes are the plugins' API and the health checks; notFound ends the 404 message.
+func (h *Host) apiRoutes(mux *http.ServeMux, notFound string) {
+	mux.HandleFunc("/plugins/", h.servePlugin) // /plugins/{name}/{op}; withPluginPath routes it first
+	h.healthRoutes(mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %q; %s", r.URL.Path, notFound))
+	})
+}
+
+func (h *Host) healthRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeText(w, http.StatusOK, "ok") })
 	mux.HandleFunc("GET /readyz", h.serveReady)
+}
+
+// opsRoutes are the operational endpoints.
+func (h *Host) opsRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /plugins", h.serveList)
 	mux.HandleFunc("GET /status", h.serveStatus)
 	mux.Handle("GET /metrics", h.opts.Metrics.Handler())
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %q; see /plugins, /status, /metrics", r.URL.Path))
-	})
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
@@ -154,7 +213,8 @@ func waitSlot(slots chan struct{}, timeout time.Duration) bool {
 func (h *Host) readValue(r *http.Request) (int64, int, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			return 0, http.StatusUnsupportedMediaType, fmt.Errorf("Content-Type %q is not supported; send application/json", ct)
+			// The value is not echoed: error bodies never repeat what a client sent in headers.
+			return 0, http.StatusUnsupportedMediaType, errors.New("the Content-Type header is not supported; send application/json")
 		}
 	}
 	limit := h.opts.MaxBodyBytes

@@ -32,8 +32,11 @@ import (
 type RunOptions struct {
 	// Config is the config file, watched for changes.
 	Config string
-	// Listen is the HTTP listen address.
+	// Listen is the HTTP listen address of the plugins' API.
 	Listen string
+	// OpsAddr is the listen address of the operational endpoints (/status, /plugins,
+	// /metrics), which then leave Listen; "" serves everything on Listen.
+	OpsAddr string
 	// PollInterval is how often Argus checks the config file.
 	PollInterval time.Duration
 	// StateDir persists plugin state ("": state is lost at exit).
@@ -95,14 +98,31 @@ func Run(ctx context.Context, f RunOptions) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", f.Listen, err)
 	}
-	srv := &http.Server{
-		Handler:           h.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	newServer := func(handler http.Handler) *http.Server {
+		return &http.Server{
+			Handler:           handler,
+			ReadHeaderTimeout: 5 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		}
 	}
-	log.Info("Serving plugins", "addr", ln.Addr().String(), "config", f.Config, "revision", h.Revision(), "poll", f.PollInterval, "stateDir", f.StateDir)
+	srv := newServer(h.Handler())
+	servers := []*http.Server{srv}
+	listeners := []net.Listener{ln}
+	opsAddr := ""
+	if f.OpsAddr != "" {
+		opsLn, err := net.Listen("tcp", f.OpsAddr)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("listening on %s (--ops-addr): %w", f.OpsAddr, err)
+		}
+		srv.Handler = h.APIHandler()
+		servers = append(servers, newServer(h.OpsHandler()))
+		listeners = append(listeners, opsLn)
+		opsAddr = opsLn.Addr().String()
+	}
+	log.Info("Serving plugins", "addr", ln.Addr().String(), "opsAddr", opsAddr, "config", f.Config, "revision", h.Revision(), "poll", f.PollInterval, "stateDir", f.StateDir)
 	if f.Ready != nil {
 		f.Ready(ln.Addr().String())
 	}
@@ -110,8 +130,10 @@ func Run(ctx context.Context, f RunOptions) error {
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	watchErr := make(chan error, 1)
 	go func() { watchErr <- src.Watch(watchCtx, f.PollInterval) }()
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	serveErr := make(chan error, len(servers))
+	for i := range servers {
+		go func() { serveErr <- servers[i].Serve(listeners[i]) }()
+	}
 	snapDone := make(chan struct{})
 	go func() {
 		defer close(snapDone)
@@ -142,8 +164,10 @@ func Run(ctx context.Context, f RunOptions) error {
 	h.Drain()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), f.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		log.Warn("In-flight requests did not finish in time", "err", err)
+	for i, srv := range servers {
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			log.Warn("In-flight requests did not finish in time", "addr", listeners[i].Addr().String(), "err", err)
+		}
 	}
 	stopWatch()
 	<-snapDone

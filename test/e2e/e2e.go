@@ -352,7 +352,10 @@ func (s Stats) String() string {
 // Client talks to a plugin host's HTTP API (the seed's counter API plus /status).
 type Client struct {
 	BaseURL string
-	HTTP    *http.Client
+	// OpsURL is the base URL of the host's operational endpoints (/status), which rendered
+	// pods serve on their "ops" port, not on the Service; BaseURL when empty.
+	OpsURL string
+	HTTP   *http.Client
 	// Headers are sent with every request (e.g. an api-key header).
 	Headers map[string]string
 }
@@ -395,7 +398,11 @@ func (c *Client) Reset(ctx context.Context, name string) error {
 
 // Status returns GET /status.
 func (c *Client) Status(ctx context.Context) (*hostapi.Status, error) {
-	b, err := c.do(ctx, http.MethodGet, "/status", "")
+	ops := *c
+	if c.OpsURL != "" {
+		ops.BaseURL = c.OpsURL
+	}
+	b, err := ops.do(ctx, http.MethodGet, "/status", "")
 	if err != nil {
 		return nil, err
 	}

@@ -270,6 +270,22 @@ func TestClient(t *testing.T) {
 	if _, ok := AppliedIncrement(st, "counter-3"); ok {
 		t.Error("AppliedIncrement(counter-3) found a plugin that is not there")
 	}
+
+	// With OpsURL, /status is read there (a rendered pod's ops port), the plugins' API on
+	// BaseURL still.
+	api := http.NewServeMux()
+	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"error":"not here"}`, http.StatusNotFound)
+	})
+	apiSrv := httptest.NewServer(api)
+	defer apiSrv.Close()
+	split := &Client{BaseURL: apiSrv.URL, OpsURL: srv.URL}
+	if st, err := split.Status(ctx); err != nil || st.Revision != "sha256:x" {
+		t.Errorf("Status via OpsURL = %+v, %v", st, err)
+	}
+	if _, err := split.Get(ctx, "counter-1"); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("Get went to OpsURL: %v", err)
+	}
 }
 
 func TestSnapshotDiff(t *testing.T) {

@@ -23,15 +23,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
+	"github.com/hotreload/plugin-operator/controllers"
 	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
@@ -123,6 +126,9 @@ type cluster interface {
 	// baseURL returns a URL of a Service's port that this process can reach, for as long as
 	// the test runs.
 	baseURL(namespace, service string, port int) string
+	// opsURL returns a URL of the operational port of host's pod (as it is now) that this
+	// process can reach.
+	opsURL(namespace, host string) string
 	// nodeDir creates a directory on the node, writable by the host pods' user (65532).
 	nodeDir(path string)
 }
@@ -326,7 +332,7 @@ func (s *suite) applySamples() {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	s.client = &Client{BaseURL: s.cluster.baseURL(ns, svc, port)}
+	s.client = &Client{BaseURL: s.cluster.baseURL(ns, svc, port), OpsURL: s.cluster.opsURL(ns, hostName)}
 	s.keyed = &Client{BaseURL: s.client.BaseURL, Headers: map[string]string{"X-API-Key": apiKey}}
 	s.waitServing(s.client, counter1)
 	s.hostBefore = s.hostPod(SamplesNamespace, hostName)
@@ -520,7 +526,7 @@ func (s *suite) testBadUserConfig() {
 	s.kubectl("-n", SamplesNamespace, "wait", "--for=condition=Degraded=False", "pluginhost/seeded", "--timeout=1m")
 	svc, ns, port, err := ServiceFromURL(s.kubectl("-n", SamplesNamespace, "get", "pluginhost", "seeded", "-o", "jsonpath={.status.url}"))
 	s.must(err)
-	c := &Client{BaseURL: s.cluster.baseURL(ns, svc, port)}
+	c := &Client{BaseURL: s.cluster.baseURL(ns, svc, port), OpsURL: s.cluster.opsURL(ns, "seeded")}
 	s.waitServing(c, "seed-counter")
 	good1 := s.kubectl("-n", SamplesNamespace, "get", "pluginhost", "seeded", "-o", "jsonpath={.status.configRevision}")
 	s.expectValue(c.Increment, "seed-counter", 1, 2)
@@ -1012,6 +1018,10 @@ func (k *kindCluster) baseURL(namespace, service string, port int) string {
 	return fmt.Sprintf("http://127.0.0.1:%d", k.s.portForward(namespace, "service/"+service, port))
 }
 
+func (k *kindCluster) opsURL(namespace, host string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d", k.s.portForward(namespace, "deployment/"+host, controllers.OpsPort))
+}
+
 func (k *kindCluster) nodeDir(path string) {
 	s := k.s
 	s.run(s.cfg.ContainerTool, nil, "exec", s.cfg.Cluster+"-control-plane", "sh", "-c",
@@ -1073,6 +1083,13 @@ func (l *localCluster) loadImage() {
 func (l *localCluster) baseURL(namespace, service string, port int) string {
 	ip := l.s.kubectl("-n", namespace, "get", "service", service, "-o", "jsonpath={.spec.clusterIP}")
 	return fmt.Sprintf("http://%s:%d", ip, port)
+}
+
+// opsURL is the pod's IP: this process runs on the node, which reaches pod IPs.
+func (l *localCluster) opsURL(namespace, host string) string {
+	ip := l.s.kubectl("-n", namespace, "get", "pods", "-l", v1alpha1.LabelHost+"="+host,
+		"--field-selector=status.phase=Running", "-o", "jsonpath={.items[0].status.podIP}")
+	return "http://" + net.JoinHostPort(ip, strconv.Itoa(controllers.OpsPort))
 }
 
 func (l *localCluster) nodeDir(path string) {

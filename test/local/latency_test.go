@@ -75,7 +75,7 @@ func measureEdits(t *testing.T, ns string, n int) (served, ready []time.Duration
 			t.Fatal(err)
 		}
 		testutil.Eventually(t, wait, fmt.Sprintf("edit %d (increment %d) served", i+1, increment), func() error {
-			st, err := hostStatus(proc.URL)
+			st, err := hostStatus(proc.OpsURL)
 			if err != nil {
 				return err
 			}

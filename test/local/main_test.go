@@ -228,7 +228,7 @@ func mustCall(t testing.TB, want int, url, method, plugin, op, body string, head
 	return a
 }
 
-// hostStatus reads the runtime's GET /status.
+// hostStatus reads the runtime's GET /status; url is the host's OpsURL.
 func hostStatus(url string) (*hostapi.Status, error) {
 	resp, err := http.Get(url + "/status")
 	if err != nil {

@@ -59,7 +59,13 @@ func TestSamplesWithKubectl(t *testing.T) {
 	if want := "Running 127.0.0.1 " + url[strings.LastIndex(url, ":")+1:]; pod != want {
 		t.Errorf("pod phase, IP and port %q, want %q", pod, want)
 	}
-	st, err := hostStatus(url)
+	// /status is on the operational port only; the API port answers 404 there.
+	if resp, err := http.Get(url + "/status"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /status on the API port: %v %v, want 404", err, resp)
+	} else {
+		resp.Body.Close()
+	}
+	st, err := hostStatus(waitHost(t, ns, "demo").OpsURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +290,7 @@ func TestInvalidUserConfigMap(t *testing.T) {
 	if h.Status.ConfigRevision != goodRevision {
 		t.Errorf("configRevision moved to %s while the user's config is broken", h.Status.ConfigRevision)
 	}
-	st, err := hostStatus(proc.URL)
+	st, err := hostStatus(proc.OpsURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +351,7 @@ func TestStateSurvivesHostRestart(t *testing.T) {
 	mustCall(t, http.StatusOK, proc.URL, http.MethodPost, "counter", "increment", `{"value": 1}`)
 	incremented := time.Now()
 	testutil.Eventually(t, wait, "a snapshot after the increment", func() error {
-		st, err := hostStatus(proc.URL)
+		st, err := hostStatus(proc.OpsURL)
 		if err != nil {
 			return err
 		}

@@ -13,6 +13,8 @@ import (
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -265,6 +267,8 @@ func (a *agent) collectGarbage(ctx context.Context, d *appsv1.Deployment, log lo
 		corev1.SchemeGroupVersion.WithKind("ConfigMapList"),
 		corev1.SchemeGroupVersion.WithKind("SecretList"),
 		corev1.SchemeGroupVersion.WithKind("PersistentVolumeClaimList"),
+		networkingv1.SchemeGroupVersion.WithKind("NetworkPolicyList"),
+		policyv1.SchemeGroupVersion.WithKind("PodDisruptionBudgetList"),
 	} {
 		list := &metav1.PartialObjectMetadataList{}
 		list.SetGroupVersionKind(gvk)

@@ -42,8 +42,11 @@ type Host struct {
 	Namespace, Name string
 	// Pod is the name of the pod.
 	Pod string
-	// URL is where the process serves HTTP: http://127.0.0.1:<port>.
+	// URL is where the process serves the plugins' API: http://127.0.0.1:<port>.
 	URL string
+	// OpsURL is where it serves /status, /plugins and /metrics: the pod's port "ops" (its
+	// --ops-addr), or URL when the pod has none.
+	OpsURL string
 	// PID is the process id of the running process (0 while it is down).
 	PID int
 	// Restarts is the container's restartCount.
@@ -92,9 +95,17 @@ type hostPod struct {
 func (h *hostPod) info() Host {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	url, opsURL := "http://"+kubeletsim.PodIP+":"+strconv.Itoa(int(h.port)), ""
+	for _, p := range h.pod.Spec.Containers[0].Ports {
+		if p.Name == opsPortName {
+			opsURL = "http://" + kubeletsim.PodIP + ":" + strconv.Itoa(int(p.ContainerPort))
+		}
+	}
+	if opsURL == "" {
+		opsURL = url
+	}
 	return Host{
-		Namespace: h.deployment.Namespace, Name: h.host, Pod: h.pod.Name,
-		URL: "http://" + kubeletsim.PodIP + ":" + strconv.Itoa(int(h.port)),
+		Namespace: h.deployment.Namespace, Name: h.host, Pod: h.pod.Name, URL: url, OpsURL: opsURL,
 		PID: h.pid, Restarts: h.count, Ready: h.ready, Dir: h.dir, Log: filepath.Join(h.dir, LogFileName),
 	}
 }

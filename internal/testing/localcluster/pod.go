@@ -70,8 +70,19 @@ func newPod(d *appsv1.Deployment, port int32) (*corev1.Pod, error) {
 		return nil, fmt.Errorf("container %q has no port named %q", c.Name, kubeletsim.HTTPPortName)
 	}
 	c.Ports[i].ContainerPort = port
+	// The runtime's operational port (--ops-addr) needs a port of its own on 127.0.0.1 too.
+	if j := slices.IndexFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == opsPortName }); j >= 0 {
+		ops, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		c.Ports[j].ContainerPort = ops
+	}
 	return pod, nil
 }
+
+// opsPortName names the runtime's operational port, whose address is its --ops-addr.
+const opsPortName = "ops"
 
 // volumeKind is how the agent provides a volume on this machine.
 type volumeKind int
@@ -145,8 +156,9 @@ type process struct {
 
 // containerProcess translates the container's command line for this machine: a flag value
 // under a volume's mountPath points into that volume's local directory, --listen binds
-// 127.0.0.1:port, and /tmp (when a volume is mounted there) becomes TMPDIR. The environment
-// is the container's literal env only: a container does not inherit the node's.
+// 127.0.0.1:port, --ops-addr binds 127.0.0.1 and the port newPod gave the port "ops", and
+// /tmp (when a volume is mounted there) becomes TMPDIR. The environment is the container's
+// literal env only: a container does not inherit the node's.
 func containerProcess(c *corev1.Container, vols []localVolume, port int32) (process, error) {
 	dirs := map[string]string{}
 	for _, v := range vols {
@@ -184,6 +196,10 @@ func containerProcess(c *corev1.Container, vols []localVolume, port int32) (proc
 	}
 
 	listen := "--listen=" + kubeletsim.PodIP + ":" + strconv.Itoa(int(port))
+	opsAddr := ""
+	if j := slices.IndexFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == opsPortName }); j >= 0 {
+		opsAddr = "--ops-addr=" + kubeletsim.PodIP + ":" + strconv.Itoa(int(c.Ports[j].ContainerPort))
+	}
 	var args []string
 	if len(c.Command) > 1 {
 		args = append(args, c.Command[1:]...)
@@ -196,6 +212,8 @@ func containerProcess(c *corev1.Container, vols []localVolume, port int32) (proc
 		case !ok || !strings.HasPrefix(name, "-"):
 		case strings.TrimLeft(name, "-") == "listen":
 			args[i], sawListen = listen, true
+		case strings.TrimLeft(name, "-") == "ops-addr" && opsAddr != "":
+			args[i] = opsAddr
 		default:
 			args[i] = name + "=" + localPath(value)
 		}

@@ -1,6 +1,7 @@
 package localcluster
 
 import (
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -86,6 +87,28 @@ func TestNewPod(t *testing.T) {
 	d.Spec.Template.Spec.Containers[0].Args[2] = "--poll-interval=1s"
 	if templateHash(&d.Spec.Template) == hash {
 		t.Error("a changed template kept its hash")
+	}
+
+	// The runtime's ops port (--ops-addr) gets a free port of its own, and the process binds it.
+	withOps := deployment()
+	oc := &withOps.Spec.Template.Spec.Containers[0]
+	oc.Ports = append(oc.Ports, corev1.ContainerPort{Name: "ops", ContainerPort: 8081})
+	oc.Args = append(oc.Args, "--ops-addr=:8081")
+	opsPod, err := newPod(withOps, 40123)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := opsPod.Spec.Containers[0].Ports[2].ContainerPort
+	if ops == 8081 || ops == 40123 || ops <= 0 {
+		t.Errorf("ops port %d: want a free port of its own", ops)
+	}
+	vols, err := localVolumes(&opsPod.Spec, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc, err := containerProcess(&opsPod.Spec.Containers[0], vols, 40123)
+	if want := fmt.Sprintf("--ops-addr=127.0.0.1:%d", ops); err != nil || !slices.Contains(proc.args, want) || !slices.Contains(proc.args, "--listen=127.0.0.1:40123") {
+		t.Errorf("args %q, %v: want %s and the listen address", proc.args, err, want)
 	}
 
 	d.Spec.Template.Spec.Containers[0].Ports = d.Spec.Template.Spec.Containers[0].Ports[:1]
