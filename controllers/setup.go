@@ -170,7 +170,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error
 	hosts := &PluginHostReconciler{
 		Client: mgr.GetClient(), Recorder: recorder, Options: opts,
 		types: builtin.Registry(), reader: newStatusReader(opts.StatusTimeout, opts.MaxConcurrentProbes),
-		applier: newApplier(mgr.GetClient(), mgr.GetCache()),
+		applier: newApplier(mgr.GetClient(), mgr.GetCache(), mgr.GetAPIReader()),
 	}
 	if err := hosts.setupWithManager(mgr); err != nil {
 		return err
