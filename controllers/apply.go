@@ -47,9 +47,9 @@ type applier struct {
 	// cache reads objects from the manager's informers, metadata-only ones included.
 	cache client.Reader
 	// api reads from the API server, for objects the cache does not hold.
-	api client.Reader
-	mu    sync.Mutex
-	last  map[string]appliedState
+	api  client.Reader
+	mu   sync.Mutex
+	last map[string]appliedState
 }
 
 type appliedState struct {

@@ -127,4 +127,3 @@ func findEntry(host *v1alpha1.PluginHost, name string) *v1alpha1.SelectedPluginS
 	}
 	return nil
 }
-
