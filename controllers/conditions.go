@@ -61,12 +61,6 @@ type hostFacts struct {
 	FailedStep string
 }
 
-// podsRead reports whether the reconcile got as far as reading the pods, so that the facts
-// about them are complete.
-func (f hostFacts) podsRead() bool {
-	return len(f.Conflicts) == 0 && f.FailedStep == ""
-}
-
 // converged reports whether every running pod runs the desired revision: nothing is left to
 // poll for. With no running pod there is nothing to poll either; pod events bring the next
 // reconcile.
