@@ -108,7 +108,7 @@ func TestKubectl(t *testing.T) {
 		}
 	}
 	out = kubectl(t, "get", "hotreload", "-n", ns)
-	for _, want := range []string{"counter-1", "counter-2", "demo", "TYPE", "ENABLED", "READY", "PLUGINS", "AVAILABLE"} {
+	for _, want := range []string{"counter-1", "counter-2", "demo", "TYPE", "ENABLED", "READY", "REASON", "PLUGINS", "AVAILABLE"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("kubectl get hotreload output lacks %q:\n%s", want, out)
 		}
