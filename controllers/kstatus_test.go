@@ -25,6 +25,7 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -256,6 +257,7 @@ func TestKstatusLifecycleAndMetrics(t *testing.T) {
 		return condition(h.Status.Conditions, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonRolledOut, h.Generation)
 	})
 	count2, sum2 := histogram(t, "plugin_operator_config_apply_duration_seconds")
+	t.Logf("config apply duration of the edit: %.3fs (envtest, kubeletsim, a real pluginhost)", sum2-sum)
 	if count2 != count+1 || sum2 <= sum {
 		t.Errorf("config apply duration: count %d→%d, sum %v→%v; want one more sample, of more than 0s", count, count2, sum, sum2)
 	}
@@ -338,4 +340,79 @@ func TestKstatusLifecycleAndMetrics(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestFailedStepIsReported: a step the API server refuses (here the Service, denied by a
+// ValidatingAdmissionPolicy) sets Ready=False with ReconcileFailed and the error,
+// Reconciling=True, and leaves observedGeneration unmoved; once the refusal goes the host
+// carries on by itself.
+func TestFailedStepIsReported(t *testing.T) {
+	needEnv(t)
+	ns := newNamespace(t)
+	ctx := context.Background()
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "no-services-" + ns},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"services"}},
+				}}}},
+			Validations: []admissionregistrationv1.Validation{{Expression: "false", Message: "no Services in this namespace (test policy)"}},
+		}}
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: policy.Name},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName:        policy.Name,
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
+			MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
+				MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}}},
+		}}
+	create(t, policy, binding)
+	t.Cleanup(func() {
+		_ = env.Client.Delete(ctx, binding)
+		_ = env.Client.Delete(ctx, policy)
+	})
+	// The API server enforces a new policy once its informer has it.
+	eventually(t, wait, "the policy denies Services", func() error {
+		probe := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "probe"},
+			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}
+		if err := env.Client.Create(ctx, probe, client.DryRunAll); err == nil {
+			return fmt.Errorf("a Service is still admitted")
+		}
+		return nil
+	})
+
+	startManager(t, ns, testOptions())
+	host := newHost(ns, "denied", "denied")
+	create(t, host)
+	h := hostCondition(t, ns, "denied", v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonReconcileFailed)
+	if msg := findCondition(h.Status.Conditions, v1alpha1.ConditionReady).Message; !strings.Contains(msg, "applying Service denied") ||
+		!strings.Contains(msg, "no Services in this namespace") {
+		t.Errorf("Ready message %q: want the step and the API server's error", msg)
+	}
+	if err := condition(h.Status.Conditions, v1alpha1.ConditionReconciling, metav1.ConditionTrue, v1alpha1.ReasonReconcileFailed, h.Generation); err != nil {
+		t.Error(err)
+	}
+	if h.Status.ObservedGeneration == h.Generation {
+		t.Errorf("observedGeneration %d moved although the generation was not fully evaluated", h.Status.ObservedGeneration)
+	}
+	if res := computeStatus(t, host, "PluginHost"); res.Status != kstatus.InProgressStatus {
+		t.Errorf("kstatus %s (%s), want InProgress", res.Status, res.Message)
+	}
+
+	if err := env.Client.Delete(ctx, binding); err != nil {
+		t.Fatal(err)
+	}
+	hostCondition(t, ns, "denied", v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonWorkloadUnavailable)
+	eventually(t, wait, "observedGeneration", func() error {
+		if err := get(t, h, ns, "denied"); err != nil {
+			return err
+		}
+		if h.Status.ObservedGeneration != h.Generation {
+			return fmt.Errorf("observedGeneration %d of %d", h.Status.ObservedGeneration, h.Generation)
+		}
+		return nil
+	})
+	if err := get(t, &corev1.Service{}, ns, "denied"); err != nil {
+		t.Errorf("Service after the policy went: %v", err)
+	}
 }
