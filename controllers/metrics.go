@@ -34,7 +34,7 @@ var (
 			"to every ready pod of the host reporting it applied. A host's first revision is not timed.",
 		// A change lands within the host's poll interval (250ms) plus the kubelet's volume
 		// sync (about 1s with the nudge, up to a minute or more without it).
-		Buckets: []float64{0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 20, 30, 60, 90, 120, 300},
+		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 90, 120, 300},
 	})
 	configRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "plugin_operator_config_refused_total",

@@ -26,6 +26,12 @@ import (
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 )
 
+// stallsPlugins are the reasons of a PluginHost's Stalled condition that stop its reconcile
+// before it evaluates its Plugins, so that their Pending generations would wait for ever.
+var stallsPlugins = map[string]bool{
+	v1alpha1.ReasonChildConflict: true,
+}
+
 // setPluginStatus computes a Plugin's status from the PluginHosts of its namespace: the
 // oldest host that selects it runs it, and that host's status.plugins entry and pod reports
 // decide Accepted, Applied and Ready (and Reconciling and Stalled, from Ready's reason). It
@@ -74,10 +80,11 @@ func setPluginStatus(p *v1alpha1.Plugin, hosts []v1alpha1.PluginHost) {
 	e := findEntry(host, p.Name)
 	if e == nil || e.Generation != gen || (e.UID != "" && e.UID != p.UID) {
 		st.AppliedRevision = ""
-		// A host that cannot get on (a child conflict, a refused step) will not evaluate this
-		// generation until someone acts: say so, as evaluated, rather than Pending forever.
+		// A host stalled before it evaluates Plugins will not evaluate this generation until
+		// someone acts: say so, as evaluated, rather than Pending forever. Other stalls (a pod
+		// refusing another Plugin's change) do not stop the evaluation: Pending it is.
 		if c := meta.FindStatusCondition(host.Status.Conditions, v1alpha1.ConditionStalled); c != nil &&
-			c.Status == metav1.ConditionTrue && c.ObservedGeneration == host.Generation {
+			c.Status == metav1.ConditionTrue && c.ObservedGeneration == host.Generation && stallsPlugins[c.Reason] {
 			st.ObservedGeneration = gen
 			msg := fmt.Sprintf("PluginHost %s is stalled (%s): %s", host.Name, c.Reason, c.Message)
 			set(v1alpha1.ConditionAccepted, metav1.ConditionUnknown, v1alpha1.ReasonPending, msg)

@@ -83,6 +83,14 @@ func TestSetPluginReadiness(t *testing.T) {
 		class:    stalled,
 		observed: 3,
 	}, {
+		// The host still evaluates Plugins: the edit is on its way, not failed.
+		name: "pending on a host stalled by another Plugin's refused change",
+		hosts: []v1alpha1.PluginHost{host(entry(v1alpha1.ReasonAccepted, 2, revA), revA, true, "",
+			stalledBy(v1alpha1.ReasonPodRefusedConfig, "Refused revision sha256:bbbbbbbbbbbb"))},
+		ready:    wantCond{F, v1alpha1.ReasonPending, "has not evaluated generation 3"},
+		class:    reconciling,
+		observed: 2,
+	}, {
 		name:     "no host selects it (yet)",
 		hosts:    []v1alpha1.PluginHost{},
 		ready:    wantCond{F, v1alpha1.ReasonNoHost, ""},
