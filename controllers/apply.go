@@ -46,8 +46,10 @@ type applier struct {
 	client client.Client
 	// cache reads objects from the manager's informers, metadata-only ones included.
 	cache client.Reader
-	mu    sync.Mutex
-	last  map[string]appliedState
+	// api reads from the API server, for objects the cache does not hold.
+	api  client.Reader
+	mu   sync.Mutex
+	last map[string]appliedState
 }
 
 type appliedState struct {
@@ -55,8 +57,8 @@ type appliedState struct {
 	resourceVersion string
 }
 
-func newApplier(c client.Client, cache client.Reader) *applier {
-	return &applier{client: c, cache: cache, last: map[string]appliedState{}}
+func newApplier(c client.Client, cache, api client.Reader) *applier {
+	return &applier{client: c, cache: cache, api: api, last: map[string]appliedState{}}
 }
 
 func applyKey(obj client.Object) string {

@@ -184,6 +184,9 @@ func TestSetPluginStatus(t *testing.T) {
 		hosts                    []v1alpha1.PluginHost
 		accepted, applied, ready wantCond
 		host, url, appliedRev    string
+		// pending: the host has not evaluated the Plugin's generation, so
+		// status.observedGeneration stays where it was.
+		pending bool
 	}{{
 		name:     "no host",
 		plugin:   p,
@@ -198,7 +201,7 @@ func TestSetPluginStatus(t *testing.T) {
 		accepted: wantCond{U, v1alpha1.ReasonPending, "has not evaluated generation 2"},
 		applied:  wantCond{F, v1alpha1.ReasonPending, ""},
 		ready:    wantCond{F, v1alpha1.ReasonPending, ""},
-		host:     "h", url: "http://h.ns.svc:8080/plugins/c1",
+		host:     "h", url: "http://h.ns.svc:8080/plugins/c1", pending: true,
 	}, {
 		name:     "a Plugin recreated under the same name is not the old one",
 		plugin:   p,
@@ -206,7 +209,7 @@ func TestSetPluginStatus(t *testing.T) {
 		accepted: wantCond{U, v1alpha1.ReasonPending, ""},
 		applied:  wantCond{F, v1alpha1.ReasonPending, ""},
 		ready:    wantCond{F, v1alpha1.ReasonPending, ""},
-		host:     "h", url: "http://h.ns.svc:8080/plugins/c1",
+		host:     "h", url: "http://h.ns.svc:8080/plugins/c1", pending: true,
 	}, {
 		name:   "rejected",
 		plugin: p,
@@ -311,9 +314,13 @@ func TestSetPluginStatus(t *testing.T) {
 			checkCond(t, st.Conditions, v1alpha1.ConditionAccepted, tt.accepted)
 			checkCond(t, st.Conditions, v1alpha1.ConditionApplied, tt.applied)
 			checkCond(t, st.Conditions, v1alpha1.ConditionReady, tt.ready)
-			if st.Host != tt.host || st.URL != tt.url || st.AppliedRevision != tt.appliedRev || st.ObservedGeneration != pl.Generation {
+			wantObserved := pl.Generation
+			if tt.pending {
+				wantObserved = tt.plugin.Status.ObservedGeneration
+			}
+			if st.Host != tt.host || st.URL != tt.url || st.AppliedRevision != tt.appliedRev || st.ObservedGeneration != wantObserved {
 				t.Errorf("host %q url %q appliedRevision %q observedGeneration %d; want %q %q %q %d",
-					st.Host, st.URL, st.AppliedRevision, st.ObservedGeneration, tt.host, tt.url, tt.appliedRev, pl.Generation)
+					st.Host, st.URL, st.AppliedRevision, st.ObservedGeneration, tt.host, tt.url, tt.appliedRev, wantObserved)
 			}
 		})
 	}

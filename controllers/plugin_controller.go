@@ -155,7 +155,8 @@ func pluginsAffected(oldHost, newHost *v1alpha1.PluginHost) (all bool, changed [
 		!oldHost.DeletionTimestamp.Equal(newHost.DeletionTimestamp) ||
 		oldHost.Status.ConfigRevision != newHost.Status.ConfigRevision ||
 		oldHost.Status.AppliedRevision != newHost.Status.AppliedRevision ||
-		len(oldHost.Status.Pods) != len(newHost.Status.Pods) {
+		len(oldHost.Status.Pods) != len(newHost.Status.Pods) ||
+		stalledChanged(oldHost, newHost) {
 		return true, nil
 	}
 	for i := range oldHost.Status.Pods {
@@ -180,6 +181,17 @@ func pluginsAffected(oldHost, newHost *v1alpha1.PluginHost) (all bool, changed [
 	}
 	slices.Sort(changed)
 	return false, changed
+}
+
+// stalledChanged reports whether a host's Stalled condition changed, which the Plugins that
+// wait for it show.
+func stalledChanged(oldHost, newHost *v1alpha1.PluginHost) bool {
+	a := meta.FindStatusCondition(oldHost.Status.Conditions, v1alpha1.ConditionStalled)
+	b := meta.FindStatusCondition(newHost.Status.Conditions, v1alpha1.ConditionStalled)
+	if a == nil || b == nil {
+		return (a == nil) != (b == nil)
+	}
+	return a.Status != b.Status || a.Reason != b.Reason || a.Message != b.Message
 }
 
 // pluginsOfHost maps a PluginHost to the Plugins it selects or lists in status.plugins.

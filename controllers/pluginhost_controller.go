@@ -27,12 +27,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
@@ -54,7 +56,14 @@ type PluginHostReconciler struct {
 	types   pluginconfig.Types
 	reader  *statusReader
 	applier *applier
+	clock   rolloutClock
 }
+
+// conflictRecheckInterval is how often a host whose child name is taken looks again. The
+// cache holds Deployments, Services and PVCs with the host label only (to keep memory low on
+// large clusters), so no event announces that a foreign one is gone; each look costs one
+// metadata GET per missing child.
+const conflictRecheckInterval = 10 * time.Second
 
 // hostReconcile carries one reconcile's state between its steps.
 type hostReconcile struct {
@@ -77,6 +86,7 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err := r.Get(ctx, req.NamespacedName, host); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.applier.forget(req.Namespace, childNames(req.Name)...)
+			r.clock.forgetHost(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -87,9 +97,13 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 
 	rc := &hostReconcile{host: host, before: host.DeepCopy()}
 	defer func() {
-		if retErr == nil {
+		// A failed step leaves the generation unevaluated; a conflict is an evaluation.
+		if retErr != nil {
+			rc.facts.FailedStep = retErr.Error()
+		} else {
 			host.Status.ObservedGeneration = host.Generation
 		}
+		setHostConditions(host, rc.facts)
 		if err := r.patchStatus(ctx, rc); err != nil {
 			retErr = errors.Join(retErr, err)
 			return
@@ -97,6 +111,14 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		r.recordEvents(rc)
 	}()
 
+	foreign, err := r.applier.foreignChildren(ctx, host)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if len(foreign) > 0 {
+		rc.facts.Conflicts = foreign
+		return ctrl.Result{RequeueAfter: conflictRecheckInterval}, nil
+	}
 	for _, step := range []func(context.Context, *hostReconcile) error{
 		r.reconcileConfig,
 		r.reconcileWorkload,
@@ -348,6 +370,7 @@ func (r *PluginHostReconciler) reconcileRollout(ctx context.Context, rc *hostRec
 
 	results := r.reader.readAll(ctx, running)
 	now := metav1.Now()
+	key := types.NamespacedName{Namespace: host.Namespace, Name: host.Name}
 	reports := make([]v1alpha1.PodStatus, 0, len(running))
 	for i, pod := range running {
 		res := results[i]
@@ -387,8 +410,31 @@ func (r *PluginHostReconciler) reconcileRollout(ctx context.Context, rc *hostRec
 			}
 		}
 	}
-	setHostConditions(host, rc.facts)
+	r.countRollout(rc, key, now.Time)
 	return nil
+}
+
+// countRollout updates the host's metrics from the pod facts of this reconcile.
+func (r *PluginHostReconciler) countRollout(rc *hostReconcile, key types.NamespacedName, now time.Time) {
+	labels := prometheus.Labels{"namespace": key.Namespace, "pluginhost": key.Name}
+	failed := 0
+	for _, p := range rc.facts.Running {
+		if p.Err != nil {
+			failed++
+		}
+	}
+	if failed > 0 {
+		statusProbeErrors.With(labels).Add(float64(failed))
+	}
+	// A refusal of this revision in the status written before was counted then, by this
+	// manager or a previous one.
+	counted := false
+	if rc.before.Status.ConfigRevision == rc.facts.DesiredRevision {
+		for _, p := range rc.before.Status.Pods {
+			counted = counted || p.LastReloadError != ""
+		}
+	}
+	r.clock.observeRollout(key, rc.before.Status.ConfigRevision, counted, rc.facts, now)
 }
 
 // nudge annotates a pod with the desired revision: a pod update makes kubelet sync the pod,
@@ -482,6 +528,11 @@ func (r *PluginHostReconciler) recordEvents(rc *hostReconcile) {
 		}
 		r.Recorder.Eventf(host, related, corev1.EventTypeWarning, v1alpha1.EventPodRefusedConfig, "Reload",
 			"Pod %s refused revision %s and kept its previous configuration: %s", p.Name, short(host.Status.ConfigRevision), p.LastReloadError)
+	}
+	if c := meta.FindStatusCondition(host.Status.Conditions, v1alpha1.ConditionReady); c != nil && c.Reason == v1alpha1.ReasonChildConflict {
+		if prev := meta.FindStatusCondition(before.Status.Conditions, v1alpha1.ConditionReady); prev == nil || prev.Message != c.Message {
+			r.Recorder.Eventf(host, nil, corev1.EventTypeWarning, v1alpha1.EventChildConflict, "Reconcile", "%s", c.Message)
+		}
 	}
 	if rev := host.Status.AppliedRevision; rev != "" && rev != before.Status.AppliedRevision {
 		r.Recorder.Eventf(host, nil, corev1.EventTypeNormal, v1alpha1.EventRevisionRolledOut, "RollOut",

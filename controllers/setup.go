@@ -19,12 +19,14 @@ package controllers
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
@@ -185,7 +187,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error
 	hosts := &PluginHostReconciler{
 		Client: mgr.GetClient(), Recorder: recorder, Options: opts,
 		types: builtin.Registry(), reader: newStatusReader(opts.StatusTimeout, opts.MaxConcurrentProbes),
-		applier: newApplier(mgr.GetClient(), mgr.GetCache()),
+		applier: newApplier(mgr.GetClient(), mgr.GetCache(), mgr.GetAPIReader()),
 	}
 	if err := hosts.setupWithManager(mgr); err != nil {
 		return err
@@ -261,32 +263,56 @@ func (r *PluginHostReconciler) hostsOfConfigMap(ctx context.Context, o client.Ob
 		ctrl.LoggerFrom(ctx).Error(err, "Cannot list PluginHosts")
 		return nil
 	}
-	return requestsFor(hosts.Items, func(*v1alpha1.PluginHost) bool { return true })
+	return append(requestsFor(hosts.Items, func(*v1alpha1.PluginHost) bool { return true }),
+		r.hostOfForeignChild(ctx, o, configMapName)...)
+}
+
+// hostOfForeignChild maps an object that no PluginHost controls to the PluginHost whose child
+// (named by childName) would have its name: a host stalled by a ChildConflict hears at once
+// when a foreign ConfigMap or Secret goes. (The operator's own children reach their host
+// through Owns.)
+func (r *PluginHostReconciler) hostOfForeignChild(ctx context.Context, o client.Object, childName func(*v1alpha1.PluginHost) string) []reconcile.Request {
+	if ref := metav1.GetControllerOfNoCopy(o); ref != nil && ref.Kind == "PluginHost" {
+		return nil
+	}
+	probe := &v1alpha1.PluginHost{}
+	probe.Name = "x"
+	suffix := strings.TrimPrefix(childName(probe), probe.Name)
+	name, ok := strings.CutSuffix(o.GetName(), suffix)
+	if !ok || name == "" {
+		return nil
+	}
+	key := types.NamespacedName{Namespace: o.GetNamespace(), Name: name}
+	if err := r.Get(ctx, key, &v1alpha1.PluginHost{}); err != nil {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: key}}
 }
 
 // hostsOfSecret maps an auth Secret to the PluginHosts that select a Plugin naming it.
 func (r *PluginHostReconciler) hostsOfSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	foreign := r.hostOfForeignChild(ctx, o, credentialsName)
 	plugins := &v1alpha1.PluginList{}
 	if err := r.List(ctx, plugins, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexSecretRef: o.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Cannot list Plugins")
-		return nil
+		return foreign
 	}
 	if len(plugins.Items) == 0 {
-		return nil
+		return foreign
 	}
 	hosts := &v1alpha1.PluginHostList{}
 	if err := r.List(ctx, hosts, client.InNamespace(o.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Cannot list PluginHosts")
 		return nil
 	}
-	return requestsFor(hosts.Items, func(h *v1alpha1.PluginHost) bool {
+	return append(requestsFor(hosts.Items, func(h *v1alpha1.PluginHost) bool {
 		for i := range plugins.Items {
 			if selects(h, plugins.Items[i].Labels) {
 				return true
 			}
 		}
 		return false
-	})
+	}), foreign...)
 }
 
 // hostOfPod maps a host pod to its PluginHost by the host label.

@@ -50,8 +50,23 @@ const (
 	ConditionApplied = "Applied"
 
 	// ConditionReady is True when the Plugin is enabled, Applied, and served by a ready pod at
-	// status.url.
+	// status.url. On a PluginHost it is True when a ready pod serves and every running pod
+	// runs the desired configuration revision. Its reason says what is awaited or wrong.
 	ConditionReady = "Ready"
+)
+
+// Condition types of both kinds that follow kstatus (sigs.k8s.io/cli-utils/pkg/kstatus), as
+// Flux, Argo CD, kpt and `kubectl wait` read them. Both are always present, True or False,
+// with the reason and message of Ready: at most one of them is True.
+const (
+	// ConditionReconciling is True while the object is not Ready and the operator expects it
+	// to become Ready without anyone's help: a rollout in flight, pods starting, a step to
+	// retry.
+	ConditionReconciling = "Reconciling"
+
+	// ConditionStalled is True when the object cannot become Ready until someone changes
+	// something (its spec, a referenced object, a conflicting object): retrying cannot help.
+	ConditionStalled = "Stalled"
 )
 
 // Condition types of a PluginHost.
@@ -118,17 +133,18 @@ const (
 
 // Condition reasons of a PluginHost; ReasonRollingOut is also used by Plugins.
 const (
-	// ReasonRollingOut (PluginHost Progressing=True; Plugin Applied=False, Ready=False): pods
-	// have not yet applied the desired configuration revision.
+	// ReasonRollingOut (Progressing=True, Ready=False): pods have not yet applied the
+	// desired configuration revision.
 	ReasonRollingOut = "RollingOut"
 
-	// ReasonRolledOut (Progressing=False): every pod runs the desired revision.
+	// ReasonRolledOut (Progressing=False; PluginHost Ready=True): every running pod runs the
+	// desired revision, and for Ready at least one of them is ready.
 	ReasonRolledOut = "RolledOut"
 
 	// ReasonWorkloadAvailable (Available=True): a pod of the host is ready.
 	ReasonWorkloadAvailable = "WorkloadAvailable"
 
-	// ReasonWorkloadUnavailable (Available=False): no pod of the host is ready.
+	// ReasonWorkloadUnavailable (Available=False, Ready=False): no pod of the host is ready.
 	ReasonWorkloadUnavailable = "WorkloadUnavailable"
 
 	// ReasonAsExpected (Degraded=False): nothing is wrong.
@@ -151,6 +167,18 @@ const (
 	// ReasonPodsUnreachable (Degraded=True): the `/status` endpoint of a ready pod cannot be
 	// read.
 	ReasonPodsUnreachable = "PodsUnreachable"
+
+	// ReasonChildConflict (PluginHost Ready=False, Stalled=True, Degraded=True; Plugin
+	// Ready=False): an object with the name of one of the host's children (ConfigMap,
+	// credentials Secret, Deployment, Service, PVC) exists and is not controlled by this
+	// PluginHost. The operator writes none of the children until it is gone; the message
+	// names kind and name.
+	ReasonChildConflict = "ChildConflict"
+
+	// ReasonReconcileFailed (PluginHost Ready=False, Reconciling=True): a step of the
+	// reconcile failed (an API request refused or unanswered); it is retried with backoff and
+	// the message names the step and the error.
+	ReasonReconcileFailed = "ReconcileFailed"
 )
 
 // Reasons of the Events the operator records, on transitions only.
@@ -166,4 +194,8 @@ const (
 	// EventPodRefusedConfig (Warning, on a PluginHost, related to the pod): a pod refused the
 	// desired configuration revision and kept its previous one; the note has its error.
 	EventPodRefusedConfig = "PodRefusedConfig"
+
+	// EventChildConflict (Warning, on a PluginHost): an object that the host would create
+	// exists and belongs to someone else; the note names it.
+	EventChildConflict = "ChildConflict"
 )

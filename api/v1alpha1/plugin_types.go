@@ -317,14 +317,16 @@ func (o *PluginOptions) UnmarshalJSON(data []byte) error {
 // PluginStatus is the observed state of a Plugin.
 type PluginStatus struct {
 	// observedGeneration is the metadata.generation of the Plugin that the
-	// conditions describe.
+	// status describes; it moves once the Plugin's PluginHost has evaluated that
+	// generation (not while the Plugin is Pending).
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// conditions describe the Plugin: `Accepted` (the spec is valid, its Secret
 	// exists and a PluginHost selects it), `Applied` (the host's pods have
 	// applied a configuration that contains this generation) and `Ready`
-	// (applied and served by a ready pod).
+	// (applied and served by a ready pod), with `Reconciling` and `Stalled`
+	// (kstatus; they carry Ready's reason).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -363,6 +365,8 @@ type PluginStatus struct {
 // +kubebuilder:printcolumn:name="Host",type=string,JSONPath=`.status.host`
 // +kubebuilder:printcolumn:name="Enabled",type=boolean,JSONPath=`.spec.enabled`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.url`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Plugin struct {

@@ -373,14 +373,19 @@ type SelectedPluginStatus struct {
 // PluginHostStatus is the observed state of a PluginHost.
 type PluginHostStatus struct {
 	// observedGeneration is the metadata.generation of the PluginHost that the
-	// status describes.
+	// status describes; it moves once a reconcile has evaluated that generation
+	// without a failed step.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions describe the host: `Available` (a pod serves the plugins' API),
+	// conditions describe the host. `Ready` (a ready pod serves and every running
+	// pod runs the desired configuration revision), `Reconciling` (not Ready yet,
+	// and getting there) and `Stalled` (not Ready until someone changes
+	// something) follow kstatus, as GitOps tools and `kubectl wait` read them;
+	// all three carry Ready's reason. `Available` (a pod serves the plugins' API),
 	// `Progressing` (a new configuration or workload is rolling out) and
-	// `Degraded` (the configuration is invalid, or a pod refused it or cannot be
-	// reached).
+	// `Degraded` (the configuration is invalid, a child's name is taken, or a pod
+	// refused the configuration or cannot be reached) describe the pods.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -438,6 +443,9 @@ type PluginHostStatus struct {
 // +kubebuilder:printcolumn:name="Plugins",type=integer,JSONPath=`.status.pluginCount`
 // +kubebuilder:printcolumn:name="Revision",type=string,JSONPath=`.status.configRevision`,priority=1
 // +kubebuilder:printcolumn:name="Applied",type=string,JSONPath=`.status.appliedRevision`,priority=1
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 // +kubebuilder:printcolumn:name="Available",type=string,JSONPath=`.status.conditions[?(@.type=="Available")].status`
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.url`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -59,6 +59,40 @@ func TestSamples(t *testing.T) {
 	}
 }
 
+// TestSamplesLeaveChildNamesFree: no sample object other than a Plugin or PluginHost takes a
+// name that a PluginHost named after a sample Plugin or PluginHost would give a child of its
+// kind (<name>, <name>-config, <name>-credentials, <name>-state); the operator would refuse to take it over
+// (ChildConflict), and a user copying the samples would meet that.
+func TestSamplesLeaveChildNamesFree(t *testing.T) {
+	dir := filepath.Join("..", "..", "config", "samples")
+	var kustomization struct {
+		Resources []string `json:"resources"`
+	}
+	readYAML(t, filepath.Join(dir, "kustomization.yaml"), &kustomization)
+	var objs []*unstructured.Unstructured
+	for _, file := range kustomization.Resources {
+		objs = append(objs, readObjects(t, filepath.Join(dir, file))...)
+	}
+	taken := map[string]string{}
+	for _, o := range objs {
+		if o.GetKind() != "Plugin" && o.GetKind() != "PluginHost" {
+			taken[o.GetName()] = o.GetKind()
+		}
+	}
+	// The child of each name, by kind.
+	children := map[string]string{"": "Deployment Service", "-config": "ConfigMap", "-credentials": "Secret", "-state": "PersistentVolumeClaim"}
+	for _, o := range objs {
+		if o.GetKind() != "Plugin" && o.GetKind() != "PluginHost" {
+			continue
+		}
+		for suffix, kinds := range children {
+			if kind, ok := taken[o.GetName()+suffix]; ok && strings.Contains(kinds, kind) {
+				t.Errorf("%s %s takes the name of a child of a PluginHost named %s", kind, o.GetName()+suffix, o.GetName())
+			}
+		}
+	}
+}
+
 // TestKubectl applies the samples with kustomize and reads `kubectl explain`, through a
 // real kubectl and the admin kubeconfig.
 func TestKubectl(t *testing.T) {
@@ -74,7 +108,7 @@ func TestKubectl(t *testing.T) {
 		}
 	}
 	out = kubectl(t, "get", "hotreload", "-n", ns)
-	for _, want := range []string{"counter-1", "counter-2", "demo", "TYPE", "ENABLED", "READY", "PLUGINS", "AVAILABLE"} {
+	for _, want := range []string{"counter-1", "counter-2", "demo", "TYPE", "ENABLED", "READY", "REASON", "PLUGINS", "AVAILABLE"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("kubectl get hotreload output lacks %q:\n%s", want, out)
 		}

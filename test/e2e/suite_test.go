@@ -567,7 +567,7 @@ func (s *suite) testBadUserConfig() {
 }
 
 func (s *suite) testSecretRotation() {
-	s.kubectl("-n", SamplesNamespace, "patch", "secret", "counter-2-credentials", "--type=merge", "-p", `{"stringData":{"api-key":"rotated"}}`)
+	s.kubectl("-n", SamplesNamespace, "patch", "secret", "counter-2-api-key", "--type=merge", "-p", `{"stringData":{"api-key":"rotated"}}`)
 	rotated := &Client{BaseURL: s.client.BaseURL, Headers: map[string]string{"X-API-Key": "rotated"}}
 	start := time.Now()
 	s.eventually("the rotated key accepted", 2*time.Minute, 100*time.Millisecond, func() error {
@@ -579,7 +579,7 @@ func (s *suite) testSecretRotation() {
 		s.t.Errorf("the rotated-out key: %v, want 401", err)
 	}
 	s.expectValue(getter(rotated), counter2, 0, 10)
-	s.kubectl("-n", SamplesNamespace, "patch", "secret", "counter-2-credentials", "--type=merge", "-p", `{"stringData":{"api-key":"`+apiKey+`"}}`)
+	s.kubectl("-n", SamplesNamespace, "patch", "secret", "counter-2-api-key", "--type=merge", "-p", `{"stringData":{"api-key":"`+apiKey+`"}}`)
 	s.eventually("the original key accepted again", 2*time.Minute, 100*time.Millisecond, func() error {
 		_, err := s.keyed.Get(s.ctx, counter2)
 		return err

@@ -28,7 +28,7 @@ func applySamples(t *testing.T) (string, string) {
 	ns := namespace(t, samplesNamespace)
 	out := mustKubectl(t, "", "apply", "-k", "config/samples", "-n", ns)
 	for _, want := range []string{"pluginhost.plugins.hotreload.io/demo", "plugin.plugins.hotreload.io/counter-1",
-		"plugin.plugins.hotreload.io/counter-2", "secret/counter-2-credentials"} {
+		"plugin.plugins.hotreload.io/counter-2", "secret/counter-2-api-key"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("kubectl apply -k config/samples printed no %s:\n%s", want, out)
 		}
@@ -150,7 +150,7 @@ func TestAPIKeyPluginFromSamples(t *testing.T) {
 
 	// Rotating the Secret reaches the running host: config.json does not change, the
 	// manager nudges the pod for the new credentials, the host re-reads its key file.
-	mustKubectl(t, "", "-n", ns, "patch", "secret", "counter-2-credentials", "--type=merge", "-p", `{"stringData":{"api-key":"rotated"}}`)
+	mustKubectl(t, "", "-n", ns, "patch", "secret", "counter-2-api-key", "--type=merge", "-p", `{"stringData":{"api-key":"rotated"}}`)
 	testutil.Eventually(t, time.Minute, "rotated key accepted", func() error {
 		if a := call(t, url, http.MethodGet, "counter-2", "get", "", "X-API-Key", "rotated"); a.Code != http.StatusOK {
 			return fmt.Errorf("rotated key: %d %s", a.Code, a.Body)

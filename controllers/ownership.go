@@ -1,0 +1,131 @@
+/*
+Copyright 2026 The plugin-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/hotreload/plugin-operator/api/v1alpha1"
+)
+
+// childRef names a child that a PluginHost renders.
+type childRef struct {
+	kind string
+	obj  client.Object // an empty typed object of the child's kind, for reading it
+	name string
+}
+
+// hostChildren lists the children host renders, whatever their content: the credentials
+// Secret, the ConfigMap, the state PVC (with persistence), the Deployment and the Service.
+func hostChildren(host *v1alpha1.PluginHost) []childRef {
+	refs := []childRef{
+		{"Secret", &corev1.Secret{}, credentialsName(host)},
+		{"ConfigMap", &corev1.ConfigMap{}, configMapName(host)},
+	}
+	if host.Spec.Persistence != nil && host.Spec.Persistence.Enabled {
+		refs = append(refs, childRef{"PersistentVolumeClaim", &corev1.PersistentVolumeClaim{}, stateClaimName(host)})
+	}
+	refs = append(refs,
+		childRef{"Deployment", &appsv1.Deployment{}, deploymentName(host)},
+		childRef{"Service", &corev1.Service{}, serviceName(host)})
+	if np := host.Spec.NetworkPolicy; np != nil && np.Enabled {
+		refs = append(refs, childRef{"NetworkPolicy", &networkingv1.NetworkPolicy{}, networkPolicyName(host)})
+	}
+	if b := host.Spec.PodDisruptionBudget; b != nil && b.Enabled {
+		refs = append(refs, childRef{"PodDisruptionBudget", &policyv1.PodDisruptionBudget{}, budgetName(host)})
+	}
+	return refs
+}
+
+// retainedClaimOf reports whether live is a state claim kept by whenDeleted: Retain for a
+// PluginHost of host's name: no controller (Retain applies it without an owner reference)
+// and the host label naming host. Such a claim is host's to adopt — that is what Retain
+// promises — not a foreign object.
+func retainedClaimOf(host *v1alpha1.PluginHost, kind string, live client.Object) bool {
+	return kind == "PersistentVolumeClaim" && metav1.GetControllerOfNoCopy(live) == nil &&
+		live.GetLabels()[v1alpha1.LabelHost] == host.Name
+}
+
+// foreignChildren returns the children of host that exist and are not controlled by it
+// ("Service victim (controlled by nobody)"). Forced server-side apply would silently take
+// them over (rewrite a Service's selector, replace a ConfigMap's data, add owner references
+// that make garbage collection delete them with the host), so the reconcile applies nothing
+// while there is one.
+//
+// It reads the manager's cache first, where the operator's own children are; on a miss it
+// asks the API server, since the cache holds Deployments, Services and PVCs with the host
+// label only and a foreign object need not have it.
+func (a *applier) foreignChildren(ctx context.Context, host *v1alpha1.PluginHost) ([]string, error) {
+	var foreign []string
+	for _, c := range hostChildren(host) {
+		key := types.NamespacedName{Namespace: host.Namespace, Name: c.name}
+		live := cachedObject(withKind(c.obj, c.kind))
+		err := a.cache.Get(ctx, key, live)
+		if apierrors.IsNotFound(err) {
+			m := &metav1.PartialObjectMetadata{}
+			m.SetGroupVersionKind(gvkOf(c.obj, c.kind))
+			err = a.api.Get(ctx, key, m)
+			live = m
+		}
+		switch {
+		case apierrors.IsNotFound(err):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("checking that %s %s is not someone else's: %w", c.kind, c.name, err)
+		}
+		ref := metav1.GetControllerOfNoCopy(live)
+		switch {
+		case ref != nil && ref.UID == host.UID:
+		case retainedClaimOf(host, c.kind, live):
+		case ref == nil:
+			foreign = append(foreign, fmt.Sprintf("%s %s exists and is not controlled by this PluginHost", c.kind, c.name))
+		default:
+			foreign = append(foreign, fmt.Sprintf("%s %s exists and is controlled by %s %s (uid %s)", c.kind, c.name, ref.Kind, ref.Name, ref.UID))
+		}
+	}
+	return foreign, nil
+}
+
+func gvkOf(obj client.Object, kind string) schema.GroupVersionKind {
+	switch obj.(type) {
+	case *appsv1.Deployment:
+		return appsv1.SchemeGroupVersion.WithKind(kind)
+	case *networkingv1.NetworkPolicy:
+		return networkingv1.SchemeGroupVersion.WithKind(kind)
+	case *policyv1.PodDisruptionBudget:
+		return policyv1.SchemeGroupVersion.WithKind(kind)
+	default:
+		return corev1.SchemeGroupVersion.WithKind(kind)
+	}
+}
+
+// withKind sets obj's TypeMeta, which cachedObject needs for the metadata-only kinds.
+func withKind(obj client.Object, kind string) client.Object {
+	obj.GetObjectKind().SetGroupVersionKind(gvkOf(obj, kind))
+	return obj
+}
