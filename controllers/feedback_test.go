@@ -240,7 +240,7 @@ func TestFeedbackFromRealPluginhost(t *testing.T) {
 
 	// 3. A config the pod refuses: counter-b's token file is not in the pod (the credentials
 	// Secret is not projected yet), so the runtime refuses the revision and keeps the last.
-	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "fb-token"}, StringData: map[string]string{"token": "s3cret"}})
+	create(t, authSecret(ns, "fb-token", map[string]string{"token": "s3cret"}))
 	counterB := newPlugin(ns, "counter-b", "fb", 1)
 	counterB.Spec.Auth = &v1alpha1.PluginAuth{Method: v1alpha1.AuthMethodBearer, SecretRef: &v1alpha1.SecretReference{Name: "fb-token"}}
 	create(t, counterB)

@@ -59,6 +59,7 @@ var reasonReadiness = map[string]readiness{
 	v1alpha1.ReasonNameConflict:    stalled,
 	v1alpha1.ReasonSecretNotFound:  stalled,
 	v1alpha1.ReasonReloadFailed:    stalled,
+	v1alpha1.ReasonSecretNotMarked: stalled,
 
 	// PluginHost (some also reach Plugins).
 	v1alpha1.ReasonRolledOut:           settled,
@@ -72,6 +73,7 @@ var reasonReadiness = map[string]readiness{
 	v1alpha1.ReasonConfigMapNotFound:   stalled,
 	v1alpha1.ReasonPodRefusedConfig:    stalled,
 	v1alpha1.ReasonChildConflict:       stalled,
+	v1alpha1.ReasonImageNotAllowed:     stalled,
 }
 
 // readinessOf returns the class of a reason; an unknown one counts as reconciling, which

@@ -29,7 +29,8 @@ import (
 // stallsPlugins are the reasons of a PluginHost's Stalled condition that stop its reconcile
 // before it evaluates its Plugins, so that their Pending generations would wait for ever.
 var stallsPlugins = map[string]bool{
-	v1alpha1.ReasonChildConflict: true,
+	v1alpha1.ReasonChildConflict:   true,
+	v1alpha1.ReasonImageNotAllowed: true,
 }
 
 // setPluginStatus computes a Plugin's status from the PluginHosts of its namespace: the

@@ -36,6 +36,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -119,11 +120,17 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		rc.facts.Conflicts = foreign
 		return ctrl.Result{RequeueAfter: conflictRecheckInterval}, nil
 	}
-	for _, step := range []func(context.Context, *hostReconcile) error{
+	steps := []func(context.Context, *hostReconcile) error{
 		r.reconcileConfig,
 		r.reconcileWorkload,
 		r.reconcileRollout,
-	} {
+	}
+	if msg := imageRefusal(host, r.Options.DefaultHostImage, r.Options.AllowedHostImages); msg != "" {
+		// Nothing is rendered or applied: the last accepted workload keeps running.
+		rc.facts.ConfigReason, rc.facts.ConfigMessage = v1alpha1.ReasonImageNotAllowed, msg
+		steps = steps[2:]
+	}
+	for _, step := range steps {
 		if err := step(ctx, rc); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -342,12 +349,25 @@ func (r *PluginHostReconciler) reconcileRollout(ctx context.Context, rc *hostRec
 	if err := r.List(ctx, podList, client.InNamespace(host.Namespace), client.MatchingLabels(selectorLabels(host))); err != nil {
 		return fmt.Errorf("listing pods: %w", err)
 	}
+	rsList := &appsv1.ReplicaSetList{}
+	if err := r.List(ctx, rsList, client.InNamespace(host.Namespace), client.MatchingLabels(selectorLabels(host))); err != nil {
+		return fmt.Errorf("listing ReplicaSets: %w", err)
+	}
+	replicaSets := make(map[string]*appsv1.ReplicaSet, len(rsList.Items))
+	for i := range rsList.Items {
+		replicaSets[rsList.Items[i].Name] = &rsList.Items[i]
+	}
 
 	rc.pods = map[string]*corev1.Pod{}
 	var running []*corev1.Pod
 	for i := range podList.Items {
 		pod := &podList.Items[i]
 		if !pod.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if !trustedPod(pod, deploy, replicaSets) {
+			// Only labelled, not owned: never read, annotated or reported.
+			log.V(1).Info("Ignoring a pod with the host's labels that the host's Deployment does not own", "pod", klog.KObj(pod))
 			continue
 		}
 		rc.pods[pod.Name] = pod
@@ -377,6 +397,8 @@ func (r *PluginHostReconciler) reconcileRollout(ctx context.Context, rc *hostRec
 		rep := v1alpha1.PodStatus{Name: pod.Name, Ready: podReady(pod) && res.err == nil}
 		fact := podFact{Name: pod.Name, Ready: podReady(pod), Err: res.err}
 		if res.err != nil {
+			res.err = errors.New(truncateText(res.err.Error(), MaxReportedTextBytes))
+			fact.Err = res.err
 			log.V(1).Info("Cannot read pod status", "pod", klog.KObj(pod), "error", res.err.Error())
 			for _, prev := range rc.before.Status.Pods {
 				if prev.Name == pod.Name {
@@ -387,7 +409,7 @@ func (r *PluginHostReconciler) reconcileRollout(ctx context.Context, rc *hostRec
 			st := res.status
 			rep.AppliedRevision, rep.LastChecked = st.Revision, now
 			if st.LastError != "" && st.LastErrorRevision == desired && st.Revision != desired {
-				rep.LastReloadError = st.LastError
+				rep.LastReloadError = truncateText(st.LastError, MaxReportedTextBytes)
 			}
 			fact.Applied, fact.Refused = rep.AppliedRevision, rep.LastReloadError
 		}
@@ -510,7 +532,7 @@ func (r *PluginHostReconciler) recordEvents(rc *hostReconcile) {
 			continue
 		}
 		if p := rc.plugins[e.Name]; p != nil {
-			r.Recorder.Eventf(p, host, corev1.EventTypeWarning, v1alpha1.EventPluginRejected, "Reconcile",
+			r.eventf(p, host, corev1.EventTypeWarning, v1alpha1.EventPluginRejected, "Reconcile",
 				"PluginHost %s leaves the Plugin out (%s): %s", host.Name, e.Reason, e.Message)
 		}
 	}
@@ -526,16 +548,22 @@ func (r *PluginHostReconciler) recordEvents(rc *hostReconcile) {
 		if pod := rc.pods[p.Name]; pod != nil {
 			related = pod
 		}
-		r.Recorder.Eventf(host, related, corev1.EventTypeWarning, v1alpha1.EventPodRefusedConfig, "Reload",
+		r.eventf(host, related, corev1.EventTypeWarning, v1alpha1.EventPodRefusedConfig, "Reload",
 			"Pod %s refused revision %s and kept its previous configuration: %s", p.Name, short(host.Status.ConfigRevision), p.LastReloadError)
 	}
 	if c := meta.FindStatusCondition(host.Status.Conditions, v1alpha1.ConditionReady); c != nil && c.Reason == v1alpha1.ReasonChildConflict {
 		if prev := meta.FindStatusCondition(before.Status.Conditions, v1alpha1.ConditionReady); prev == nil || prev.Message != c.Message {
-			r.Recorder.Eventf(host, nil, corev1.EventTypeWarning, v1alpha1.EventChildConflict, "Reconcile", "%s", c.Message)
+			r.eventf(host, nil, corev1.EventTypeWarning, v1alpha1.EventChildConflict, "Reconcile", "%s", c.Message)
 		}
 	}
 	if rev := host.Status.AppliedRevision; rev != "" && rev != before.Status.AppliedRevision {
-		r.Recorder.Eventf(host, nil, corev1.EventTypeNormal, v1alpha1.EventRevisionRolledOut, "RollOut",
+		r.eventf(host, nil, corev1.EventTypeNormal, v1alpha1.EventRevisionRolledOut, "RollOut",
 			"All %d running pods run revision %s (%d plugins)", len(host.Status.Pods), short(rev), host.Status.PluginCount)
 	}
+}
+
+// eventf records an event with its note cut to MaxReportedTextBytes: the API server refuses
+// a longer note, and the event would be lost.
+func (r *PluginHostReconciler) eventf(regarding, related runtime.Object, eventType, reason, action, format string, args ...any) {
+	r.Recorder.Eventf(regarding, related, eventType, reason, action, "%s", truncateText(fmt.Sprintf(format, args...), MaxReportedTextBytes))
 }

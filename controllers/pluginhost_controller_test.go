@@ -26,6 +26,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -73,7 +74,7 @@ func TestConfigMapContentAndChildren(t *testing.T) {
 
 	host := newHost(ns, "demo", "demo")
 	create(t, host,
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tokens"}, StringData: map[string]string{"token": "s3cret"}},
+		authSecret(ns, "tokens", map[string]string{"token": "s3cret"}),
 		newPlugin(ns, "counter-2", "demo", 10),
 		newPlugin(ns, "counter-1", "demo", 1),
 		newPlugin(ns, "unselected", "other", 1),
@@ -230,7 +231,7 @@ func TestConfigChangesKeepPodTemplate(t *testing.T) {
 	pluginCondition(t, ns, "c1", v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonAccepted)
 
 	step("adding a Plugin with credentials", func() {
-		create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "k"}, StringData: map[string]string{"api-key": "abc"}})
+		create(t, authSecret(ns, "k", map[string]string{"api-key": "abc"}))
 		p := newPlugin(ns, "keyed", "tpl", 1)
 		p.Spec.Auth = &v1alpha1.PluginAuth{Method: v1alpha1.AuthMethodAPIKey, SecretRef: &v1alpha1.SecretReference{Name: "k"}}
 		create(t, p)
@@ -338,8 +339,25 @@ func TestRejectedPlugins(t *testing.T) {
 		return nil
 	})
 
-	// The Secret appears: the Plugin is accepted and rolls out, without touching the Plugin.
-	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "later"}, StringData: map[string]string{"token": "t"}})
+	// The Secret appears, not marked for plugin auth: still left out, with how to mark it,
+	// and none of its keys reach the host's credentials.
+	later := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "later"}, StringData: map[string]string{"token": "t"}}
+	create(t, later)
+	np := pluginCondition(t, ns, "no-secret", v1alpha1.ConditionAccepted, metav1.ConditionFalse, v1alpha1.ReasonSecretNotMarked)
+	want := "kubectl label secret later -n " + ns + " " + v1alpha1.LabelPluginAuth + "=true"
+	if c := findCondition(np.Status.Conditions, v1alpha1.ConditionAccepted); !strings.Contains(c.Message, want) {
+		t.Errorf("Accepted message %q does not say how to mark the Secret (%q)", c.Message, want)
+	}
+	waitEvent(t, ns, v1alpha1.EventPluginRejected, "no-secret", v1alpha1.ReasonSecretNotMarked)
+	creds := &corev1.Secret{}
+	if err := get(t, creds, ns, "main-credentials"); err != nil {
+		t.Fatal(err)
+	}
+	if len(creds.Data) != 0 {
+		t.Errorf("credentials hold %d keys of an unmarked Secret", len(creds.Data))
+	}
+	// Marked: the Plugin is accepted and rolls out, without touching the Plugin.
+	update(t, later, func(s *corev1.Secret) { s.Labels = map[string]string{v1alpha1.LabelPluginAuth: "true"} })
 	configMapData(t, ns, "main", contains(`"no-secret"`, `"token_file": "/var/run/plugins/secrets/no-secret.token"`))
 	pluginCondition(t, ns, "no-secret", v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonAccepted)
 
@@ -484,6 +502,7 @@ func TestPodNudge(t *testing.T) {
 			create(t, newHost(ns, "n", "nudge"), p)
 			configMapData(t, ns, "n", contains(`"p"`))
 			pod := hostPod(t, ns, "n", "n-0", 8080)
+			impostor := impostorPod(t, ns, "n", "n-impostor", 8080, nil)
 			other := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "unrelated"},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x"}}}}
 			create(t, other)
@@ -528,20 +547,60 @@ func TestPodNudge(t *testing.T) {
 			if _, ok := other.Annotations[v1alpha1.ConfigRevisionAnnotation]; ok {
 				t.Error("a pod of no host was annotated")
 			}
+			// The pod the host owns was annotated (or its revision recorded) after this one
+			// existed: a reconcile saw it and left it alone.
+			if err := get(t, impostor, ns, impostor.Name); err != nil {
+				t.Fatal(err)
+			}
+			if v, ok := impostor.Annotations[v1alpha1.ConfigRevisionAnnotation]; ok {
+				t.Errorf("a pod with the host's labels that its Deployment does not own was annotated %q", v)
+			}
 		})
 	}
 }
 
-// hostPod creates a pod of host as its Deployment would (its template), with the runtime's
-// ports (API and operational) set to port: the test runtimes serve both on one listener.
-// Nothing runs it: the caller marks it running if it needs to.
+// hostPod creates a pod of host as its Deployment would (its template), through a
+// ReplicaSet <host>-rs that the Deployment controls, with the runtime's ports (API and
+// operational) set to port: the test runtimes serve both on one listener. Nothing runs it: the caller marks it running if it needs to.
 func hostPod(t testing.TB, ns, host, name string, port int32) *corev1.Pod {
+	t.Helper()
+	deploy := &appsv1.Deployment{}
+	eventually(t, wait, "Deployment "+host, func() error { return get(t, deploy, ns, host) })
+	rs := &appsv1.ReplicaSet{}
+	if err := get(t, rs, ns, host+"-rs"); apierrors.IsNotFound(err) {
+		rs = &appsv1.ReplicaSet{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: host + "-rs", Labels: deploy.Spec.Template.Labels,
+				OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(deploy, appsv1.SchemeGroupVersion.WithKind("Deployment"))}},
+			Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To[int32](0), Selector: deploy.Spec.Selector, Template: deploy.Spec.Template},
+		}
+		create(t, rs)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	pod := impostorPod(t, ns, host, name, port, metav1.NewControllerRef(rs, appsv1.SchemeGroupVersion.WithKind("ReplicaSet")))
+	return pod
+}
+
+// authSecret is a Secret marked for Plugins' auth.
+func authSecret(ns, name string, data map[string]string) *corev1.Secret {
+	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{v1alpha1.LabelPluginAuth: "true"}},
+		StringData: data}
+}
+
+// impostorPod creates a pod from host's pod template, with the runtime's ports set to port,
+// controlled by owner (nil: none). With an owner other than the host's ReplicaSet, it is what
+// anyone allowed to create pods in the namespace can make: the host's labels on a pod the
+// host's Deployment does not own.
+func impostorPod(t testing.TB, ns, host, name string, port int32, owner *metav1.OwnerReference) *corev1.Pod {
 	t.Helper()
 	deploy := &appsv1.Deployment{}
 	eventually(t, wait, "Deployment "+host, func() error { return get(t, deploy, ns, host) })
 	tmpl := deploy.Spec.Template.DeepCopy()
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: tmpl.Labels, Annotations: tmpl.Annotations},
 		Spec: tmpl.Spec}
+	if owner != nil {
+		pod.OwnerReferences = []metav1.OwnerReference{*owner}
+	}
 	for i := range pod.Spec.Containers[0].Ports {
 		pod.Spec.Containers[0].Ports[i].ContainerPort = port
 	}

@@ -114,7 +114,8 @@ type evaluation struct {
 
 // evaluatePlugins decides which selected Plugins the host runs. A Plugin is left out when an
 // older PluginHost also selects it, when the user ConfigMap defines its name, when the
-// runtime's validation refuses it, or when its auth Secret or a key of it is missing.
+// runtime's validation refuses it, or when its auth Secret or a key of it is missing or the
+// Secret is not marked for plugin auth.
 func evaluatePlugins(in configInputs) evaluation {
 	plugins := slices.Clone(in.Plugins)
 	slices.SortFunc(plugins, func(a, b v1alpha1.Plugin) int { return strings.Compare(a.Name, b.Name) })
@@ -148,8 +149,8 @@ func evaluatePlugins(in configInputs) evaluation {
 		case len(errs) > 0:
 			reject(v1alpha1.ReasonInvalidSpec, "The plugin runtime refuses this spec: %s", errs.ToAggregate().Error())
 		default:
-			if msg := readCredentials(p, in.Secrets, creds); msg != "" {
-				reject(v1alpha1.ReasonSecretNotFound, "%s", msg)
+			if reason, msg := readCredentials(p, in.Secrets, creds); reason != "" {
+				reject(reason, "%s", msg)
 				break
 			}
 			entry.Reason = v1alpha1.ReasonAccepted
@@ -164,28 +165,33 @@ func evaluatePlugins(in configInputs) evaluation {
 }
 
 // readCredentials copies the Secret keys p's auth reads into creds as <plugin>.<key>, or
-// explains what is missing.
-func readCredentials(p *v1alpha1.Plugin, secrets map[string]*corev1.Secret, creds map[string][]byte) string {
+// returns the reason and message of why it may not: the Secret or a key is missing, or the
+// Secret is not marked for plugin auth.
+func readCredentials(p *v1alpha1.Plugin, secrets map[string]*corev1.Secret, creds map[string][]byte) (reason, msg string) {
 	keys := secretKeys(authMethod(p))
 	if len(keys) == 0 {
-		return ""
+		return "", ""
 	}
 	name := authSecretName(p)
 	s, ok := secrets[name]
 	if !ok || s == nil {
-		return fmt.Sprintf("Secret %q (spec.auth.secretRef) not found in namespace %q", name, p.Namespace)
+		return v1alpha1.ReasonSecretNotFound, fmt.Sprintf("Secret %q (spec.auth.secretRef) not found in namespace %q", name, p.Namespace)
+	}
+	// Before the keys: an unmarked Secret's content is none of the Plugin's business.
+	if msg := secretRefusal(s); msg != "" {
+		return v1alpha1.ReasonSecretNotMarked, msg
 	}
 	for _, k := range keys {
 		v, ok := s.Data[k]
 		if !ok {
-			return fmt.Sprintf("Secret %q has no key %q, which auth method %q reads", name, k, authMethod(p))
+			return v1alpha1.ReasonSecretNotFound, fmt.Sprintf("Secret %q has no key %q, which auth method %q reads", name, k, authMethod(p))
 		}
 		if len(strings.TrimRight(string(v), "\r\n")) == 0 {
-			return fmt.Sprintf("Secret %q has an empty key %q, which auth method %q reads", name, k, authMethod(p))
+			return v1alpha1.ReasonSecretNotFound, fmt.Sprintf("Secret %q has an empty key %q, which auth method %q reads", name, k, authMethod(p))
 		}
 		creds[credentialKey(p.Name, k)] = v
 	}
-	return ""
+	return "", ""
 }
 
 // configMapKey is the key of ref, with its default.

@@ -107,9 +107,14 @@ func TestEvaluatePlugins(t *testing.T) {
 	sharedHost := host
 	sharedHost.Spec.PluginSelector = &metav1.LabelSelector{} // main selects everything here
 
+	marked := metav1.ObjectMeta{Labels: map[string]string{v1alpha1.LabelPluginAuth: "true"}}
 	secrets := map[string]*corev1.Secret{
-		"tokens":  {Data: map[string][]byte{"token": []byte("t0k3n\n"), "api-key": []byte("k3y")}},
-		"empties": {Data: map[string][]byte{"token": []byte("\n")}},
+		"tokens":  {ObjectMeta: marked, Data: map[string][]byte{"token": []byte("t0k3n\n"), "api-key": []byte("k3y")}},
+		"empties": {ObjectMeta: marked, Data: map[string][]byte{"token": []byte("\n")}},
+		// Not marked: even a complete Secret is refused, whatever its keys.
+		"db": {ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "ns", Labels: map[string]string{v1alpha1.LabelPluginAuth: "yes"}},
+			Data: map[string][]byte{"token": []byte("db-password")}},
+		"plain": {ObjectMeta: metav1.ObjectMeta{Name: "plain", Namespace: "ns"}, Data: map[string][]byte{}},
 	}
 	plugins := []v1alpha1.Plugin{
 		testPlugin("zeta", withIncrement(2)),
@@ -119,6 +124,8 @@ func TestEvaluatePlugins(t *testing.T) {
 		testPlugin("no-secret", withAuth(v1alpha1.AuthMethodBearer, "missing")),
 		testPlugin("no-key", withAuth(v1alpha1.AuthMethodBasic, "tokens")),
 		testPlugin("empty-key", withAuth(v1alpha1.AuthMethodBearer, "empties")),
+		testPlugin("unmarked", withAuth(v1alpha1.AuthMethodBearer, "db")),
+		testPlugin("unmarked-no-key", withAuth(v1alpha1.AuthMethodBasic, "plain")),
 		testPlugin("slow", func(p *v1alpha1.Plugin) { p.Spec.Connection.RequestTimeout = "25h" }),
 		shared,
 	}
@@ -138,6 +145,11 @@ func TestEvaluatePlugins(t *testing.T) {
 		"no-secret":      {v1alpha1.ReasonSecretNotFound, `Secret "missing" (spec.auth.secretRef) not found in namespace "ns"`},
 		"shared":         {v1alpha1.ReasonNameConflict, `PluginHost "older" also selects this Plugin and runs it`},
 		"slow":           {v1alpha1.ReasonInvalidSpec, "spec.connection.requestTimeout"},
+		"unmarked": {v1alpha1.ReasonSecretNotMarked,
+			`Secret "db" (spec.auth.secretRef) is not marked for plugin auth, so its keys are not mounted into the PluginHost's pods; ` +
+				`if it is meant for this, label it: kubectl label secret db -n ns plugins.hotreload.io/plugin-auth=true`},
+		// Consent is checked before the keys: the message says nothing of the Secret's content.
+		"unmarked-no-key": {v1alpha1.ReasonSecretNotMarked, `Secret "plain" (spec.auth.secretRef) is not marked for plugin auth`},
 	}
 	var names []string
 	for _, e := range ev.Plugins {

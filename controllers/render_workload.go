@@ -170,10 +170,7 @@ func hostArgs(host *v1alpha1.PluginHost) []string {
 // with the Recreate strategy. Its pod template depends on the PluginHost's spec only — never
 // on Plugins, Secrets or the user ConfigMap — so configuration changes never restart it.
 func renderDeployment(host *v1alpha1.PluginHost, params workloadParams) *appsv1.Deployment {
-	image := host.Spec.Image
-	if image == "" {
-		image = params.DefaultImage
-	}
+	image := hostImage(host, params.DefaultImage)
 	podLabels := maps.Clone(host.Spec.PodLabels)
 	if podLabels == nil {
 		podLabels = map[string]string{}

@@ -47,6 +47,10 @@ import (
 type Options struct {
 	// DefaultHostImage is the runtime image of PluginHosts without spec.image.
 	DefaultHostImage string
+	// AllowedHostImages are the images, besides DefaultHostImage, that a PluginHost's
+	// spec.image may name: exact images, prefixes ending in "*", or "*" for any. Empty allows
+	// DefaultHostImage only.
+	AllowedHostImages []string
 	// PodNudge annotates host pods with a new revision so that kubelet re-projects the
 	// ConfigMap at once. Off for clusters that forbid the operator to patch pods.
 	PodNudge bool
@@ -56,8 +60,11 @@ type Options struct {
 	StatusPollInterval time.Duration
 	// StatusTimeout bounds one GET /status.
 	StatusTimeout time.Duration
-	// MaxConcurrentProbes bounds the GET /status requests in flight, over all hosts.
+	// MaxConcurrentProbes bounds the GET /status requests in flight, over all hosts. Each
+	// reconcile worker may use an equal share of them (at least one).
 	MaxConcurrentProbes int
+	// MaxStatusBytes bounds one /status reply; a longer reply is an error, never read whole.
+	MaxStatusBytes int64
 	// MaxConcurrentReconciles is the number of workers of the PluginHost controller.
 	MaxConcurrentReconciles int
 	// MaxConcurrentPluginReconciles is the number of workers of the Plugin controller. Its
@@ -84,6 +91,7 @@ func DefaultOptions() Options {
 		StatusPollInterval:            time.Second,
 		StatusTimeout:                 2 * time.Second,
 		MaxConcurrentProbes:           8,
+		MaxStatusBytes:                DefaultMaxStatusBytes,
 		MaxConcurrentReconciles:       4,
 		MaxConcurrentPluginReconciles: 16,
 		SecretsMountPath:              DefaultSecretsMountPath,
@@ -105,6 +113,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxConcurrentProbes <= 0 {
 		o.MaxConcurrentProbes = d.MaxConcurrentProbes
 	}
+	if o.MaxStatusBytes <= 0 {
+		o.MaxStatusBytes = d.MaxStatusBytes
+	}
 	if o.MaxConcurrentReconciles <= 0 {
 		o.MaxConcurrentReconciles = d.MaxConcurrentReconciles
 	}
@@ -122,9 +133,9 @@ func (o Options) withDefaults() Options {
 }
 
 // CacheOptions returns the manager's cache settings: the watched namespaces (all when
-// empty), and label selectors that keep only the operator's own pods, Deployments, Services,
-// PVCs, NetworkPolicies and PodDisruptionBudgets in memory. ConfigMaps and Secrets are watched as metadata only (see
-// ClientOptions).
+// empty), and label selectors that keep only the operator's own pods, Deployments,
+// ReplicaSets, Services, PVCs, NetworkPolicies and PodDisruptionBudgets in memory.
+// ConfigMaps and Secrets are watched as metadata only (see ClientOptions).
 func CacheOptions(namespaces []string) cache.Options {
 	hostLabel, err := labels.NewRequirement(v1alpha1.LabelHost, selection.Exists, nil)
 	if err != nil {
@@ -135,6 +146,7 @@ func CacheOptions(namespaces []string) cache.Options {
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Pod{}:                   owned,
 			&appsv1.Deployment{}:            owned,
+			&appsv1.ReplicaSet{}:            owned,
 			&corev1.Service{}:               owned,
 			&corev1.PersistentVolumeClaim{}: owned,
 			&networkingv1.NetworkPolicy{}:   owned,
@@ -186,7 +198,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error
 	recorder := mgr.GetEventRecorder("plugin-operator")
 	hosts := &PluginHostReconciler{
 		Client: mgr.GetClient(), Recorder: recorder, Options: opts,
-		types: builtin.Registry(), reader: newStatusReader(opts.StatusTimeout, opts.MaxConcurrentProbes),
+		types: builtin.Registry(), reader: newStatusReader(opts.StatusTimeout, opts.MaxConcurrentProbes, opts.MaxConcurrentReconciles, opts.MaxStatusBytes),
 		applier: newApplier(mgr.GetClient(), mgr.GetCache(), mgr.GetAPIReader()),
 	}
 	if err := hosts.setupWithManager(mgr); err != nil {

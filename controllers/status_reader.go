@@ -33,27 +33,48 @@ import (
 	"github.com/hotreload/plugin-operator/internal/hostapi"
 )
 
-// maxStatusBytes bounds a /status response; it lists every plugin of the host.
-const maxStatusBytes = 16 << 20
+// DefaultMaxStatusBytes bounds a /status reply (--max-status-bytes). A host with a thousand
+// plugins answers about 150 KiB; whatever a pod sends beyond the bound is never read.
+const DefaultMaxStatusBytes = 256 << 10
 
-// statusReader reads the runtime's GET /status from host pods, with a timeout per request and
-// a bound on the requests in flight shared by all reconciles.
+// maxResponseHeaderBytes bounds a /status reply's headers (Go's default is 1 MiB).
+const maxResponseHeaderBytes = 16 << 10
+
+// statusReader reads the runtime's GET /status from host pods. A pod's reply is untrusted
+// input: it is bounded in time (timeout), size (maxBytes, headers included) and place (no
+// redirect is followed). The requests in flight are bounded by slots, shared by all
+// reconciles, and each readAll (one host) uses at most perHost of them, so that slow pods of
+// one host cannot hold the slots the other hosts' reconciles need.
 type statusReader struct {
-	client *http.Client
-	slots  chan struct{}
+	client   *http.Client
+	slots    chan struct{}
+	perHost  int
+	maxBytes int64
 }
 
-func newStatusReader(timeout time.Duration, maxConcurrent int) *statusReader {
-	if maxConcurrent < 1 {
-		maxConcurrent = 1
+// newStatusReader returns a reader with maxConcurrent requests in flight in all, shared
+// equally by the workers (reconciles that may run at once): each gets at least one.
+func newStatusReader(timeout time.Duration, maxConcurrent, workers int, maxBytes int64) *statusReader {
+	maxConcurrent = max(maxConcurrent, 1)
+	workers = max(workers, 1)
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxStatusBytes
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.Proxy = nil // pod IPs are never reached through a proxy
 	transport.MaxIdleConnsPerHost = 1
 	transport.IdleConnTimeout = 90 * time.Second
+	transport.MaxResponseHeaderBytes = maxResponseHeaderBytes
 	return &statusReader{
-		client: &http.Client{Timeout: timeout, Transport: transport},
-		slots:  make(chan struct{}, maxConcurrent),
+		client: &http.Client{
+			Timeout: timeout, Transport: transport,
+			// A redirect would send the manager wherever the pod wants, inside the cluster's
+			// network; a 3xx is reported as an error instead.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		slots:    make(chan struct{}, maxConcurrent),
+		perHost:  max(maxConcurrent/workers, 1),
+		maxBytes: maxBytes,
 	}
 }
 
@@ -116,12 +137,24 @@ func (s *statusReader) read(ctx context.Context, pod *corev1.Pod) (*hostapi.Stat
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		return nil, fmt.Errorf("GET http://%s/status: %s", addr, resp.Status)
+		// The body is not read: closing it drops the connection.
+		return nil, fmt.Errorf("GET http://%s/status: HTTP %d", addr, resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, s.maxBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading http://%s/status: %w", addr, err)
+	}
+	if int64(len(body)) > s.maxBytes {
+		return nil, fmt.Errorf("GET http://%s/status: the reply is over %d bytes (--max-status-bytes); not read", addr, s.maxBytes)
 	}
 	st := &hostapi.Status{}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxStatusBytes)).Decode(st); err != nil {
+	if err := json.Unmarshal(body, st); err != nil {
 		return nil, fmt.Errorf("decoding http://%s/status: %w", addr, err)
+	}
+	for name, rev := range map[string]string{"revision": st.Revision, "lastErrorRevision": st.LastErrorRevision} {
+		if rev != "" && !validRevision(rev) {
+			return nil, fmt.Errorf("GET http://%s/status: %s is not a sha256: revision", addr, name)
+		}
 	}
 	return st, nil
 }
@@ -132,17 +165,24 @@ type probeResult struct {
 	err    error
 }
 
-// readAll reads the /status of every pod concurrently (within the shared bound); results are
-// in the order of pods.
+// readAll reads the /status of a host's pods, at most perHost at a time (and within the
+// shared bound); results are in the order of pods.
 func (s *statusReader) readAll(ctx context.Context, pods []*corev1.Pod) []probeResult {
 	out := make([]probeResult, len(pods))
+	next := make(chan int)
 	var wg sync.WaitGroup
-	for i, pod := range pods {
+	for range min(s.perHost, len(pods)) {
 		wg.Go(func() {
-			st, err := s.read(ctx, pod)
-			out[i] = probeResult{status: st, err: err}
+			for i := range next {
+				st, err := s.read(ctx, pods[i])
+				out[i] = probeResult{status: st, err: err}
+			}
 		})
 	}
+	for i := range pods {
+		next <- i
+	}
+	close(next)
 	wg.Wait()
 	return out
 }

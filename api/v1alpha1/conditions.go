@@ -26,6 +26,11 @@ const (
 	// workload, pods, Service), to the PluginHost's name.
 	LabelHost = "plugins.hotreload.io/host"
 
+	// LabelPluginAuth marks a Secret, with the value "true", as meant for Plugins' auth
+	// (spec.auth.secretRef): the operator copies the keys of a marked Secret only into the
+	// pods of the PluginHost that runs the Plugin.
+	LabelPluginAuth = "plugins.hotreload.io/plugin-auth"
+
 	// ConfigRevisionAnnotation is set on a host's pods to the configuration revision they
 	// should run (PluginHost status.configRevision). Updating it makes kubelet refresh the
 	// pod's projected config.json at once instead of at its next periodic sync.
@@ -41,8 +46,9 @@ const (
 
 // Condition types of a Plugin.
 const (
-	// ConditionAccepted is True when the Plugin's spec is valid, its Secret exists, no other
-	// plugin of its host has its name, and a PluginHost selects it.
+	// ConditionAccepted is True when the Plugin's spec is valid, its Secret exists and is
+	// marked for plugin auth (LabelPluginAuth), no other plugin of its host has its name, and
+	// a PluginHost selects it.
 	ConditionAccepted = "Accepted"
 
 	// ConditionApplied is True when every pod of the Plugin's host has applied a configuration
@@ -107,6 +113,11 @@ const (
 	// method reads, does not exist.
 	ReasonSecretNotFound = "SecretNotFound"
 
+	// ReasonSecretNotMarked (Accepted=False): the Secret of spec.auth.secretRef exists but
+	// lacks the label plugins.hotreload.io/plugin-auth=true (LabelPluginAuth); the message
+	// says how to add it. Adding it makes the Plugin Accepted without an edit.
+	ReasonSecretNotMarked = "SecretNotMarked"
+
 	// ReasonPending (Accepted=Unknown, Applied=False, Ready=False): the Plugin's PluginHost has
 	// not evaluated its current generation yet.
 	ReasonPending = "Pending"
@@ -159,6 +170,11 @@ const (
 	// ReasonConfigMapNotFound (Degraded=True): the ConfigMap or key of spec.configMapRef does
 	// not exist.
 	ReasonConfigMapNotFound = "ConfigMapNotFound"
+
+	// ReasonImageNotAllowed (Degraded=True): spec.image is not among the manager's allowed
+	// host images (--allowed-host-images); nothing is rendered or applied for the host, and
+	// its last accepted workload keeps running.
+	ReasonImageNotAllowed = "ImageNotAllowed"
 
 	// ReasonPodRefusedConfig (Degraded=True): a pod reported a reload error for the desired
 	// revision and kept its previous configuration.

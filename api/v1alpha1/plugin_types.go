@@ -167,7 +167,9 @@ type PluginAuth struct {
 
 	// secretRef names the Secret, in the Plugin's namespace, that holds the
 	// credentials of method. Required unless method is `none`, forbidden when it
-	// is.
+	// is. The Secret must carry the label `plugins.hotreload.io/plugin-auth: "true"`,
+	// its owner's consent to have its keys mounted into the PluginHost's pods;
+	// otherwise the Plugin is not Accepted (reason SecretNotMarked).
 	// +optional
 	SecretRef *SecretReference `json:"secretRef,omitempty"`
 

@@ -48,6 +48,9 @@ const DefaultConfigMapKey = "config.json"
 type PluginHostSpec struct {
 	// image is the container image of the plugin runtime. Empty means the
 	// operator's default, set by the manager's `--default-host-image` flag.
+	// Another image must be allowed by the manager's `--allowed-host-images`;
+	// otherwise the PluginHost is Degraded (reason ImageNotAllowed) and nothing
+	// is applied for it.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	Image string `json:"image,omitempty"`

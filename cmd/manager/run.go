@@ -76,6 +76,16 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.DurationVar(&c.StatusPollInterval, "status-poll-interval", c.StatusPollInterval, "how often host pods' /status is read while they have not applied the desired revision")
 	fs.DurationVar(&c.StatusTimeout, "status-timeout", c.StatusTimeout, "timeout of one GET /status of a host pod")
 	fs.IntVar(&c.MaxConcurrentProbes, "max-concurrent-probes", c.MaxConcurrentProbes, "most GET /status requests in flight over all hosts")
+	fs.Int64Var(&c.MaxStatusBytes, "max-status-bytes", c.MaxStatusBytes, "largest GET /status reply read from a host pod; a longer reply is an error")
+	fs.Func("allowed-host-images", "comma-separated images a PluginHost's spec.image may name; an entry ending in * allows every image starting with the rest, \"*\" allows any; --default-host-image is always allowed", func(s string) error {
+		c.AllowedHostImages = nil
+		for img := range strings.SplitSeq(s, ",") {
+			if img = strings.TrimSpace(img); img != "" {
+				c.AllowedHostImages = append(c.AllowedHostImages, img)
+			}
+		}
+		return nil
+	})
 	fs.IntVar(&c.MaxConcurrentReconciles, "max-concurrent-reconciles", c.MaxConcurrentReconciles, "workers of the PluginHost controller")
 	fs.IntVar(&c.MaxConcurrentPluginReconciles, "max-concurrent-plugin-reconciles", c.MaxConcurrentPluginReconciles, "workers of the Plugin controller (status writes only)")
 	c.ManagerNamespace = os.Getenv("POD_NAMESPACE") // the downward API sets it in the manager's pod
@@ -106,6 +116,8 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 		return nil, errors.New("--status-timeout must be positive")
 	case c.MaxConcurrentProbes < 1:
 		return nil, errors.New("--max-concurrent-probes must be at least 1")
+	case c.MaxStatusBytes < 1:
+		return nil, errors.New("--max-status-bytes must be at least 1")
 	case c.MaxConcurrentReconciles < 1:
 		return nil, errors.New("--max-concurrent-reconciles must be at least 1")
 	case c.MaxConcurrentPluginReconciles < 1:
@@ -150,7 +162,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log.Info("Starting manager", "watchNamespaces", f.watchNamespaces, "leaderElection", f.leaderElect,
-		"defaultHostImage", f.controllers.DefaultHostImage, "podNudge", f.controllers.PodNudge,
+		"defaultHostImage", f.controllers.DefaultHostImage, "allowedHostImages", f.controllers.AllowedHostImages,
+		"podNudge", f.controllers.PodNudge,
 		"managerNamespace", f.controllers.ManagerNamespace, "managerPodLabels", f.controllers.ManagerPodLabels)
 	return mgr.Start(ctx)
 }

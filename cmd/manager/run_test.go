@@ -59,7 +59,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 		t.Errorf("flags %+v", f)
 	}
 	if want.DefaultHostImage != "ghcr.io/hotreload/plugin-operator:dev" || !want.PodNudge || want.StatusPollInterval != time.Second ||
-		want.StatusTimeout != 2*time.Second || want.MaxConcurrentProbes != 8 {
+		want.StatusTimeout != 2*time.Second || want.MaxConcurrentProbes != 8 || want.MaxStatusBytes != 256<<10 || len(want.AllowedHostImages) != 0 {
 		t.Errorf("defaults %+v differ from the documented contract", want)
 	}
 }
@@ -69,6 +69,7 @@ func TestParseFlags(t *testing.T) {
 		"--watch-namespaces= team-a, team-b ,,", "--pod-nudge=false", "--status-poll-interval=250ms",
 		"--status-timeout=500ms", "--max-concurrent-probes=2", "--default-host-image=example.com/h:1",
 		"--leader-elect", "--metrics-bind-address=0", "--zap-log-level=debug",
+		"--max-status-bytes=4096", "--allowed-host-images= example.com/h:2, registry.example.com/team/* ,",
 	}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -76,10 +77,11 @@ func TestParseFlags(t *testing.T) {
 	c := f.controllers
 	if strings.Join(f.watchNamespaces, "|") != "team-a|team-b" || c.PodNudge || c.StatusPollInterval != 250*time.Millisecond ||
 		c.StatusTimeout != 500*time.Millisecond || c.MaxConcurrentProbes != 2 || c.DefaultHostImage != "example.com/h:1" ||
-		!f.leaderElect || f.metricsAddr != "0" {
+		!f.leaderElect || f.metricsAddr != "0" || c.MaxStatusBytes != 4096 ||
+		strings.Join(c.AllowedHostImages, "|") != "example.com/h:2|registry.example.com/team/*" {
 		t.Errorf("flags %+v", f)
 	}
-	for _, bad := range [][]string{{"--status-poll-interval=0s"}, {"--max-concurrent-probes=0"}, {"--nope"}, {"extra"}} {
+	for _, bad := range [][]string{{"--status-poll-interval=0s"}, {"--max-concurrent-probes=0"}, {"--max-status-bytes=0"}, {"--nope"}, {"extra"}} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

@@ -21,6 +21,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	rbacv1 "k8s.io/api/rbac/v1"
 )
 
 const role = `---
@@ -35,6 +37,7 @@ rules:
   - pods
   verbs:
   - get
+  - patch
 `
 
 func TestManagerRules(t *testing.T) {
@@ -52,9 +55,21 @@ func TestManagerRules(t *testing.T) {
 		t.Fatalf("ManagerRules = %+v, %v", rules, err)
 	}
 	tmpl, err := managerRoleTemplateFor(rules)
-	if err != nil || !strings.Contains(string(tmpl), "rules:\n- apiGroups:\n  - \"\"\n  resources:\n  - pods\n") ||
-		!strings.HasSuffix(string(tmpl), "{{- end }}\n") {
+	if err != nil || !strings.Contains(string(tmpl), "rules:\n- apiGroups:\n  - \"\"\n  resources:\n  - pods\n  verbs:\n  - get\n"+
+		"{{- if $.Values.podNudge }}\n  - patch\n{{- end }}\n") ||
+		!strings.Contains(string(tmpl), "{{- range $ns := .Values.watchNamespaces | default (list \"\") }}") ||
+		!strings.HasSuffix(string(tmpl), "{{- end }}\n{{- end }}\n") {
 		t.Errorf("template:\n%s\n%v", tmpl, err)
+	}
+	// The pod nudge's permission must stay recognisable, or podNudge=false would still grant it.
+	noPatch := rules[0]
+	noPatch.Verbs = []string{"get"}
+	if _, err := managerRoleTemplateFor([]rbacv1.PolicyRule{noPatch}); err == nil || !strings.Contains(err.Error(), "pod nudge") {
+		t.Errorf("rules without pods patch: %v, want an error about the pod nudge", err)
+	}
+	nsRole, err := namespacedRoleFor(rules)
+	if err != nil || !strings.Contains(string(nsRole), "kind: Role\nmetadata:\n  name: manager-role\nrules:\n") || strings.Contains(string(nsRole), "namespace:") {
+		t.Errorf("namespaced Role:\n%s\n%v", nsRole, err)
 	}
 
 	for name, tc := range map[string]struct{ content, want string }{

@@ -100,15 +100,25 @@ func chartScenarios(t *testing.T) []chartScenario {
 				if b := find(objs, "ClusterRoleBinding", "scoped-plugin-operator-manager-rolebinding"); b != nil {
 					t.Error("with watchNamespaces the manager role must not be bound cluster-wide")
 				}
+				if r := find(objs, "ClusterRole", "scoped-plugin-operator-manager-role"); r != nil {
+					t.Error("with watchNamespaces the manager's rules must be Roles in those namespaces, not a ClusterRole")
+				}
 				for _, ns := range []string{"team-a", "team-b"} {
 					found := false
 					for _, b := range ofKind(objs, "RoleBinding") {
 						if b.GetNamespace() == ns && b.GetName() == "scoped-plugin-operator-manager-rolebinding" {
-							found = true
+							found = toTyped[rbacv1.RoleBinding](t, b).RoleRef.Kind == "Role"
 						}
 					}
 					if !found {
-						t.Errorf("no manager RoleBinding in watched namespace %s", ns)
+						t.Errorf("no manager RoleBinding of a Role in watched namespace %s", ns)
+					}
+					role := false
+					for _, r := range ofKind(objs, "Role") {
+						role = role || r.GetNamespace() == ns && r.GetName() == "scoped-plugin-operator-manager-role"
+					}
+					if !role {
+						t.Errorf("no manager Role in watched namespace %s", ns)
 					}
 				}
 				if find(objs, "ClusterRole", "scoped-plugin-operator-metrics-auth-role") != nil {
@@ -131,7 +141,8 @@ func chartScenarios(t *testing.T) []chartScenario {
 				"--set", "statusPollInterval=2s", "--set", "statusTimeout=3s", "--set", "maxConcurrentProbes=8",
 				"--set", "logLevel=debug", "--set", "logEncoder=console", "--set", "extraArgs={--max-concurrent-reconciles=4}",
 				"--set", "nodeSelector.kubernetes\\.io/os=linux", "--set", "podAnnotations.example\\.com/team=plugins",
-				"--set", "priorityClassName=system-cluster-critical"},
+				"--set", "priorityClassName=system-cluster-critical",
+				"--set", "security.allowedHostImages={example.com/team/*,example.com/other:v1}", "--set", "security.maxStatusBytes=1048576"},
 			want: installation{
 				namespace: "ha-system", prefix: "ha-plugin-operator-",
 				image: "ghcr.io/hotreload/plugin-operator@" + digest, hostImage: "example.com/custom-host:v9", metricsPort: 8443,
@@ -139,6 +150,7 @@ func chartScenarios(t *testing.T) []chartScenario {
 					"leader-elect": "true", "leader-election-id": "ha.plugins.hotreload.io",
 					"status-poll-interval": "2s", "status-timeout": "3s", "max-concurrent-probes": "8",
 					"max-concurrent-reconciles": "4", "zap-log-level": "debug", "zap-encoder": "console",
+					"allowed-host-images": "example.com/team/*,example.com/other:v1", "max-status-bytes": "1048576",
 				},
 			},
 			check: func(t *testing.T, objs []*unstructured.Unstructured) {
@@ -226,7 +238,8 @@ func TestChart(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			objs := helmTemplate(t, append(slices.Clone(sc.args), "--include-crds")...)
 			for _, o := range objs {
-				if ns := o.GetNamespace(); ns != "" && ns != sc.want.namespace && o.GetKind() != "RoleBinding" {
+				// The manager's Role and RoleBinding live in each watched namespace.
+				if ns := o.GetNamespace(); ns != "" && ns != sc.want.namespace && o.GetKind() != "RoleBinding" && o.GetKind() != "Role" {
 					t.Errorf("%s %s is in namespace %s, want the release namespace %s", o.GetKind(), o.GetName(), ns, sc.want.namespace)
 				}
 			}
@@ -259,6 +272,8 @@ func TestChartRefusesBadValues(t *testing.T) {
 		"PDB bad percentage":               {[]string{"podDisruptionBudget.enabled=true", "replicaCount=3", "podDisruptionBudget.minAvailable=half"}, "minAvailable"},
 		"crds misspelt":                    {[]string{"crds.keeep=false"}, "keeep"},
 		"spread without topologyKey":       {[]string{"topologySpreadConstraints[0].maxSkew=1"}, "topologyKey"},
+		"two images in one entry":          {[]string{"security.allowedHostImages={a.example/x:1 b.example/y:2}"}, "allowedHostImages"},
+		"negative status bound":            {[]string{"security.maxStatusBytes=-1"}, "maxStatusBytes"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := []string{"template", "x", chart}

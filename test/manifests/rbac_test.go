@@ -18,6 +18,7 @@ package manifests_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -42,8 +43,9 @@ type permission struct {
 
 // managerNeeds are the manager's needs in every namespace it watches (the contract of
 // cmd/manager and controllers/): its CRs, their status and finalizers, the children it applies
-// (server-side apply needs create and patch), Secrets it reads, host pods it reads and
-// annotates (the pod nudge), events.
+// (server-side apply needs create and patch), Secrets it reads, host pods and their
+// ReplicaSets it reads (a pod is trusted through its owner chain), events. Annotating pods
+// (the pod nudge) is podNudgeNeeds.
 var managerNeeds = []permission{
 	{[]string{"plugins.hotreload.io"}, "plugins", "", []string{"get", "list", "watch"}},
 	{[]string{"plugins.hotreload.io"}, "pluginhosts", "", []string{"get", "list", "watch"}},
@@ -55,9 +57,13 @@ var managerNeeds = []permission{
 	{[]string{""}, "persistentvolumeclaims", "", []string{"get", "list", "watch", "create", "patch"}},
 	{[]string{"apps"}, "deployments", "", []string{"get", "list", "watch", "create", "patch"}},
 	{[]string{""}, "secrets", "", []string{"get", "list", "watch"}},
-	{[]string{""}, "pods", "", []string{"get", "list", "watch", "patch"}},
+	{[]string{""}, "pods", "", []string{"get", "list", "watch"}},
+	{[]string{"apps"}, "replicasets", "", []string{"get", "list", "watch"}},
 	{[]string{"", "events.k8s.io"}, "events", "", []string{"create"}},
 }
+
+// podNudgeNeeds is granted only while the manager runs with --pod-nudge (the default).
+var podNudgeNeeds = []permission{{[]string{""}, "pods", "", []string{"patch"}}}
 
 // Leader election, in the manager's namespace; metrics authentication, cluster-wide.
 var (
@@ -78,6 +84,7 @@ func TestManagerRBAC(t *testing.T) {
 		applyRBAC(t, objs)
 		sa := serviceAccountUser(kustomizeNamespace, kustomizePrefix+"controller-manager")
 		expectAllowed(t, sa, "", managerNeeds, true) // "": in all namespaces at once, as the cache lists
+		expectAllowed(t, sa, "", podNudgeNeeds, true)
 		expectAllowed(t, sa, kustomizeNamespace, leaderElectionNeeds, true)
 		expectAllowed(t, sa, "", metricsAuthNeeds, true)
 	})
@@ -88,11 +95,100 @@ func TestManagerRBAC(t *testing.T) {
 		sa := serviceAccountUser("rbac-scoped-system", "rbac-scoped-plugin-operator-controller-manager")
 		expectAllowed(t, sa, "rbac-team-a", managerNeeds, true)
 		expectAllowed(t, sa, "rbac-team-b", managerNeeds, true)
+		expectAllowed(t, sa, "rbac-team-a", podNudgeNeeds, true)
 		expectAllowed(t, sa, "rbac-team-c", managerNeeds, false)
 		expectAllowed(t, sa, "", managerNeeds, false)
+		expectAllowed(t, sa, "", podNudgeNeeds, false)
 		expectAllowed(t, sa, "rbac-scoped-system", leaderElectionNeeds, true)
 		expectAllowed(t, sa, "", metricsAuthNeeds, true)
+		expectNoClusterGrant(t, objs, "secrets", "configmaps", "pods")
 	})
+	t.Run("chart with watchNamespaces and podNudge=false", func(t *testing.T) {
+		objs := helmTemplate(t, "rbac-nonudge", filepath.Join(root, chartDir), "--namespace", "rbac-nonudge-system",
+			"--set", "watchNamespaces={rbac-team-d}", "--set", "podNudge=false")
+		applyRBAC(t, objs)
+		sa := serviceAccountUser("rbac-nonudge-system", "rbac-nonudge-plugin-operator-controller-manager")
+		expectAllowed(t, sa, "rbac-team-d", managerNeeds, true)
+		expectAllowed(t, sa, "rbac-team-d", podNudgeNeeds, false)
+		expectAllowed(t, sa, "", managerNeeds, false)
+		expectNoClusterGrant(t, objs, "secrets", "configmaps", "pods")
+	})
+	t.Run("chart with podNudge=false", func(t *testing.T) {
+		objs := helmTemplate(t, "rbac-cluster-nonudge", filepath.Join(root, chartDir), "--namespace", "rbac-cluster-nonudge-system",
+			"--set", "podNudge=false")
+		applyRBAC(t, objs)
+		sa := serviceAccountUser("rbac-cluster-nonudge-system", "rbac-cluster-nonudge-plugin-operator-controller-manager")
+		expectAllowed(t, sa, "", managerNeeds, true)
+		expectAllowed(t, sa, "", podNudgeNeeds, false)
+	})
+	t.Run("config/namespaced", func(t *testing.T) {
+		objs := kustomize(t, "config/namespaced")
+		applyRBAC(t, objs)
+		sa := serviceAccountUser(kustomizeNamespace, kustomizePrefix+"controller-manager")
+		expectAllowed(t, sa, "plugins", managerNeeds, true)
+		expectAllowed(t, sa, "plugins", podNudgeNeeds, true)
+		expectAllowed(t, sa, "rbac-team-c", managerNeeds, false)
+		expectAllowed(t, sa, "", managerNeeds, false)
+		expectAllowed(t, sa, kustomizeNamespace, leaderElectionNeeds, true)
+		expectAllowed(t, sa, "", metricsAuthNeeds, true)
+		expectNoClusterGrant(t, objs, "secrets", "configmaps", "pods")
+		if args := renderedManagerArgs(t, objs); !slices.Contains(args, "--watch-namespaces=plugins") {
+			t.Errorf("config/namespaced: manager args %q lack --watch-namespaces=plugins", args)
+		}
+	})
+	for _, base := range []string{"config/default", "config/namespaced"} {
+		t.Run(base+" with components/no-pod-nudge", func(t *testing.T) {
+			objs := kustomize(t, overlayWithComponent(t, base, "config/components/no-pod-nudge"))
+			if args := renderedManagerArgs(t, objs); !slices.Contains(args, "--pod-nudge=false") {
+				t.Errorf("manager args %q lack --pod-nudge=false", args)
+			}
+			applyRBAC(t, objs)
+			sa := serviceAccountUser(kustomizeNamespace, kustomizePrefix+"controller-manager")
+			ns := "" // config/default: everywhere
+			if base == "config/namespaced" {
+				ns = "plugins"
+			}
+			expectAllowed(t, sa, ns, managerNeeds, true)
+			expectAllowed(t, sa, ns, podNudgeNeeds, false)
+		})
+	}
+}
+
+// overlayWithComponent writes a kustomization in a new directory that adds component (a
+// directory of the repository) to base, and returns the directory.
+func overlayWithComponent(t *testing.T, base, component string) string {
+	t.Helper()
+	dir := t.TempDir()
+	rel := func(p string) string {
+		r, err := filepath.Rel(dir, filepath.Join(root, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	k := "resources:\n- " + rel(base) + "\ncomponents:\n- " + rel(component) + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// expectNoClusterGrant checks that no ClusterRole among objs grants any of resources (core
+// group): in a namespaced installation they are granted by Roles only.
+func expectNoClusterGrant(t *testing.T, objs []*unstructured.Unstructured, resources ...string) {
+	t.Helper()
+	for _, o := range objs {
+		if o.GetKind() != "ClusterRole" {
+			continue
+		}
+		for _, r := range toTypedRole(t, o).Rules {
+			for _, res := range r.Resources {
+				if slices.Contains(resources, res) || res == "*" {
+					t.Errorf("ClusterRole %s grants %s %q", o.GetName(), res, r.Verbs)
+				}
+			}
+		}
+	}
 }
 
 // applyRBAC creates the ServiceAccounts, Roles and bindings among objs (server-side apply).

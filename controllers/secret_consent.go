@@ -1,0 +1,38 @@
+/*
+Copyright 2026 The plugin-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/hotreload/plugin-operator/api/v1alpha1"
+)
+
+// secretRefusal explains why a Plugin may not use Secret s for its auth, or is "" when it
+// may. A Plugin's auth Secret has its keys copied into <host>-credentials and mounted into the
+// host's pods; without the owner's consent (the label) any Plugin author of the namespace
+// could have any Secret of it mounted there.
+func secretRefusal(s *corev1.Secret) string {
+	if s.Labels[v1alpha1.LabelPluginAuth] == "true" {
+		return ""
+	}
+	return fmt.Sprintf("Secret %q (spec.auth.secretRef) is not marked for plugin auth, so its keys are not mounted into the PluginHost's pods; "+
+		"if it is meant for this, label it: kubectl label secret %s -n %s %s=true",
+		s.Name, s.Name, s.Namespace, v1alpha1.LabelPluginAuth)
+}
