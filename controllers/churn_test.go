@@ -35,6 +35,7 @@ import (
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 	"github.com/hotreload/plugin-operator/internal/plugin/builtin"
 	"github.com/hotreload/plugin-operator/internal/pluginconfig"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 // heapAfterGC returns the live heap after two garbage collections.
@@ -177,7 +178,7 @@ func TestPluginChurn(t *testing.T) {
 	for range 100 {
 		op()
 	}
-	eventually(t, wait, "convergence after the warm-up", func() error { return converged(ctx, env.Client, ns, "churn") })
+	testutil.Eventually(t, wait, "convergence after the warm-up", func() error { return converged(ctx, env.Client, ns, "churn") })
 	time.Sleep(2 * time.Second)
 	goroutinesBefore, heapBefore := runtime.NumGoroutine(), heapAfterGC()
 	lat.mu.Lock()
@@ -189,7 +190,7 @@ func TestPluginChurn(t *testing.T) {
 		op()
 	}
 	lastOp := time.Now()
-	eventually(t, 2*wait, "convergence after the churn", func() error { return converged(ctx, env.Client, ns, "churn") })
+	testutil.Eventually(t, 2*wait, "convergence after the churn", func() error { return converged(ctx, env.Client, ns, "churn") })
 	convergedIn := time.Since(lastOp)
 
 	// Settle: goroutines of finished work (requests, timers) end within a few seconds.

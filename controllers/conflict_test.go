@@ -34,6 +34,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 // TestNoTakeoverOfForeignChildren: a PluginHost whose child name is taken by an object it
@@ -172,7 +173,7 @@ func TestNoTakeoverOfForeignChildren(t *testing.T) {
 			deleteForeign(t, after)
 			hostCondition(t, ns, "victim", v1alpha1.ConditionStalled, metav1.ConditionFalse, v1alpha1.ReasonWorkloadUnavailable)
 			child := tt.empty()
-			eventually(t, wait, "the host's own "+tt.kind, func() error {
+			testutil.Eventually(t, wait, "the host's own "+tt.kind, func() error {
 				if err := get(t, child, ns, tt.name); err != nil {
 					return err
 				}
@@ -194,7 +195,7 @@ func deleteForeign(t testing.TB, obj client.Object) {
 	if err := env.Client.Delete(ctx, obj); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, wait, "foreign "+obj.GetName()+" gone", func() error {
+	testutil.Eventually(t, wait, "foreign "+obj.GetName()+" gone", func() error {
 		err := env.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj)
 		if apierrors.IsNotFound(err) {
 			return nil

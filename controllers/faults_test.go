@@ -42,6 +42,7 @@ import (
 	"github.com/hotreload/plugin-operator/controllers"
 	"github.com/hotreload/plugin-operator/internal/plugin/builtin"
 	"github.com/hotreload/plugin-operator/internal/pluginconfig"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 // apiserverStopTimeout bounds kube-apiserver's graceful shutdown (SIGTERM), which can take
@@ -54,7 +55,7 @@ const apiserverStopTimeout = 3 * time.Second
 // clients made before the restart reconnect.
 func ownControlPlane(t *testing.T) (*envtest.Environment, *rest.Config) {
 	t.Helper()
-	certDir := shortTempDir(t)
+	certDir := testutil.ShortTempDir(t)
 	e := &envtest.Environment{
 		Scheme:                   env.Scheme,
 		CRDDirectoryPaths:        []string{filepath.Join(env.RepoRoot, "config", "crd", "bases")},
@@ -223,7 +224,7 @@ func TestAPIServerRestartDuringReconciles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, wait, "first convergence", func() error { return converged(ctx, c, ns, "h") })
+	testutil.Eventually(t, wait, "first convergence", func() error { return converged(ctx, c, ns, "h") })
 	t.Log("converged; editing, then stopping the API server")
 
 	// An editor patches the Plugins' increments round-robin, as fast as the API server lets
@@ -276,17 +277,17 @@ func TestAPIServerRestartDuringReconciles(t *testing.T) {
 	time.Sleep(time.Second)
 	stopEditing()
 	wg.Wait()
-	eventually(t, wait, "delete p00", func() error {
+	testutil.Eventually(t, wait, "delete p00", func() error {
 		return client.IgnoreNotFound(c.Delete(ctx, &v1alpha1.Plugin{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "p00"}}))
 	})
-	eventually(t, wait, "create late", func() error { return c.Create(ctx, newPlugin(ns, "late", "h", 42)) })
+	testutil.Eventually(t, wait, "create late", func() error { return c.Create(ctx, newPlugin(ns, "late", "h", 42)) })
 	lastWrite := time.Now()
 	t.Log("last writes done; waiting for convergence")
 
 	// What is still missing, every 2 s: shows whether the wait is the manager's watches
 	// reconnecting (stale content) or its writes.
 	var lastLog time.Time
-	eventually(t, 2*wait, "convergence after the API server's restart", func() error {
+	testutil.Eventually(t, 2*wait, "convergence after the API server's restart", func() error {
 		err := converged(ctx, c, ns, "h")
 		if err != nil && time.Since(lastLog) > 2*time.Second {
 			t.Logf("%v after the restart: %v", time.Since(back).Round(100*time.Millisecond), err)

@@ -34,6 +34,7 @@ import (
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 	"github.com/hotreload/plugin-operator/controllers"
 	"github.com/hotreload/plugin-operator/internal/testing/kubeletsim"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 // loopbackServer serves handler on 127.0.0.1 until the test ends and returns its port.
@@ -111,7 +112,7 @@ func TestHostilePodMemory(t *testing.T) {
 	create(t, newHost(ns, "h", "h"), newPlugin(ns, "p", "h", 1))
 	configMapData(t, ns, "h", contains(`"p"`))
 	h := &v1alpha1.PluginHost{}
-	eventually(t, wait, "configRevision", func() error {
+	testutil.Eventually(t, wait, "configRevision", func() error {
 		if err := get(t, h, ns, "h"); err != nil {
 			return err
 		}
@@ -139,7 +140,7 @@ func TestHostilePodMemory(t *testing.T) {
 	// A converged host's pods are read on changes only: a pod update makes one, and from
 	// then on the pod's answers keep the host unconverged, read every poll interval.
 	update(t, pod, func(p *corev1.Pod) { metav1.SetMetaDataAnnotation(&p.ObjectMeta, "test.hotreload.io/poke", "1") })
-	eventually(t, wait, "hostile replies", func() error {
+	testutil.Eventually(t, wait, "hostile replies", func() error {
 		if a, b, c := replies[0].Load(), replies[1].Load(), replies[2].Load(); a < 20 || b < 20 || c < 20 {
 			return fmt.Errorf("served %d endless, %d redirects, %d huge errors", a, b, c)
 		}

@@ -27,6 +27,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 // TestHostImageAllowList: a PluginHost asking for an image outside --allowed-host-images is
@@ -53,7 +54,7 @@ func TestHostImageAllowList(t *testing.T) {
 		}
 		return d.Spec.Template.Spec.Containers[0].Image, nil
 	}
-	eventually(t, wait, "Deployment a", func() error {
+	testutil.Eventually(t, wait, "Deployment a", func() error {
 		img, err := deployImage("a")
 		if err == nil && img != good {
 			err = fmt.Errorf("image %q", img)
@@ -73,7 +74,7 @@ func TestHostImageAllowList(t *testing.T) {
 
 	// A running host asks for another image: refused, its Deployment untouched.
 	update(t, a, func(h *v1alpha1.PluginHost) { h.Spec.Image = evil })
-	eventually(t, wait, "refusal of the new generation", func() error {
+	testutil.Eventually(t, wait, "refusal of the new generation", func() error {
 		h := &v1alpha1.PluginHost{}
 		if err := get(t, h, ns, "a"); err != nil {
 			return err
@@ -92,7 +93,7 @@ func TestHostImageAllowList(t *testing.T) {
 	// Allowed again: applied.
 	update(t, a, func(h *v1alpha1.PluginHost) { h.Spec.Image = "example.com/team/host:v3" })
 	hostCondition(t, ns, "a", v1alpha1.ConditionDegraded, metav1.ConditionFalse, v1alpha1.ReasonAsExpected)
-	eventually(t, wait, "Deployment a on v3", func() error {
+	testutil.Eventually(t, wait, "Deployment a on v3", func() error {
 		img, err := deployImage("a")
 		if err == nil && img != "example.com/team/host:v3" {
 			err = fmt.Errorf("image %q", img)

@@ -37,6 +37,7 @@ import (
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 	"github.com/hotreload/plugin-operator/internal/testing/projection"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 // computeStatus is what Flux and kpt conclude from an object: kstatus over its unstructured
@@ -64,7 +65,7 @@ func computeStatus(t testing.TB, obj client.Object, kind string) *kstatus.Result
 func waitKstatus(t testing.TB, obj client.Object, kind string, want kstatus.Status) *kstatus.Result {
 	t.Helper()
 	var res *kstatus.Result
-	eventually(t, wait, fmt.Sprintf("kstatus of %s %s is %s", kind, obj.GetName(), want), func() error {
+	testutil.Eventually(t, wait, fmt.Sprintf("kstatus of %s %s is %s", kind, obj.GetName(), want), func() error {
 		res = computeStatus(t, obj, kind)
 		if res.Status != want {
 			return fmt.Errorf("%s: %s", res.Status, res.Message)
@@ -213,7 +214,7 @@ func TestKstatusBadSelectorIsFailed(t *testing.T) {
 func TestKstatusLifecycleAndMetrics(t *testing.T) {
 	needEnv(t)
 	ns := newNamespace(t)
-	secretsDir := shortTempDir(t)
+	secretsDir := testutil.ShortTempDir(t)
 	opts := testOptions()
 	opts.SecretsMountPath = secretsDir
 	startManager(t, ns, opts)
@@ -247,7 +248,7 @@ func TestKstatusLifecycleAndMetrics(t *testing.T) {
 	oldRev := h.Status.ConfigRevision
 	count, sum := histogram(t, "plugin_operator_config_apply_duration_seconds")
 	update(t, counterA, func(p *v1alpha1.Plugin) { p.Spec.Options.Increment = ptr.To[int32](3) })
-	eventually(t, wait, "the edit rolled out", func() error {
+	testutil.Eventually(t, wait, "the edit rolled out", func() error {
 		if err := get(t, h, ns, "ks"); err != nil {
 			return err
 		}
@@ -286,7 +287,7 @@ func TestKstatusLifecycleAndMetrics(t *testing.T) {
 	// one-second resolution).
 	checked := h.Status.Pods[0].LastChecked
 	for range 2 {
-		eventually(t, wait, "another read of the refusing pod", func() error {
+		testutil.Eventually(t, wait, "another read of the refusing pod", func() error {
 			if err := get(t, h, ns, "ks"); err != nil {
 				return err
 			}
@@ -332,7 +333,7 @@ func TestKstatusLifecycleAndMetrics(t *testing.T) {
 	if err := env.Client.Delete(context.Background(), host); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, wait, "series deleted with the host", func() error {
+	testutil.Eventually(t, wait, "series deleted with the host", func() error {
 		for _, name := range []string{"plugin_operator_pluginhost_stale_pods", "plugin_operator_config_refused_total", "plugin_operator_status_probe_errors_total"} {
 			if _, ok := metric(t, name, labels); ok {
 				return fmt.Errorf("%s still has a series for the host", name)
@@ -372,7 +373,7 @@ func TestFailedStepIsReported(t *testing.T) {
 		_ = env.Client.Delete(ctx, policy)
 	})
 	// The API server enforces a new policy once its informer has it.
-	eventually(t, wait, "the policy denies Services", func() error {
+	testutil.Eventually(t, wait, "the policy denies Services", func() error {
 		probe := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "probe"},
 			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}
 		if err := env.Client.Create(ctx, probe, client.DryRunAll); err == nil {
@@ -403,7 +404,7 @@ func TestFailedStepIsReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	hostCondition(t, ns, "denied", v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonWorkloadUnavailable)
-	eventually(t, wait, "observedGeneration", func() error {
+	testutil.Eventually(t, wait, "observedGeneration", func() error {
 		if err := get(t, h, ns, "denied"); err != nil {
 			return err
 		}

@@ -40,6 +40,7 @@ import (
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 	"github.com/hotreload/plugin-operator/controllers"
 	"github.com/hotreload/plugin-operator/internal/testing/testenv"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 var (
@@ -152,23 +153,6 @@ func startManager(t testing.TB, ns string, opts controllers.Options) {
 	})
 }
 
-// eventually polls cond until it returns nil, failing the test with its last error after
-// timeout. Deadlines are generous: they bound a hang, they do not measure anything.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for {
-		if err = cond(); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true after %s: %v", what, timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 const wait = 60 * time.Second
 
 func get(t testing.TB, obj client.Object, ns, name string) error {
@@ -188,7 +172,7 @@ func create(t testing.TB, objs ...client.Object) {
 // update re-reads obj, applies mutate and updates it, retrying on conflicts.
 func update[T client.Object](t testing.TB, obj T, mutate func(T)) {
 	t.Helper()
-	eventually(t, wait, "update "+obj.GetName(), func() error {
+	testutil.Eventually(t, wait, "update "+obj.GetName(), func() error {
 		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj); err != nil {
 			return err
 		}
@@ -216,7 +200,7 @@ func condition(conds []metav1.Condition, typ string, status metav1.ConditionStat
 func pluginCondition(t testing.TB, ns, name, typ string, status metav1.ConditionStatus, reason string) *v1alpha1.Plugin {
 	t.Helper()
 	p := &v1alpha1.Plugin{}
-	eventually(t, wait, fmt.Sprintf("Plugin %s %s=%s/%s", name, typ, status, reason), func() error {
+	testutil.Eventually(t, wait, fmt.Sprintf("Plugin %s %s=%s/%s", name, typ, status, reason), func() error {
 		if err := get(t, p, ns, name); err != nil {
 			return err
 		}
@@ -232,7 +216,7 @@ func pluginCondition(t testing.TB, ns, name, typ string, status metav1.Condition
 func hostCondition(t testing.TB, ns, name, typ string, status metav1.ConditionStatus, reason string) *v1alpha1.PluginHost {
 	t.Helper()
 	h := &v1alpha1.PluginHost{}
-	eventually(t, wait, fmt.Sprintf("PluginHost %s %s=%s/%s", name, typ, status, reason), func() error {
+	testutil.Eventually(t, wait, fmt.Sprintf("PluginHost %s %s=%s/%s", name, typ, status, reason), func() error {
 		if err := get(t, h, ns, name); err != nil {
 			return err
 		}
@@ -245,7 +229,7 @@ func hostCondition(t testing.TB, ns, name, typ string, status metav1.ConditionSt
 func configMapData(t testing.TB, ns, host string, check func(string) error) (*corev1.ConfigMap, string) {
 	t.Helper()
 	cm := &corev1.ConfigMap{}
-	eventually(t, wait, "ConfigMap "+host+"-config", func() error {
+	testutil.Eventually(t, wait, "ConfigMap "+host+"-config", func() error {
 		if err := get(t, cm, ns, host+"-config"); err != nil {
 			return err
 		}
@@ -295,7 +279,7 @@ func events(t testing.TB, ns, reason string) []eventsv1.Event {
 // waitEvent waits for an Event with this reason about an object named regarding.
 func waitEvent(t testing.TB, ns, reason, regarding, note string) {
 	t.Helper()
-	eventually(t, wait, "event "+reason+" on "+regarding, func() error {
+	testutil.Eventually(t, wait, "event "+reason+" on "+regarding, func() error {
 		for _, e := range events(t, ns, reason) {
 			if e.Regarding.Name == regarding && strings.Contains(e.Note, note) {
 				return nil

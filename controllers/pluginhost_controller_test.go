@@ -34,6 +34,7 @@ import (
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 	"github.com/hotreload/plugin-operator/internal/pluginconfig"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 // entry is one plugin of a rendered config.json with every default spelled out.
@@ -108,7 +109,7 @@ func TestConfigMapContentAndChildren(t *testing.T) {
 	}
 
 	h := &v1alpha1.PluginHost{}
-	eventually(t, wait, "host status", func() error {
+	testutil.Eventually(t, wait, "host status", func() error {
 		if err := get(t, h, ns, "demo"); err != nil {
 			return err
 		}
@@ -138,7 +139,7 @@ func TestConfigMapContentAndChildren(t *testing.T) {
 		}
 		checkChild(t, h, obj)
 	}
-	eventually(t, wait, "Service", func() error { return get(t, svc, ns, "demo") })
+	testutil.Eventually(t, wait, "Service", func() error { return get(t, svc, ns, "demo") })
 	checkChild(t, h, svc)
 	if p := svc.Spec.Ports[0]; p.Port != 8080 || p.TargetPort.StrVal != "http" || svc.Spec.Selector[v1alpha1.LabelHost] != "demo" {
 		t.Errorf("service %+v", svc.Spec)
@@ -193,7 +194,7 @@ func TestConfigChangesKeepPodTemplate(t *testing.T) {
 
 	_, data := configMapData(t, ns, "tpl", contains(`"c1"`, `"c2"`, `"from-user"`))
 	deploy := &appsv1.Deployment{}
-	eventually(t, wait, "Deployment", func() error { return get(t, deploy, ns, "tpl") })
+	testutil.Eventually(t, wait, "Deployment", func() error { return get(t, deploy, ns, "tpl") })
 	template, deployGen := deploy.Spec.Template.DeepCopy(), deploy.Generation
 
 	revisions := map[string]bool{pluginconfig.Revision([]byte(data)): true}
@@ -206,7 +207,7 @@ func TestConfigChangesKeepPodTemplate(t *testing.T) {
 			t.Errorf("%s: revision %s seen before", what, rev)
 		}
 		revisions[rev] = true
-		eventually(t, wait, what+": host status revision", func() error {
+		testutil.Eventually(t, wait, what+": host status revision", func() error {
 			h := &v1alpha1.PluginHost{}
 			if err := get(t, h, ns, "tpl"); err != nil {
 				return err
@@ -244,7 +245,7 @@ func TestConfigChangesKeepPodTemplate(t *testing.T) {
 		update(t, s, func(s *corev1.Secret) { s.Data = map[string][]byte{"api-key": []byte("rotated")} })
 		create(t, newPlugin(ns, "c3", "tpl", 1))
 	}, contains(`"c3"`))
-	eventually(t, wait, "rotated credential", func() error {
+	testutil.Eventually(t, wait, "rotated credential", func() error {
 		s := &corev1.Secret{}
 		if err := get(t, s, ns, "tpl-credentials"); err != nil {
 			return err
@@ -260,7 +261,7 @@ func TestConfigChangesKeepPodTemplate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}, lacks(`"c2"`))
-	eventually(t, wait, "c2 gone from status.plugins", func() error {
+	testutil.Eventually(t, wait, "c2 gone from status.plugins", func() error {
 		h := &v1alpha1.PluginHost{}
 		if err := get(t, h, ns, "tpl"); err != nil {
 			return err
@@ -328,7 +329,7 @@ func TestRejectedPlugins(t *testing.T) {
 	}
 	pluginCondition(t, ns, "good", v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonAccepted)
 	// The user's plugin counts, the rejected ones do not.
-	eventually(t, wait, "pluginCount", func() error {
+	testutil.Eventually(t, wait, "pluginCount", func() error {
 		h := &v1alpha1.PluginHost{}
 		if err := get(t, h, ns, "main"); err != nil {
 			return err
@@ -369,7 +370,7 @@ func TestRejectedPlugins(t *testing.T) {
 	// A second, younger host that also selects "good": the older host keeps running it.
 	young := newHost(ns, "young", "rej")
 	create(t, young)
-	eventually(t, wait, "young host's verdict", func() error {
+	testutil.Eventually(t, wait, "young host's verdict", func() error {
 		h := &v1alpha1.PluginHost{}
 		if err := get(t, h, ns, "young"); err != nil {
 			return err
@@ -394,7 +395,7 @@ func TestRejectedPlugins(t *testing.T) {
 		t.Fatal(err)
 	}
 	configMapData(t, ns, "young", contains(`"good"`))
-	eventually(t, wait, "good moves to young", func() error {
+	testutil.Eventually(t, wait, "good moves to young", func() error {
 		p := &v1alpha1.Plugin{}
 		if err := get(t, p, ns, "good"); err != nil {
 			return err
@@ -464,7 +465,7 @@ func TestInvalidUserConfigKeepsLastConfig(t *testing.T) {
 	unchanged("invalid JSON")
 
 	update(t, user, func(cm *corev1.ConfigMap) { cm.Data["seed.json"] = `{"plugins":[{"name":"from-user","type":"gauge"}]}` })
-	eventually(t, wait, "Degraded names the field at fault", func() error {
+	testutil.Eventually(t, wait, "Degraded names the field at fault", func() error {
 		if err := get(t, h, ns, "keep"); err != nil {
 			return err
 		}
@@ -512,7 +513,7 @@ func TestPodNudge(t *testing.T) {
 				_, data := configMapData(t, ns, "n", contains(fmt.Sprintf(`"increment": %d`, inc)))
 				rev := pluginconfig.Revision([]byte(data))
 				if nudge {
-					eventually(t, wait, "annotation", func() error {
+					testutil.Eventually(t, wait, "annotation", func() error {
 						if err := get(t, pod, ns, pod.Name); err != nil {
 							return err
 						}
@@ -524,7 +525,7 @@ func TestPodNudge(t *testing.T) {
 					continue
 				}
 				// The reconcile that would nudge is the one that records the revision.
-				eventually(t, wait, "revision recorded", func() error {
+				testutil.Eventually(t, wait, "revision recorded", func() error {
 					h := &v1alpha1.PluginHost{}
 					if err := get(t, h, ns, "n"); err != nil {
 						return err
@@ -565,7 +566,7 @@ func TestPodNudge(t *testing.T) {
 func hostPod(t testing.TB, ns, host, name string, port int32) *corev1.Pod {
 	t.Helper()
 	deploy := &appsv1.Deployment{}
-	eventually(t, wait, "Deployment "+host, func() error { return get(t, deploy, ns, host) })
+	testutil.Eventually(t, wait, "Deployment "+host, func() error { return get(t, deploy, ns, host) })
 	rs := &appsv1.ReplicaSet{}
 	if err := get(t, rs, ns, host+"-rs"); apierrors.IsNotFound(err) {
 		rs = &appsv1.ReplicaSet{
@@ -594,7 +595,7 @@ func authSecret(ns, name string, data map[string]string) *corev1.Secret {
 func impostorPod(t testing.TB, ns, host, name string, port int32, owner *metav1.OwnerReference) *corev1.Pod {
 	t.Helper()
 	deploy := &appsv1.Deployment{}
-	eventually(t, wait, "Deployment "+host, func() error { return get(t, deploy, ns, host) })
+	testutil.Eventually(t, wait, "Deployment "+host, func() error { return get(t, deploy, ns, host) })
 	tmpl := deploy.Spec.Template.DeepCopy()
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: tmpl.Labels, Annotations: tmpl.Annotations},
 		Spec: tmpl.Spec}
@@ -618,7 +619,7 @@ func TestPersistence(t *testing.T) {
 	create(t, host)
 
 	pvc, deploy, svc := &corev1.PersistentVolumeClaim{}, &appsv1.Deployment{}, &corev1.Service{}
-	eventually(t, wait, "children", func() error {
+	testutil.Eventually(t, wait, "children", func() error {
 		for name, o := range map[string]client.Object{"stateful-state": pvc, "stateful": deploy} {
 			if err := get(t, o, ns, name); err != nil {
 				return err
@@ -642,7 +643,7 @@ func TestPersistence(t *testing.T) {
 	if svc.Spec.Type != corev1.ServiceTypeNodePort || svc.Spec.Ports[0].Port != 9000 {
 		t.Errorf("service %+v", svc.Spec)
 	}
-	eventually(t, wait, "url", func() error {
+	testutil.Eventually(t, wait, "url", func() error {
 		if err := get(t, h, ns, "stateful"); err != nil {
 			return err
 		}

@@ -34,12 +34,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 // gone waits until the object ns/name no longer exists.
 func gone(t *testing.T, obj client.Object, ns, name string) {
 	t.Helper()
-	eventually(t, wait, fmt.Sprintf("%T %s deleted", obj, name), func() error {
+	testutil.Eventually(t, wait, fmt.Sprintf("%T %s deleted", obj, name), func() error {
 		err := get(t, obj, ns, name)
 		if apierrors.IsNotFound(err) {
 			return nil
@@ -74,7 +75,7 @@ func TestNetworkPolicyAndBudgetFollowTheSpec(t *testing.T) {
 	create(t, plain, userPolicy)
 
 	np, pdb := &networkingv1.NetworkPolicy{}, &policyv1.PodDisruptionBudget{}
-	eventually(t, wait, "NetworkPolicy and PodDisruptionBudget", func() error {
+	testutil.Eventually(t, wait, "NetworkPolicy and PodDisruptionBudget", func() error {
 		if err := get(t, np, ns, "guarded"); err != nil {
 			return err
 		}
@@ -101,7 +102,7 @@ func TestNetworkPolicyAndBudgetFollowTheSpec(t *testing.T) {
 		h.Spec.NetworkPolicy.From = append(h.Spec.NetworkPolicy.From,
 			networkingv1.NetworkPolicyPeer{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "b"}}})
 	})
-	eventually(t, wait, "NetworkPolicy updated", func() error {
+	testutil.Eventually(t, wait, "NetworkPolicy updated", func() error {
 		if err := get(t, np, ns, "guarded"); err != nil {
 			return err
 		}
@@ -120,7 +121,7 @@ func TestNetworkPolicyAndBudgetFollowTheSpec(t *testing.T) {
 
 	// The deletions above ran, so the plain host's reconciles have run too; its namesake
 	// policy, which it does not control, is still there, untouched.
-	eventually(t, wait, "plain host reconciled", func() error {
+	testutil.Eventually(t, wait, "plain host reconciled", func() error {
 		p := &v1alpha1.PluginHost{}
 		if err := get(t, p, ns, "plain"); err != nil {
 			return err
@@ -186,14 +187,14 @@ func TestRetainedStateClaim(t *testing.T) {
 			return nil
 		}
 	}
-	eventually(t, wait, "retained claim without owner", owners(""))
+	testutil.Eventually(t, wait, "retained claim without owner", owners(""))
 	if pvc.Labels[v1alpha1.LabelHost] != "kept" {
 		t.Errorf("claim labels %v", pvc.Labels)
 	}
 	update(t, host, func(h *v1alpha1.PluginHost) { h.Spec.Persistence.WhenDeleted = v1alpha1.ClaimDelete })
-	eventually(t, wait, "Delete puts the owner reference back", owners(host.UID))
+	testutil.Eventually(t, wait, "Delete puts the owner reference back", owners(host.UID))
 	update(t, host, func(h *v1alpha1.PluginHost) { h.Spec.Persistence.WhenDeleted = v1alpha1.ClaimRetain })
-	eventually(t, wait, "Retain removes it again", owners(""))
+	testutil.Eventually(t, wait, "Retain removes it again", owners(""))
 	claimUID := pvc.UID
 
 	// The PluginHost goes (envtest runs no garbage collector; the missing owner reference is
@@ -205,7 +206,7 @@ func TestRetainedStateClaim(t *testing.T) {
 	again := newHost(ns, "kept", "k")
 	again.Spec.Persistence = &v1alpha1.PersistenceSpec{Enabled: true}
 	create(t, again)
-	eventually(t, wait, "the new PluginHost adopts the claim", owners(again.UID))
+	testutil.Eventually(t, wait, "the new PluginHost adopts the claim", owners(again.UID))
 	if pvc.UID != claimUID {
 		t.Errorf("claim UID %s, want the retained claim %s", pvc.UID, claimUID)
 	}

@@ -20,7 +20,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -110,6 +112,42 @@ func TestEveryPackageHasADocComment(t *testing.T) {
 		path, doc, _ := strings.Cut(line, "\t")
 		if strings.TrimSpace(doc) == "" {
 			t.Errorf("package %s has no package doc comment", path)
+		}
+	}
+}
+
+// Every Go file carries the project's licence header (hack/boilerplate.go.txt), after an
+// optional build constraint.
+func TestEveryGoFileHasTheLicenceHeader(t *testing.T) {
+	header, err := os.ReadFile(filepath.Join(root, "hack", "boilerplate.go.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.TrimSpace(string(header))
+	cmd := exec.Command("git", "ls-files", "--cached", "--others", "--exclude-standard", "*.go")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("git ls-files: %v", err)
+	}
+	files := strings.Fields(string(out))
+	if len(files) < 50 {
+		t.Fatalf("git listed %d Go files; the listing is broken", len(files))
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(root, f))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // deleted in the working tree, not yet committed
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		src := string(b)
+		if strings.HasPrefix(src, "//go:build") {
+			_, src, _ = strings.Cut(src, "\n")
+			src = strings.TrimLeft(src, "\n")
+		}
+		if !strings.HasPrefix(src, want) {
+			t.Errorf("%s does not start with the licence header of hack/boilerplate.go.txt", f)
 		}
 	}
 }

@@ -1,3 +1,19 @@
+/*
+Copyright 2026 The plugin-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package kubeletsim
 
 import (
@@ -58,18 +74,6 @@ func fileIs(path, want string) func() error {
 		}
 		return nil
 	}
-}
-
-// afterSecondOf blocks until the clock is past the second of ts: condition transition
-// times have one-second resolution, so a transition made now is distinguishable from ts.
-func afterSecondOf(t *testing.T, ts metav1.Time) {
-	t.Helper()
-	testutil.Eventually(t, 5*time.Second, "the clock to pass "+ts.String(), func() error {
-		if now := time.Now().Unix(); now <= ts.Unix() {
-			return fmt.Errorf("now %d", now)
-		}
-		return nil
-	})
 }
 
 type fixture struct {
@@ -401,7 +405,7 @@ func TestMarkPodRunning(t *testing.T) {
 		}
 		return metav1.Time{}
 	}
-	afterSecondOf(t, readyAt(got))
+	testutil.WaitPastSecond(t, readyAt(got).Time)
 	if err := MarkPodRunning(t.Context(), k8sClient, pod, true, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +415,7 @@ func TestMarkPodRunning(t *testing.T) {
 		t.Fatalf("Ready transition time did not move: %v -> %v", readyAt(got), t1)
 	}
 	// Same status again: no new transition (a new one would now carry a later second).
-	afterSecondOf(t, t1)
+	testutil.WaitPastSecond(t, t1.Time)
 	if err := MarkPodRunning(t.Context(), k8sClient, pod, true, 0); err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ package testutil
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -71,6 +72,19 @@ func Consistently(t testing.TB, d time.Duration, what string, cond func() error)
 		}
 		time.Sleep(pollInterval)
 	}
+}
+
+// WaitPastSecond returns once the clock has passed the second of ts. API timestamps
+// (condition transitions, lastChecked) have one-second resolution: a write made after this
+// is distinguishable from one made at ts.
+func WaitPastSecond(t testing.TB, ts time.Time) {
+	t.Helper()
+	Eventually(t, 5*time.Second, "the clock to pass "+ts.Format(time.RFC3339), func() error {
+		if now := time.Now().Unix(); now <= ts.Unix() {
+			return fmt.Errorf("now %d", now)
+		}
+		return nil
+	})
 }
 
 // ShortTempDir is t.TempDir with a short path: Argus drops events for paths over 109 bytes
