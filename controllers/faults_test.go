@@ -248,7 +248,13 @@ func TestAPIServerRestartDuringReconciles(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	})
-	time.Sleep(time.Second) // reconciles in flight
+	// Reconciles in flight before the outage: the editor's patches are landing.
+	testutil.Eventually(t, wait, "edits before the outage", func() error {
+		if n := edits.Load(); n < 20 {
+			return fmt.Errorf("%d edits", n)
+		}
+		return nil
+	})
 	apiserver := cp.ControlPlane.GetAPIServer()
 	port := apiserver.Port
 	stopping := time.Now()
@@ -260,7 +266,7 @@ func TestAPIServerRestartDuringReconciles(t *testing.T) {
 	beforeOutage := edits.Load()
 	t.Logf("API server stopped in %v (SIGTERM, then SIGKILL after %v) after %d edits",
 		time.Since(stopping).Round(time.Millisecond), apiserverStopTimeout, beforeOutage)
-	time.Sleep(downtime)
+	time.Sleep(downtime) // the outage itself: how long the API server stays down
 	duringOutage := edits.Load() - beforeOutage
 	if err := apiserver.Start(); err != nil {
 		stopEditing()
@@ -274,7 +280,13 @@ func TestAPIServerRestartDuringReconciles(t *testing.T) {
 	}
 	// Edits after the restart, then a Plugin deleted and one created: the manager's watches
 	// must have come back, not only its writes.
-	time.Sleep(time.Second)
+	afterRestart := edits.Load()
+	testutil.Eventually(t, wait, "edits after the restart", func() error {
+		if n := edits.Load() - afterRestart; n < 20 {
+			return fmt.Errorf("%d edits since the restart", n)
+		}
+		return nil
+	})
 	stopEditing()
 	wg.Wait()
 	testutil.Eventually(t, wait, "delete p00", func() error {

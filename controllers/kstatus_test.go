@@ -269,7 +269,7 @@ func TestKstatusLifecycleAndMetrics(t *testing.T) {
 	if v, _ := metric(t, "plugin_operator_config_refused_total", labels); v != 0 {
 		t.Fatalf("refused before any refusal: %v", v)
 	}
-	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ks-token"}, StringData: map[string]string{"token": "s3cret"}})
+	create(t, authSecret(ns, "ks-token", map[string]string{"token": "s3cret"}))
 	counterB := newPlugin(ns, "counter-b", "ks", 1)
 	counterB.Spec.Auth = &v1alpha1.PluginAuth{Method: v1alpha1.AuthMethodBearer, SecretRef: &v1alpha1.SecretReference{Name: "ks-token"}}
 	create(t, counterB)

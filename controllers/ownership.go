@@ -19,6 +19,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -62,6 +63,16 @@ func hostChildren(host *v1alpha1.PluginHost) []childRef {
 	return refs
 }
 
+// previousIncarnation reports whether ref names an earlier PluginHost of host's name (same
+// name, another UID): names are unique in a namespace, so that PluginHost was deleted and
+// the child waits for the garbage collector. Re-applying it hands it to host, as re-creating
+// a Deployment adopts nothing foreign; the apply drops the old reference, which this
+// operator's field manager wrote.
+func previousIncarnation(host *v1alpha1.PluginHost, ref *metav1.OwnerReference) bool {
+	return ref.Kind == "PluginHost" && strings.HasPrefix(ref.APIVersion, v1alpha1.GroupVersion.Group+"/") &&
+		ref.Name == host.Name && ref.UID != host.UID
+}
+
 // retainedClaimOf reports whether live is a state claim kept by whenDeleted: Retain for a
 // PluginHost of host's name: no controller (Retain applies it without an owner reference)
 // and the host label naming host. Such a claim is host's to adopt — that is what Retain
@@ -102,6 +113,7 @@ func (a *applier) foreignChildren(ctx context.Context, host *v1alpha1.PluginHost
 		switch {
 		case ref != nil && ref.UID == host.UID:
 		case retainedClaimOf(host, c.kind, live):
+		case ref != nil && previousIncarnation(host, ref):
 		case ref == nil:
 			foreign = append(foreign, fmt.Sprintf("%s %s exists and is not controlled by this PluginHost", c.kind, c.name))
 		default:
