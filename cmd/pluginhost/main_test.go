@@ -432,8 +432,11 @@ func TestSIGTERMLetsInFlightRequestsFinish(t *testing.T) {
 	// Shutdown has begun once the listener is closed: new connections are refused.
 	testutil.Eventually(t, 30*time.Second, "the listener closed by Shutdown", func() error {
 		conn, err := net.DialTimeout("tcp", p.addr, time.Second)
-		if err != nil {
+		switch {
+		case errors.Is(err, syscall.ECONNREFUSED):
 			return nil
+		case err != nil:
+			return fmt.Errorf("dial: %w (want connection refused)", err)
 		}
 		_ = conn.Close()
 		return errors.New("still accepting connections")

@@ -19,6 +19,7 @@ package kubeletsim
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -44,6 +45,12 @@ var k8sClient client.WithWatch
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
 func runMain(m *testing.M) int {
+	flag.Parse()
+	if testing.Short() {
+		// Every test here projects volumes of objects read from an API server.
+		fmt.Println("kubeletsim: no test runs under -short: each needs kube-apiserver and etcd (make test)")
+		return 0
+	}
 	env, err := testenv.Start(testenv.Options{})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+	"golang.org/x/sys/unix"
 
 	"github.com/hotreload/plugin-operator/internal/pluginconfig"
 	"github.com/hotreload/plugin-operator/internal/testing/projection"
@@ -484,10 +485,13 @@ func UnwritableStateDir(bin string, workers int, full bool) (*StateDirResult, er
 			return stop(err)
 		}
 	} else {
-		if err := os.Rename(state, state+".away"); err != nil {
+		// Swap the directory and a file in one step (renameat2 RENAME_EXCHANGE): a rename
+		// away and a write would leave a moment with no state path at all, and a snapshot
+		// landing there fails with ENOENT instead of the ENOTDIR this scenario is about.
+		if err := os.WriteFile(state+".away", []byte("not a directory"), 0o600); err != nil {
 			return stop(err)
 		}
-		if err := os.WriteFile(state, []byte("not a directory"), 0o600); err != nil {
+		if err := exchange(state, state+".away"); err != nil {
 			return stop(err)
 		}
 	}
@@ -523,10 +527,10 @@ func UnwritableStateDir(bin string, workers int, full bool) (*StateDirResult, er
 			}
 		}
 	} else {
-		if err := os.Remove(state); err != nil {
+		if err := exchange(state, state+".away"); err != nil {
 			return stop(err)
 		}
-		if err := os.Rename(state+".away", state); err != nil {
+		if err := os.Remove(state + ".away"); err != nil {
 			return stop(err)
 		}
 	}
@@ -703,4 +707,13 @@ func Throughput(servers []string, bases map[string]string, concurrencies []int, 
 		}
 	}
 	return out
+}
+
+// exchange swaps the entries at a and b atomically (Linux renameat2 RENAME_EXCHANGE; they may
+// be a directory and a file).
+func exchange(a, b string) error {
+	if err := unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, b, unix.RENAME_EXCHANGE); err != nil {
+		return fmt.Errorf("exchanging %s and %s: %w", a, b, err)
+	}
+	return nil
 }
