@@ -120,15 +120,12 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		rc.facts.Conflicts = foreign
 		return ctrl.Result{RequeueAfter: conflictRecheckInterval}, nil
 	}
-	steps := []func(context.Context, *hostReconcile) error{
-		r.reconcileConfig,
-		r.reconcileWorkload,
-		r.reconcileRollout,
-	}
+	steps := []func(context.Context, *hostReconcile) error{r.reconcileConfig, r.reconcileWorkload, r.reconcileRollout}
 	if msg := imageRefusal(host, r.Options.DefaultHostImage, r.Options.AllowedHostImages); msg != "" {
-		// Nothing is rendered or applied: the last accepted workload keeps running.
+		// Nothing is rendered or applied, only the pods are read: the last accepted workload
+		// keeps running.
 		rc.facts.ConfigReason, rc.facts.ConfigMessage = v1alpha1.ReasonImageNotAllowed, msg
-		steps = steps[2:]
+		steps = []func(context.Context, *hostReconcile) error{r.reconcileRollout}
 	}
 	for _, step := range steps {
 		if err := step(ctx, rc); err != nil {

@@ -36,6 +36,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 func TestTrustedPod(t *testing.T) {
@@ -248,10 +249,12 @@ func TestStatusReaderFairShare(t *testing.T) {
 	r := newStatusReader(time.Minute, 4, 2, DefaultMaxStatusBytes)
 	slowDone := make(chan []probeResult, 1)
 	go func() { slowDone <- r.readAll(context.Background(), slowPods) }()
-	deadline := time.Now().Add(time.Minute)
-	for stuck.Load() < 2 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, time.Minute, "the slow host's requests in flight", func() error {
+		if n := stuck.Load(); n < 2 {
+			return fmt.Errorf("%d in flight", n)
+		}
+		return nil
+	})
 	if n := stuck.Load(); n != 2 {
 		t.Fatalf("%d requests of the slow host in flight, want its share of 2", n)
 	}

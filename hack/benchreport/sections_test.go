@@ -30,7 +30,7 @@ import (
 // BENCHREPORT_FULL=1 runs them at full length. The figures go to docs/img/.
 func TestLoadSections(t *testing.T) {
 	if os.Getenv("BENCHREPORT_SECTIONS") == "" {
-		t.Skip("set BENCHREPORT_SECTIONS=1")
+		t.Skip("a report generator, not a check: make bench runs it (or set BENCHREPORT_SECTIONS=1)")
 	}
 	bin := t.TempDir()
 	if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, "pluginhost"), "../../cmd/pluginhost").CombinedOutput(); err != nil {
@@ -50,7 +50,7 @@ func TestLoadSections(t *testing.T) {
 // markdown (BENCHREPORT_SECTIONS=1; BENCHREPORT_FULL=1 for the full 30 s windows).
 func TestIdleSection(t *testing.T) {
 	if os.Getenv("BENCHREPORT_SECTIONS") == "" {
-		t.Skip("set BENCHREPORT_SECTIONS=1")
+		t.Skip("a report generator, not a check: make bench runs it (or set BENCHREPORT_SECTIONS=1)")
 	}
 	bin := t.TempDir()
 	if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, "pluginhost"), "../../cmd/pluginhost").CombinedOutput(); err != nil {

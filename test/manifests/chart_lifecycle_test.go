@@ -49,6 +49,7 @@ import (
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 	"github.com/hotreload/plugin-operator/controllers"
 	"github.com/hotreload/plugin-operator/internal/testing/testenv"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 // ourCRDs are the names of the operator's CRDs.
@@ -122,7 +123,7 @@ func deleteCRDs(t *testing.T, e *testenv.Env) {
 			t.Errorf("deleting CRD %s: %v", name, err)
 		}
 	}
-	waitFor(t, "the CRDs are deleted", func() error {
+	testutil.Eventually(t, 2*time.Minute, "the CRDs are deleted", func() error {
 		for _, name := range ourCRDs {
 			if _, err := getCRD(e, name); !apierrors.IsNotFound(err) {
 				return fmt.Errorf("CRD %s: %v", name, err)
@@ -130,22 +131,6 @@ func deleteCRDs(t *testing.T, e *testenv.Env) {
 		}
 		return nil
 	})
-}
-
-// waitFor polls cond until it returns nil; the deadline bounds a hang, it measures nothing.
-func waitFor(t *testing.T, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still not true after 2m: %v", what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // previousChart extracts into a temporary directory the chart as committed at the newest
@@ -281,7 +266,7 @@ func TestHelmUpgradeFromPreviousChart(t *testing.T) {
 	// The kept CRDs still carry this release's ownership, so no --take-ownership is needed.
 	helmCmd("upgrade", release, filepath.Join(root, chartDir), "--set", "crds.keep=false")
 	helmCmd("uninstall", release, "--wait")
-	waitFor(t, "helm uninstall with crds.keep=false deletes the CRDs", func() error {
+	testutil.Eventually(t, 2*time.Minute, "helm uninstall with crds.keep=false deletes the CRDs", func() error {
 		for _, name := range ourCRDs {
 			if _, err := getCRD(e, name); !apierrors.IsNotFound(err) {
 				return fmt.Errorf("CRD %s: %v", name, err)
@@ -738,7 +723,7 @@ func TestPodMonitorSelectsHostPods(t *testing.T) {
 		t.Fatalf("creating PluginHost: %v", err)
 	}
 	dep := &appsv1.Deployment{}
-	waitFor(t, "the operator creates the host's Deployment", func() error {
+	testutil.Eventually(t, 2*time.Minute, "the operator creates the host's Deployment", func() error {
 		return env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "scraped"}, dep)
 	})
 	podLabels := dep.Spec.Template.Labels

@@ -38,6 +38,7 @@ import (
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 	"github.com/hotreload/plugin-operator/controllers"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 // TestNamespacedManagerRuns runs the manager's controllers as the chart's ServiceAccount
@@ -105,17 +106,9 @@ func TestNamespacedManagerRuns(t *testing.T) {
 		}
 	}
 
-	deadline := time.Now().Add(time.Minute)
-	var last error
-	for time.Now().Before(deadline) {
-		if last = namespacedOutcome(c, watched); last == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if last != nil {
-		t.Fatalf("the manager, with the Roles alone, did not reconcile namespace %s: %v", watched, last)
-	}
+	testutil.Eventually(t, time.Minute, "the manager, with the Roles alone, reconciling namespace "+watched, func() error {
+		return namespacedOutcome(c, watched)
+	})
 	if err := c.Get(context.Background(), types.NamespacedName{Namespace: other, Name: "h-config"}, &corev1.ConfigMap{}); err == nil {
 		t.Errorf("the manager rendered a PluginHost of namespace %s, which it does not watch", other)
 	}
