@@ -42,8 +42,24 @@ func main() {
 	out := flag.String("out", "docs/performance.md", "report to write")
 	bin := flag.String("bin", "bin", "directory with the built pluginhost")
 	quick := flag.Bool("quick", false, "shorter runs (for checking the tool itself)")
+	only := flag.String("only", "", "run only this section (e.g. idleCPU) and print it instead of writing -out")
 	flag.Parse()
 	r := &report{quick: *quick, bin: *bin}
+	if *only != "" {
+		step, ok := r.steps()[*only]
+		if !ok {
+			fmt.Fprintf(os.Stderr, "benchreport: no section %q\n", *only)
+			os.Exit(2)
+		}
+		if err := step(); err != nil {
+			fmt.Fprintln(os.Stderr, "benchreport:", err)
+			os.Exit(1)
+		}
+		for _, sec := range r.sections {
+			fmt.Printf("## %s\n\n```\n%s\n```\n\n%s\n", sec.title, sec.command, sec.body)
+		}
+		return
+	}
 	if err := r.run(); err != nil {
 		fmt.Fprintln(os.Stderr, "benchreport:", err)
 		os.Exit(1)
@@ -146,11 +162,23 @@ func (r *report) count() string {
 	return "-count=5"
 }
 
+// stepOrder is the order of the report's sections; steps maps each name to its step.
+var stepOrder = []string{"inProcess", "httpRatio", "apply", "reloadLatency", "idleCPU", "load", "reloadUnderLoad", "faults", "operator", "operatorFaults"}
+
+func (r *report) steps() map[string]func() error {
+	return map[string]func() error{
+		"inProcess": r.inProcess, "httpRatio": r.httpRatio, "apply": r.apply,
+		"reloadLatency": r.reloadLatency, "idleCPU": r.idleCPU, "load": r.load,
+		"reloadUnderLoad": r.reloadUnderLoad, "faults": r.faults, "operator": r.operator,
+		"operatorFaults": r.operatorFaults,
+	}
+}
+
 func (r *report) run() error {
 	r.started = time.Now()
-	steps := []func() error{r.inProcess, r.httpRatio, r.apply, r.reloadLatency, r.idleCPU, r.load, r.reloadUnderLoad, r.faults, r.operator, r.operatorFaults}
-	for _, s := range steps {
-		if err := s(); err != nil {
+	steps := r.steps()
+	for _, name := range stepOrder {
+		if err := steps[name](); err != nil {
 			return err
 		}
 	}
@@ -263,33 +291,46 @@ func (r *report) idleCPU() error {
 	if out, err := exec.Command("go", "build", "-o", idleBin, "./hack/idle").CombinedOutput(); err != nil {
 		return fmt.Errorf("building hack/idle: %v\n%s", err, out)
 	}
+	plain := filepath.Join(dir, "plain.json")
+	if err := os.WriteFile(plain, seed, 0o600); err != nil {
+		return err
+	}
 	host := filepath.Join(r.bin, "pluginhost")
+	hostArgs := func(config, poll string) []string {
+		return []string{host, "--config", config, "--listen", "127.0.0.1:0", "--poll-interval", poll}
+	}
 	loadBefore := loadAvg()
-	type row struct {
-		what string
-		args []string
+	rows := []idleRow{
+		{what: "baseline: a Go process that does nothing", args: []string{idleBin}},
+		{what: "floor: a ticker, a stat and a readlink every 100 ms (hack/idle -poll-floor)", args: []string{idleBin, "-poll-floor", cfg, "-poll-interval", "100ms"}},
+		{what: "pluginhost, poll 100 ms", args: hostArgs(cfg, "100ms")},
+		{what: "pluginhost, poll 100 ms, a plain file", args: hostArgs(plain, "100ms")},
+		{what: "pluginhost, poll 250 ms (operator default)", args: hostArgs(cfg, "250ms")},
+		{what: "pluginhost, poll 1 s", args: hostArgs(cfg, "1s")},
 	}
-	rows := []row{
-		{"baseline: a Go process that does nothing", []string{idleBin}},
-		{"floor: a ticker, a stat and a readlink every 100 ms (hack/idle -poll-floor)", []string{idleBin, "-poll-floor", cfg, "-poll-interval", "100ms"}},
-		{"pluginhost, poll 100 ms", []string{host, "--config", cfg, "--listen", "127.0.0.1:0", "--poll-interval", "100ms"}},
-		{"pluginhost, poll 250 ms (operator default)", []string{host, "--config", cfg, "--listen", "127.0.0.1:0", "--poll-interval", "250ms"}},
-		{"pluginhost, poll 1 s", []string{host, "--config", cfg, "--listen", "127.0.0.1:0", "--poll-interval", "1s"}},
+	runs := 3
+	if r.quick {
+		runs = 1
 	}
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "CPU time (user+system from /proc/<pid>/stat) over %s after a 2 s warm-up, as percent of one core, on a kubelet-style projection. The host watches with Argus' `WatchDirectory` (a ticker and a directory walk per poll, no event processor) and stops go-timecache's 500 µs ticker.\n\n| process | %% of a core |\n|---|---:|\n", window)
-	for _, rw := range rows {
-		pct, err := measureIdle(rw.args, window)
-		if err != nil {
+	for i := 0; i < runs; i++ {
+		if err := measureIdle(rows, window); err != nil {
 			return err
 		}
-		fmt.Fprintf(&sb, "| %s | %.2f |\n", rw.what, pct)
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "CPU time (user+system from /proc/<pid>/stat) over %s after a 2 s warm-up, as percent of one core, every process started at once (so that each run's rows share the machine's state), %d runs and their median; the config is a kubelet-style projection unless the row says otherwise. The host watches with Argus' file `Watcher` (v1.6.0, whose event processor parks while idle): one stat per poll of the projection's directory, Argus' 200 ms park backstop and the host's own 5 s recheck; it stops go-timecache's 500 µs ticker.\n\n| process | runs | median %% of a core |\n|---|---|---:|\n", window, runs)
+	for _, rw := range rows {
+		var each []string
+		for _, v := range rw.pct {
+			each = append(each, fmt.Sprintf("%.2f", v))
+		}
+		fmt.Fprintf(&sb, "| %s | %s | %.2f |\n", rw.what, strings.Join(each, ", "), medianOf(rw.pct))
 	}
 	bs, cmd, err := goBench("-bench=IdleCPU", "-benchtime=1x", "-count=1", "./internal/host/")
 	if err != nil {
 		return err
 	}
-	sb.WriteString("\nThe watch the host uses against Argus' file `Watcher` with its sleep-only processor (`OptimizationLight`, which wakes every 1 ms), in process at a 100 ms poll (`" + cmd + "`); the first row is the test process with go-timecache's ticker still running and no watcher:\n\n| watch | % of a core |\n|---|---:|\n")
+	sb.WriteString("\nIn process at a 100 ms poll (`" + cmd + "`): the host's watch on a projection and on a plain file, against Argus' `WatchDirectory` (a directory walk per poll, which the host used before Argus v1.6.0); the first row is the test process with go-timecache's ticker still running and no watcher:\n\n| watch | % of a core |\n|---|---:|\n")
 	for _, b := range bs {
 		fmt.Fprintf(&sb, "| %s | %.2f |\n", strings.TrimPrefix(b.name, "BenchmarkIdleCPU/"), b.metrics["%core"])
 	}
@@ -331,28 +372,62 @@ the real manager binary:
 	return nil
 }
 
-func measureIdle(args []string, window time.Duration) (float64, error) {
-	c := exec.Command(args[0], args[1:]...)
-	if err := c.Start(); err != nil {
-		return 0, err
-	}
+// idleRow is one process of the idle measurement and its result per run.
+type idleRow struct {
+	what string
+	args []string
+	pct  []float64
+}
+
+// measureIdle starts every row's process at once, waits 2 s, and appends to each row the
+// CPU it used over window as percent of one core.
+func measureIdle(rows []idleRow, window time.Duration) error {
+	procs := make([]*exec.Cmd, len(rows))
 	defer func() {
-		_ = c.Process.Signal(syscall.SIGTERM)
-		_ = c.Wait()
+		for _, c := range procs {
+			if c != nil {
+				_ = c.Process.Signal(syscall.SIGTERM)
+				_ = c.Wait()
+			}
+		}
 	}()
+	for i, rw := range rows {
+		c := exec.Command(rw.args[0], rw.args[1:]...)
+		if err := c.Start(); err != nil {
+			return err
+		}
+		procs[i] = c
+	}
 	time.Sleep(2 * time.Second)
-	t0, err := cpuTicks(c.Process.Pid)
-	if err != nil {
-		return 0, err
+	t0 := make([]int64, len(rows))
+	for i, c := range procs {
+		t, err := cpuTicks(c.Process.Pid)
+		if err != nil {
+			return fmt.Errorf("%s: %w", rows[i].what, err)
+		}
+		t0[i] = t
 	}
 	start := time.Now()
 	time.Sleep(window)
-	t1, err := cpuTicks(c.Process.Pid)
-	if err != nil {
-		return 0, err
+	elapsed := time.Since(start).Seconds()
+	for i, c := range procs {
+		t1, err := cpuTicks(c.Process.Pid)
+		if err != nil {
+			return fmt.Errorf("%s: %w", rows[i].what, err)
+		}
+		const hz = 100 // USER_HZ on Linux
+		rows[i].pct = append(rows[i].pct, 100*float64(t1-t0[i])/hz/elapsed)
 	}
-	const hz = 100 // USER_HZ on Linux
-	return 100 * float64(t1-t0) / hz / time.Since(start).Seconds(), nil
+	return nil
+}
+
+func medianOf(vs []float64) float64 {
+	s := append([]float64(nil), vs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func cpuTicks(pid int) (int64, error) {

@@ -23,7 +23,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -52,11 +51,19 @@ type ConfigSource struct {
 	// outside it (a credentials file not projected yet), so it is retried every
 	// RetryInterval until it applies or changes.
 	failing bool
+	// credFailing is set while rotated credential files cannot be read.
+	credFailing bool
 }
 
-// RetryInterval is how often a refused config is tried again while it stays the same, and
-// how often the credential files are checked for rotation.
+// RetryInterval is how often a refused config, or rotated credentials that could not be
+// read, are tried again while nothing changes.
 const RetryInterval = time.Second
+
+// RecheckInterval is how often a healthy host compares its credential files' stamps and
+// reads the config again whatever Argus reported. Kubelet takes up to a minute to project a
+// rotated Secret, so a few seconds more is no loss; each timer wake-up of an idle process
+// costs about as much as a poll (docs/performance.md, "Idle CPU").
+const RecheckInterval = 5 * time.Second
 
 // NewConfigSource prepares to read path for h.
 func NewConfigSource(h *Host, path string) (*ConfigSource, error) {
@@ -116,10 +123,20 @@ func (s *ConfigSource) checkCredentials() {
 		return
 	}
 	if stamp := s.host.credentialStamp(); stamp != s.credStamp {
-		if s.host.ReloadCredentials() == nil {
+		s.credFailing = s.host.ReloadCredentials() != nil
+		if !s.credFailing {
 			s.credStamp = stamp
 		}
 	}
+}
+
+// recheckAfter is how long the watch waits, with no change reported, before it reads the
+// config and the credential files again.
+func (s *ConfigSource) recheckAfter() time.Duration {
+	if s.failing || s.credFailing {
+		return RetryInterval
+	}
+	return RecheckInterval
 }
 
 // generation is the target of kubelet's ..data link ("" for a plain file).
@@ -147,84 +164,89 @@ func readConfig(path string) ([]byte, error) {
 	return b, nil
 }
 
-// Watch polls with Argus until ctx ends, calling Load on every change, and calls Load every
-// RetryInterval as well.
+// Watch polls with Argus until ctx ends and calls Load on every change it reports.
 //
-// Argus' file Watcher runs an event processor that wakes every millisecond even when
-// nothing changes (OptimizationLight sleeps 1 ms in a loop; every other strategy spins):
-// about 4 % of a core on an idle host. Its ticker-based WatchDirectory has no event
-// processor: one goroutine scans the directory at every poll, and that is all an idle host
-// does (docs/performance.md has the figures of both). The directory is walked recursively
-// when it is kubelet's projection (a ..data link is there at start), because there
-// config.json is a symlink whose own mtime never changes and each update appears as a new
-// timestamped directory holding the file.
+// Argus' file Watcher stats one path per poll and reports a change of its mtime or size; its
+// event processor parks while nothing happens (Argus v1.6.0), so an idle host costs a
+// ticker, one stat per poll and Argus' 200 ms park backstop (docs/performance.md has the
+// figures). Which path is watched:
 //
-// WatchDirectory reports a file only when Argus can parse it, so a change to content Argus
-// refuses (malformed, truncated, empty, or JSON with comments) is picked up by the
-// RetryInterval tick instead: within a second rather than within a poll.
+//   - A plain file: the file itself. An edit in place or a replacement by rename changes the
+//     mtime Argus reads through the path.
+//   - Kubelet's projection (config.json -> ..data/config.json -> ..2026_…/config.json):
+//     the directory holding it. Argus refuses to watch a file whose resolved path contains
+//     ".." (every projected file: "..2026_…"), and every projection update renames ..data
+//     inside that directory, which changes the directory's mtime. Load then reads the file
+//     through ..data and skips content it has already handled.
+//
+// With no report for a while the config and the credential files are read again: every
+// RetryInterval while something is refused (a refused config can apply once a credentials
+// file appears), else every RecheckInterval, which picks up rotated credentials and a
+// change that left the watched mtime and size as they were (a copy that keeps the mtime;
+// two projection updates within one coarse clock tick on a filesystem whose directory size
+// does not change).
 func (s *ConfigSource) Watch(ctx context.Context, poll time.Duration) error {
 	log := s.host.log
 	kick := make(chan struct{}, 1)
-	notify := func(argus.DirectoryConfigUpdate) {
-		// Runs on Argus' scan goroutine, sometimes under its lock: signal only.
+	w := argus.New(argus.Config{
+		PollInterval: poll,
+		// The host keeps its own audit log; Argus' would open an SQLite file.
+		DisableAudit: true,
+		// Light never spins: the processor parks until a poll finds a change.
+		OptimizationStrategy: argus.OptimizationLight,
+		ErrorHandler: func(err error, path string) {
+			log.Debug("Argus could not stat the watched path", "path", path, "error", err)
+		},
+	})
+	defer func() { _ = w.Close() }()
+	onChange := func(argus.ChangeEvent) {
+		// Runs on Argus' event processor: signal only.
 		select {
 		case kick <- struct{}{}:
 		default:
 		}
 	}
-	root := s.dir
-	if r, err := filepath.EvalSymlinks(s.dir); err == nil {
-		root = r // Argus walks with Lstat: a symlinked root would show no files
+	watched := s.path
+	if _, err := os.Lstat(filepath.Join(s.dir, "..data")); err == nil {
+		watched = s.dir
 	}
-	_, err := os.Lstat(filepath.Join(root, "..data"))
-	projected := err == nil
-	dw, err := argus.WatchDirectory(root, argus.DirectoryWatchOptions{
-		Patterns:     []string{globEscape(filepath.Base(s.path))},
-		Recursive:    projected,
-		PollInterval: poll,
-		Context:      ctx,
-	}, notify)
+	err := w.Watch(watched, onChange)
+	if err != nil && watched == s.path {
+		// Argus refuses a symlink into a system directory or through a "..name": the
+		// directory still shows a replacement of the link, and the recheck the rest.
+		log.Info("Argus refuses to watch the config file itself; watching its directory",
+			"path", s.path, "reason", err.Error(), "recheck", RecheckInterval)
+		watched = s.dir
+		err = w.Watch(watched, onChange)
+	}
 	if err != nil {
-		return fmt.Errorf("watching config directory %s: %w", s.dir, err)
+		return fmt.Errorf("watching %s: %w", watched, err)
 	}
-	defer func() { _ = dw.Close() }()
-	log.Debug("Watching the config directory", "dir", root, "kubeletProjection", projected, "poll", poll)
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("starting the watch of %s: %w", watched, err)
+	}
+	log.Debug("Watching the config", "path", watched, "kubeletProjection", watched == s.dir, "poll", poll)
 	// go-timecache, which Argus imports, keeps a 500 µs ticker running for its cached clock:
-	// about 3 % of a core (BenchmarkIdleCPU's baseline row). WatchDirectory never reads
-	// that clock.
+	// about 3 % of a core (BenchmarkIdleCPU's baseline row). Argus' polling stats afresh at
+	// every poll and never reads that clock to decide anything.
 	stopTimeCache.Do(timecache.StopDefaultCache)
-	// Argus took its first scan when the watch was set up: a change made between the
+	// Argus took its first stat when the watch was set up: a change made between the
 	// caller's first Load and that moment raises no event, so look once more now.
 	_, _ = s.Load()
 
-	retry := time.NewTicker(RetryInterval)
-	defer retry.Stop()
+	recheck := time.NewTimer(s.recheckAfter())
+	defer recheck.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-kick:
-		case <-retry.C:
-			// A content Argus could not parse raised no event; a refused config may apply
-			// now (a credentials file appeared); credentials may have been rotated.
+			_, _ = s.Load() // results are recorded in status, metrics and the audit log
+		case <-recheck.C:
 			if _, err := s.Load(); err == nil {
 				s.checkCredentials()
 			}
-			continue
 		}
-		_, _ = s.Load() // results are recorded in status, metrics and the audit log
+		recheck.Reset(s.recheckAfter())
 	}
-}
-
-// globEscape quotes the characters filepath.Match treats specially, so that Argus matches
-// the config file's name literally.
-func globEscape(name string) string {
-	var sb strings.Builder
-	for _, r := range name {
-		if strings.ContainsRune(`*?[]\`, r) {
-			sb.WriteByte('\\')
-		}
-		sb.WriteRune(r)
-	}
-	return sb.String()
 }

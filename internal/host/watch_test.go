@@ -306,24 +306,106 @@ func TestRefusedConfigIsRetried(t *testing.T) {
 	}
 }
 
-// Argus' file Watcher dropped events for paths over 109 bytes (its event ring stores paths in
-// a 110-byte array); WatchDirectory has no such limit, so a long path reloads like any other.
+// Argus' file Watcher dropped events for paths over 109 bytes before v1.5.0 (its event ring
+// stores paths in a fixed array): a long path reloads like any other, watched as a
+// projection's directory or as a plain file.
 func TestReloadLongPath(t *testing.T) {
-	dir := filepath.Join(testutil.ShortTempDir(t), strings.Repeat("d", 120))
-	w := projection.NewWriter(dir)
-	if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(1))}); err != nil {
-		t.Fatal(err)
+	long := strings.Repeat("d", 120)
+	t.Run("projection", func(t *testing.T) {
+		dir := filepath.Join(testutil.ShortTempDir(t), long)
+		w := projection.NewWriter(dir)
+		if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(1))}); err != nil {
+			t.Fatal(err)
+		}
+		h, _ := watching(t, filepath.Join(dir, "config.json"))
+		testutil.EventuallyTrue(t, waitTimeout, "initial config", func() bool { return step(t, h) == 1 })
+		if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(2))}); err != nil {
+			t.Fatal(err)
+		}
+		testutil.EventuallyTrue(t, waitTimeout, "reload on a long path", func() bool { return step(t, h) == 2 })
+	})
+	t.Run("plain-file", func(t *testing.T) {
+		dir := filepath.Join(testutil.ShortTempDir(t), long)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "config.json")
+		if err := os.WriteFile(path, []byte(seedConfig(1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		h, _ := watching(t, path)
+		testutil.EventuallyTrue(t, waitTimeout, "initial config", func() bool { return step(t, h) == 1 })
+		if err := os.WriteFile(path, []byte(seedConfig(2)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		testutil.EventuallyTrue(t, waitTimeout, "reload on a long path", func() bool { return step(t, h) == 2 })
+	})
+}
+
+// Argus refuses to watch a file whose link resolves through a "..name" directory (or into
+// /etc): the host then watches the file's directory, where replacing the link shows.
+func TestReloadThroughALinkArgusRefuses(t *testing.T) {
+	dir := testutil.ShortTempDir(t)
+	for i := 1; i <= 3; i++ {
+		sub := filepath.Join(dir, fmt.Sprintf("..v%d", i))
+		if err := os.Mkdir(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(sub, "config.json"), []byte(seedConfig(i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	path := filepath.Join(dir, "config.json")
-	if len(path) <= 109 {
-		t.Fatalf("path %s is not over 109 bytes", path)
+	if err := os.Symlink("..v1/config.json", path); err != nil {
+		t.Fatal(err)
 	}
 	h, _ := watching(t, path)
 	testutil.EventuallyTrue(t, waitTimeout, "initial config", func() bool { return step(t, h) == 1 })
-	if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(2))}); err != nil {
+	for i := 2; i <= 3; i++ {
+		tmp := filepath.Join(dir, "link.tmp")
+		if err := os.Symlink(fmt.Sprintf("..v%d/config.json", i), tmp); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+		testutil.EventuallyTrue(t, waitTimeout, fmt.Sprintf("increment %d", i), func() bool { return step(t, h) == int64(i) })
+	}
+}
+
+// A change Argus cannot see — a file of the same size and mtime renamed into place, as a
+// copy that keeps timestamps makes — is applied by the host's own recheck.
+func TestChangeThatKeepsMtimeAndSizeIsApplied(t *testing.T) {
+	dir := testutil.ShortTempDir(t)
+	path := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(path, []byte(seedConfig(1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	testutil.EventuallyTrue(t, waitTimeout, "reload on a long path", func() bool { return step(t, h) == 2 })
+	h, _ := watching(t, path)
+	// A change Argus reports proves the watch is past its setup, whose last read would
+	// otherwise pick up the invisible change below.
+	if err := os.WriteFile(path, []byte(seedConfig(2)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testutil.EventuallyTrue(t, waitTimeout, "visible change", func() bool { return step(t, h) == 2 })
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seedConfig(3)) != len(seedConfig(2)) {
+		t.Fatal("the two configs must have the same size")
+	}
+	tmp := filepath.Join(dir, "config.json.tmp")
+	if err := os.WriteFile(tmp, []byte(seedConfig(3)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(tmp, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	testutil.EventuallyTrue(t, RecheckInterval+waitTimeout, "applied by the recheck", func() bool { return step(t, h) == 3 })
 }
 
 // A rotated Secret changes the credential files but not config.json: the host picks up the
@@ -349,7 +431,8 @@ func TestRotatedCredentialsApplyWithoutAConfigChange(t *testing.T) {
 	if _, err := secrets.Write(map[string][]byte{"c.token": []byte("new")}); err != nil {
 		t.Fatal(err)
 	}
-	testutil.EventuallyTrue(t, waitTimeout, "new token accepted", func() bool { return status("new") == 200 })
+	// Seen by the host's recheck, every RecheckInterval.
+	testutil.EventuallyTrue(t, RecheckInterval+waitTimeout, "new token accepted", func() bool { return status("new") == 200 })
 	if status("old") != 401 {
 		t.Fatal("the rotated-out token still works")
 	}
