@@ -334,7 +334,7 @@ func (r *report) idleCPU() error {
 		}
 		fmt.Fprintf(&sb, "| %s | %s | %.2f |\n", rw.what, strings.Join(each, ", "), medianOf(rw.pct))
 	}
-	const idleGoal = 0.5 // % of a core at a 100 ms poll (issue #11)
+	const idleGoal = 0.5                                              // % of a core at a 100 ms poll (issue #11)
 	floorPct, hostPct := medianOf(rows[1].pct), medianOf(rows[2].pct) // the rows' order above
 	verdict := "met"
 	if hostPct > idleGoal {
