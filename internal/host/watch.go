@@ -234,7 +234,8 @@ func (s *ConfigSource) Watch(ctx context.Context, poll time.Duration) error {
 	// caller's first Load and that moment raises no event, so look once more now.
 	_, _ = s.Load()
 
-	recheck := time.NewTimer(s.recheckAfter())
+	due := time.Now().Add(s.recheckAfter())
+	recheck := time.NewTimer(time.Until(due))
 	defer recheck.Stop()
 	for {
 		select {
@@ -242,11 +243,18 @@ func (s *ConfigSource) Watch(ctx context.Context, poll time.Duration) error {
 			return nil
 		case <-kick:
 			_, _ = s.Load() // results are recorded in status, metrics and the audit log
+			// A config refused now is retried sooner; otherwise the recheck keeps its time,
+			// so that changes every few seconds do not put off the credentials check.
+			if next := time.Now().Add(s.recheckAfter()); next.Before(due) {
+				due = next
+				recheck.Reset(time.Until(due))
+			}
 		case <-recheck.C:
 			if _, err := s.Load(); err == nil {
 				s.checkCredentials()
 			}
+			due = time.Now().Add(s.recheckAfter())
+			recheck.Reset(time.Until(due))
 		}
-		recheck.Reset(s.recheckAfter())
 	}
 }
