@@ -56,13 +56,15 @@ type ConfigSource struct {
 }
 
 // RetryInterval is how often a refused config, or rotated credentials that could not be
-// read, are tried again while nothing changes.
+// read, are tried again while nothing changes; and how often credential files, when the
+// applied config names any, are checked for rotation (kubelet replaces them without
+// touching the config file).
 const RetryInterval = time.Second
 
-// RecheckInterval is how often a healthy host compares its credential files' stamps and
-// reads the config again whatever Argus reported. Kubelet takes up to a minute to project a
-// rotated Secret, so a few seconds more is no loss; each timer wake-up of an idle process
-// costs about as much as a poll (docs/performance.md, "Idle CPU").
+// RecheckInterval is how often a healthy host with no credential files reads the config
+// again whatever Argus reported. Each timer wake-up of an idle process costs about as much
+// as a poll (docs/performance.md, "Idle CPU"), so a host that has nothing else to check
+// does it rarely.
 const RecheckInterval = 5 * time.Second
 
 // NewConfigSource prepares to read path for h.
@@ -133,7 +135,7 @@ func (s *ConfigSource) checkCredentials() {
 // recheckAfter is how long the watch waits, with no change reported, before it reads the
 // config and the credential files again.
 func (s *ConfigSource) recheckAfter() time.Duration {
-	if s.failing || s.credFailing {
+	if s.failing || s.credFailing || len(s.host.credentialFiles()) > 0 {
 		return RetryInterval
 	}
 	return RecheckInterval
@@ -181,10 +183,10 @@ func readConfig(path string) ([]byte, error) {
 //
 // With no report for a while the config and the credential files are read again: every
 // RetryInterval while something is refused (a refused config can apply once a credentials
-// file appears), else every RecheckInterval, which picks up rotated credentials and a
-// change that left the watched mtime and size as they were (a copy that keeps the mtime;
-// two projection updates within one coarse clock tick on a filesystem whose directory size
-// does not change).
+// file appears) or while the config names credential files (rotated ones are swapped in
+// within a second), else every RecheckInterval. That also picks up a change that left the
+// watched mtime and size as they were (a copy that keeps the mtime; two projection updates
+// within one coarse clock tick on a filesystem whose directory size does not change).
 func (s *ConfigSource) Watch(ctx context.Context, poll time.Duration) error {
 	log := s.host.log
 	kick := make(chan struct{}, 1)
@@ -225,7 +227,6 @@ func (s *ConfigSource) Watch(ctx context.Context, poll time.Duration) error {
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting the watch of %s: %w", watched, err)
 	}
-	log.Debug("Watching the config", "path", watched, "kubeletProjection", watched == s.dir, "poll", poll)
 	// go-timecache, which Argus imports, keeps a 500 µs ticker running for its cached clock:
 	// about 3 % of a core (BenchmarkIdleCPU's baseline row). Argus' polling stats afresh at
 	// every poll and never reads that clock to decide anything.
@@ -233,6 +234,7 @@ func (s *ConfigSource) Watch(ctx context.Context, poll time.Duration) error {
 	// Argus took its first stat when the watch was set up: a change made between the
 	// caller's first Load and that moment raises no event, so look once more now.
 	_, _ = s.Load()
+	log.Debug("Watching the config", "path", watched, "kubeletProjection", watched == s.dir, "poll", poll)
 
 	due := time.Now().Add(s.recheckAfter())
 	recheck := time.NewTimer(time.Until(due))
@@ -250,7 +252,13 @@ func (s *ConfigSource) Watch(ctx context.Context, poll time.Duration) error {
 				recheck.Reset(time.Until(due))
 			}
 		case <-recheck.C:
-			if _, err := s.Load(); err == nil {
+			res, err := s.Load()
+			if err == nil && !res.Unchanged {
+				// Argus compares mtime and size: a file of the same size written within one
+				// coarse clock tick of the last, or copied with its mtime, looks unchanged.
+				log.Info("The recheck found a config change Argus did not report", "path", s.path, "revision", res.Revision)
+			}
+			if err == nil {
 				s.checkCredentials()
 			}
 			due = time.Now().Add(s.recheckAfter())
