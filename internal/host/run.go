@@ -125,7 +125,7 @@ func Run(ctx context.Context, f RunOptions) error {
 	if f.StateDir != "" {
 		unlock, err := LockStateDir(ctx, f.StateDir, log, func(lock string) { h.WaitingForLock(f.StateDir, lock) })
 		if err != nil {
-			if ctx.Err() == nil {
+			if ctx.Err() == nil || !errors.Is(err, ctx.Err()) {
 				return abort(err)
 			}
 			// SIGTERM while waiting: this process never owned the state, so it has nothing
