@@ -207,7 +207,9 @@ func renderDeployment(host *v1alpha1.PluginHost, params workloadParams) *appsv1.
 	// period (5 s) later. The startup probe waits a second, then checks that the process
 	// serves every second for up to StartupProbeSeconds; its success makes kubelet probe
 	// readiness at once. It checks /healthz, not /readyz: a host whose first config is
-	// refused keeps running (and reports why) rather than being restarted.
+	// refused keeps running (and reports why) rather than being restarted, and so does the
+	// replacement of a deleted pod waiting for the state dir that pod still holds (/readyz
+	// 503 for up to its termination grace period, /healthz 200).
 	startup := probe("/healthz", 1, StartupProbeSeconds)
 	startup.InitialDelaySeconds = 1
 	resources := *host.Spec.Resources.DeepCopy()

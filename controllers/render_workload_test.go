@@ -81,10 +81,11 @@ func TestRenderDeployment(t *testing.T) {
 		t.Errorf("probes %+v %+v", c.LivenessProbe.HTTPGet, c.ReadinessProbe.HTTPGet)
 	}
 	// No probe before the process can listen, and a restart only for a process that never
-	// serves /healthz (a refused config is no reason).
-	if sp := c.StartupProbe; sp == nil || sp.HTTPGet.Path != "/healthz" || sp.InitialDelaySeconds < 1 || sp.PeriodSeconds != 1 ||
+	// serves /healthz (a refused config is no reason, nor waiting for the state dir its
+	// predecessor holds: /readyz answers 503 meanwhile, /healthz 200).
+	if sp := c.StartupProbe; sp == nil || sp.HTTPGet.Path != "/healthz" || sp.HTTPGet.Port.StrVal != "http" || sp.InitialDelaySeconds < 1 || sp.PeriodSeconds != 1 ||
 		sp.FailureThreshold*sp.PeriodSeconds < 30 {
-		t.Errorf("startup probe %+v: want /healthz after 1s, every second, for at least 30s", sp)
+		t.Errorf("startup probe %+v: want /healthz on port http after 1s, every second, for at least 30s", sp)
 	}
 	sc, psc := c.SecurityContext, tmpl.Spec.SecurityContext
 	if !*sc.ReadOnlyRootFilesystem || *sc.AllowPrivilegeEscalation || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) ||

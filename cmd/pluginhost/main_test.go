@@ -67,6 +67,9 @@ type proc struct {
 	mu      sync.Mutex
 	logs    strings.Builder
 	done    chan error
+	// listening receives the addresses of the "Listening" line, logged before the host
+	// takes the state dir and applies its config.
+	listening chan [2]string
 }
 
 // start runs the binary in dir with args and env, and waits until it listens.
@@ -91,7 +94,7 @@ func launch(t *testing.T, dir string, env []string, args ...string) (*proc, <-ch
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, done: make(chan error, 1)}
+	p := &proc{cmd: cmd, done: make(chan error, 1), listening: make(chan [2]string, 1)}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -101,9 +104,14 @@ func launch(t *testing.T, dir string, env []string, args ...string) (*proc, <-ch
 			p.logs.WriteString(line + "\n")
 			p.mu.Unlock()
 			var rec struct{ Msg, Addr, OpsAddr string }
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "Serving plugins" {
-				p.opsAddr = rec.OpsAddr
-				addr <- rec.Addr
+			if json.Unmarshal([]byte(line), &rec) == nil {
+				switch rec.Msg {
+				case "Listening":
+					p.listening <- [2]string{rec.Addr, rec.OpsAddr}
+				case "Serving plugins":
+					p.opsAddr = rec.OpsAddr
+					addr <- rec.Addr
+				}
 			}
 		}
 		p.done <- cmd.Wait()
@@ -127,6 +135,20 @@ func (p *proc) waitListening(t *testing.T, addr <-chan string) {
 	t.Helper()
 	select {
 	case p.addr = <-addr:
+	case err := <-p.done:
+		t.Fatalf("pluginhost exited: %v\n%s", err, p.Logs())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("pluginhost did not listen\n%s", p.Logs())
+	}
+}
+
+// waitListeningOnly waits until the process listens, before it serves plugins (it may be
+// waiting for the state dir).
+func (p *proc) waitListeningOnly(t *testing.T) {
+	t.Helper()
+	select {
+	case a := <-p.listening:
+		p.addr, p.opsAddr = a[0], a[1]
 	case err := <-p.done:
 		t.Fatalf("pluginhost exited: %v\n%s", err, p.Logs())
 	case <-time.After(30 * time.Second):
@@ -176,6 +198,18 @@ func curl(t *testing.T, method, url, body string) (int, map[string]any) {
 	var m map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&m)
 	return resp.StatusCode, m
+}
+
+// getText returns the status and body of GET url.
+func getText(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 func value(t *testing.T, p *proc, method, op, body string) float64 {
@@ -263,38 +297,149 @@ func TestSIGTERMLosesNothing(t *testing.T) {
 }
 
 // A replacement started on the same state dir while the old process still runs (a deleted
-// pod's ReplicaSet starts the new pod at once, on the same volume) waits for the old one's
-// final snapshot before it restores: nothing counted is lost, and there is one writer.
+// pod's ReplicaSet starts the new pod at once, on the same volume) listens at once, so that
+// kubelet's probes are answered: alive, not ready, waiting for the lock (named) — and it
+// serves no plugin until the old one has saved its final snapshot and exited. Then it
+// restores every increment and serves on from there: nothing counted is lost, one writer.
 func TestReplacementWaitsForTheStateLock(t *testing.T) {
 	dir := testutil.ShortTempDir(t)
 	state := filepath.Join(dir, "state")
+	lock := filepath.Join(state, ".lock")
 	copyFile(t, "../../internal/pluginconfig/testdata/seed-full.json", filepath.Join(dir, "config.json"))
 	old := start(t, dir, nil, "--state-dir="+state, "--snapshot-interval=1h")
 	for range 7 {
 		value(t, old, "POST", "increment", `{"value": 3}`)
 	}
-	replacement, listening := launch(t, dir, nil, "--state-dir="+state)
-	testutil.Eventually(t, wait, "the replacement waits for the lock", func() error {
-		if !strings.Contains(replacement.Logs(), "Waiting for the state directory") {
-			return errors.New("no log of the wait yet")
+	replacement, serving := launch(t, dir, nil, "--state-dir="+state, "--ops-addr=127.0.0.1:0")
+	replacement.waitListeningOnly(t)
+	ops := func(path string) string { return "http://" + replacement.opsAddr + path }
+	testutil.Eventually(t, wait, "the replacement reports the wait in /status", func() error {
+		code, st := curl(t, "GET", ops("/status"), "")
+		s, _ := st["state"].(map[string]any)
+		if code != 200 || st["ready"] != false || s["waitingForLock"] != true || s["lock"] != lock {
+			return fmt.Errorf("GET /status = %d %v, want ready false, state.waitingForLock true, state.lock %s", code, st, lock)
 		}
 		return nil
 	})
+	if !strings.Contains(replacement.Logs(), "Waiting for the state directory") {
+		t.Errorf("no log of the wait:\n%s", replacement.Logs())
+	}
+	// Kubelet probes the API port ("http"); the ops port answers the same.
+	for _, url := range []string{replacement.url(""), ops("")} {
+		if code, body := getText(t, url+"/healthz"); code != 200 {
+			t.Errorf("GET %s/healthz while waiting = %d %q, want 200", url, code, body)
+		}
+		code, body := getText(t, url+"/readyz")
+		if code != 503 || !strings.Contains(body, "waiting for the state directory lock "+lock+", held by another pluginhost") {
+			t.Errorf("GET %s/readyz while waiting = %d %q, want 503 naming the lock", url, code, body)
+		}
+	}
+	for _, req := range [][3]string{{"POST", "increment", `{"value": 100}`}, {"GET", "get", ""}, {"POST", "reset", ""}} {
+		code, m := curl(t, req[0], replacement.url("/plugins/counter-1/"+req[1]), req[2])
+		msg, _ := m["error"].(string)
+		if code != 503 || m["status"] != float64(503) || !strings.Contains(msg, "waiting for the state directory lock "+lock) {
+			t.Errorf("%s %s on the waiting replacement = %d %v, want a 503 JSON error naming the lock", req[0], req[1], code, m)
+		}
+	}
 	select {
-	case addr := <-listening:
-		t.Fatalf("the replacement listens on %s while the old process holds the state dir", addr)
+	case addr := <-serving:
+		t.Fatalf("the replacement serves plugins on %s while the old process holds the state dir", addr)
 	default:
 	}
-	value(t, old, "POST", "increment", `{"value": 1}`) // the old process still counts
+	if v := value(t, old, "POST", "increment", `{"value": 1}`); v != 22 { // the old process still counts
+		t.Fatalf("the old process counted %v, want 22", v)
+	}
 	if err := old.stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
 	}
-	replacement.waitListening(t, listening)
+	replacement.waitListening(t, serving)
+	if code, body := getText(t, replacement.url("/readyz")); code != 200 {
+		t.Errorf("GET /readyz once serving = %d %q, want 200", code, body)
+	}
 	if v := value(t, replacement, "GET", "get", ""); v != 22 {
-		t.Fatalf("the replacement restored %v, want 22 (every increment of the old process)", v)
+		t.Fatalf("the replacement restored %v, want 22 (every increment of the old process, none of the refused ones)", v)
+	}
+	if v := value(t, replacement, "POST", "increment", `{"value": 1}`); v != 23 {
+		t.Fatalf("increment after the restore = %v, want 23", v)
+	}
+	_, st := curl(t, "GET", ops("/status"), "")
+	if s, _ := st["state"].(map[string]any); st["ready"] != true || s["waitingForLock"] != nil || s["lock"] != nil {
+		t.Errorf("GET /status once serving still reports the wait: %v", st)
 	}
 	if !strings.Contains(replacement.Logs(), "Took the state directory lock") {
-		t.Errorf("no log of the wait:\n%s", replacement.Logs())
+		t.Errorf("no log of the lock taken:\n%s", replacement.Logs())
+	}
+	if err := replacement.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("replacement exit after SIGTERM: %v", err)
+	}
+}
+
+// SIGTERM to a host waiting for the state dir exits 0 without waiting for the lock, and
+// writes nothing there: it never owned the state. The holder's snapshot stays byte for byte.
+func TestSIGTERMWhileWaitingForTheStateLock(t *testing.T) {
+	dir := testutil.ShortTempDir(t)
+	state := filepath.Join(dir, "state")
+	stateFile := filepath.Join(state, "state.json")
+	copyFile(t, "../../internal/pluginconfig/testdata/seed-full.json", filepath.Join(dir, "config.json"))
+	holder := start(t, dir, nil, "--state-dir="+state, "--snapshot-interval=10ms")
+	value(t, holder, "POST", "increment", `{"value": 5}`)
+	// The holder writes only when a value changed: once the file holds 5 it stays as is.
+	testutil.Eventually(t, wait, "the holder's snapshot", func() error {
+		b, err := os.ReadFile(stateFile)
+		if err != nil || !strings.Contains(string(b), `"value": 5`) {
+			return fmt.Errorf("state.json %q, %v", b, err)
+		}
+		return nil
+	})
+	before, err := os.ReadFile(stateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := func() []string {
+		es, err := os.ReadDir(state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range es {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	namesBefore := entries()
+
+	waiter, _ := launch(t, dir, nil, "--state-dir="+state)
+	waiter.waitListeningOnly(t)
+	testutil.Eventually(t, wait, "the waiter reports the wait", func() error {
+		_, st := curl(t, "GET", waiter.url("/status"), "")
+		if s, _ := st["state"].(map[string]any); s["waitingForLock"] != true {
+			return fmt.Errorf("GET /status = %v", st)
+		}
+		return nil
+	})
+	// The holder still holds the lock: an exit now proves the waiter did not wait for it.
+	if err := waiter.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("exit after SIGTERM while waiting: %v (want status 0)\n%s", err, waiter.Logs())
+	}
+	logs := waiter.Logs()
+	if !strings.Contains(logs, "Shutting down while waiting for the state directory") || strings.Contains(logs, "Final state snapshot saved") || strings.Contains(logs, "Serving plugins") {
+		t.Errorf("waiter logs, want a shutdown while waiting and no snapshot:\n%s", logs)
+	}
+	after, err := os.ReadFile(stateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(after) != string(before) {
+		t.Errorf("state.json changed while the holder held it:\nbefore %s\nafter  %s", before, after)
+	}
+	if got := entries(); strings.Join(got, " ") != strings.Join(namesBefore, " ") {
+		t.Errorf("state dir entries %v, want %v", got, namesBefore)
+	}
+	if v := value(t, holder, "POST", "increment", `{"value": 1}`); v != 6 {
+		t.Fatalf("the holder after the waiter's exit counts %v, want 6", v)
+	}
+	if err := holder.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("holder exit after SIGTERM: %v", err)
 	}
 }
 

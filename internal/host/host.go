@@ -63,6 +63,9 @@ type Host struct {
 	current atomic.Pointer[generation]
 	// draining makes /readyz fail during shutdown.
 	draining atomic.Bool
+	// waitingLock is the state dir lock's path while another process holds it and this host
+	// waits, listening but serving no plugin (nil otherwise).
+	waitingLock atomic.Pointer[string]
 	// baseDir resolves relative credential file paths: the config file's directory.
 	baseDir atomic.Value
 
@@ -355,6 +358,26 @@ func (h *Host) Ready() bool { return h.current.Load() != nil && !h.draining.Load
 
 // Drain makes the host report not ready, ahead of shutdown.
 func (h *Host) Drain() { h.draining.Store(true) }
+
+// WaitingForLock marks the host as waiting for the lock of state dir dir, at path, held by
+// another process: /readyz, /status and plugin requests say so until LockTaken.
+func (h *Host) WaitingForLock(dir, path string) {
+	h.statusMu.Lock()
+	h.status.stateDir = dir
+	h.statusMu.Unlock()
+	h.waitingLock.Store(&path)
+}
+
+// LockTaken ends what WaitingForLock started.
+func (h *Host) LockTaken() { h.waitingLock.Store(nil) }
+
+// waitingFor returns the lock's path while the host waits for it, else "".
+func (h *Host) waitingFor() string {
+	if p := h.waitingLock.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
 
 // Instance returns the live instance of a plugin (tests and benchmarks).
 func (h *Host) Instance(name string) (plugin.Instance, bool) {

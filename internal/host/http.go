@@ -109,6 +109,10 @@ func (h *Host) servePlugin(w http.ResponseWriter, r *http.Request) {
 	gen := h.current.Load()
 	if gen == nil {
 		h.opts.Metrics.unrouted(http.StatusServiceUnavailable)
+		if lock := h.waitingFor(); lock != "" {
+			writeError(w, http.StatusServiceUnavailable, waitingMessage(lock)+"; plugins are served once it is released and their saved state is restored; see /status")
+			return
+		}
 		writeError(w, http.StatusServiceUnavailable, "no configuration applied yet; see /status")
 		return
 	}
@@ -310,11 +314,18 @@ func (h *Host) serveReady(w http.ResponseWriter, _ *http.Request) {
 	switch {
 	case h.draining.Load():
 		writeText(w, http.StatusServiceUnavailable, "draining")
+	case h.waitingFor() != "":
+		writeText(w, http.StatusServiceUnavailable, waitingMessage(h.waitingFor()))
 	case h.current.Load() == nil:
 		writeText(w, http.StatusServiceUnavailable, "no configuration applied yet; see /status")
 	default:
 		writeText(w, http.StatusOK, "ok")
 	}
+}
+
+// waitingMessage says why a host waiting for the state dir lock serves nothing yet.
+func waitingMessage(lock string) string {
+	return fmt.Sprintf("waiting for the state directory lock %s, held by another pluginhost (the pod being replaced, which saves its final snapshot before it exits)", lock)
 }
 
 func (h *Host) serveStatus(w http.ResponseWriter, _ *http.Request) {

@@ -51,12 +51,16 @@ type RunOptions struct {
 	MaxBodyBytes int64
 	// Logger receives the host's logs.
 	Logger *slog.Logger
-	// Ready, if not nil, receives the bound address once the server listens.
+	// Ready, if not nil, receives the bound address once the initial config is applied
+	// (after the state dir lock and the restore, with StateDir).
 	Ready func(addr string)
 }
 
-// Run is the pluginhost program: it serves until ctx ends (SIGTERM), then drains in-flight
-// requests, saves a final snapshot and returns nil.
+// Run is the pluginhost program: it listens, takes the state dir (waiting, and saying so on
+// /readyz and /status, while another pluginhost holds it), restores the saved state, applies
+// the config and serves until ctx ends (SIGTERM); then it drains in-flight requests, saves a
+// final snapshot and returns nil. SIGTERM while it waits for the state dir returns nil at
+// once and writes nothing.
 func Run(ctx context.Context, f RunOptions) error {
 	if f.PollInterval <= 0 || f.SnapshotInterval <= 0 {
 		return fmt.Errorf("poll interval (%s) and snapshot interval (%s) must be positive", f.PollInterval, f.SnapshotInterval)
@@ -72,28 +76,10 @@ func Run(ctx context.Context, f RunOptions) error {
 	defer func() { _ = audit.Close() }()
 
 	h := New(Options{Registry: builtin.Registry(), Logger: log, Audit: audit, MaxBodyBytes: f.MaxBodyBytes})
-	var store *Store
-	if f.StateDir != "" {
-		unlock, err := LockStateDir(ctx, f.StateDir, log)
-		if err != nil {
-			return err
-		}
-		defer unlock() // after the final snapshot
-		if store, err = NewStore(f.StateDir); err != nil {
-			return err
-		}
-		if err := h.Restore(store); err != nil {
-			return err
-		}
-	}
-	src, err := NewConfigSource(h, f.Config)
-	if err != nil {
-		return err
-	}
-	if _, err := src.Load(); err != nil {
-		log.Error("Initial config refused; serving nothing until the file is valid", "path", f.Config, "err", err)
-	}
 
+	// Listen before anything else, so that kubelet's probes are answered while the host
+	// waits for the state dir: /healthz says the process is alive, /readyz and plugin
+	// requests say what it waits for. No plugin exists until the config is applied below.
 	ln, err := net.Listen("tcp", f.Listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", f.Listen, err)
@@ -122,6 +108,55 @@ func Run(ctx context.Context, f RunOptions) error {
 		listeners = append(listeners, opsLn)
 		opsAddr = opsLn.Addr().String()
 	}
+	serveErr := make(chan error, len(servers))
+	for i := range servers {
+		go func() { serveErr <- servers[i].Serve(listeners[i]) }()
+	}
+	// abort closes the listeners when Run fails before it serves plugins.
+	abort := func(err error) error {
+		for _, srv := range servers {
+			_ = srv.Close()
+		}
+		return err
+	}
+	log.Info("Listening", "addr", ln.Addr().String(), "opsAddr", opsAddr)
+
+	var store *Store
+	if f.StateDir != "" {
+		unlock, err := LockStateDir(ctx, f.StateDir, log, func(lock string) { h.WaitingForLock(f.StateDir, lock) })
+		if err != nil {
+			if ctx.Err() == nil || !errors.Is(err, ctx.Err()) {
+				return abort(err)
+			}
+			// SIGTERM while waiting: this process never owned the state, so it has nothing
+			// to save and must not write over the holder's snapshot.
+			log.Info("Shutting down while waiting for the state directory; no snapshot written: another pluginhost still holds it", "dir", f.StateDir)
+			h.Drain()
+			shutdownCtx, cancel := context.WithTimeout(context.Background(), f.ShutdownTimeout)
+			defer cancel()
+			for _, srv := range servers {
+				_ = srv.Shutdown(shutdownCtx)
+			}
+			return nil
+		}
+		defer unlock() // after the final snapshot
+		if store, err = NewStore(f.StateDir); err != nil {
+			return abort(err)
+		}
+		if err := h.Restore(store); err != nil {
+			return abort(err)
+		}
+		h.LockTaken()
+	}
+	src, err := NewConfigSource(h, f.Config)
+	if err != nil {
+		return abort(err)
+	}
+	if _, err := src.Load(); err != nil {
+		log.Error("Initial config refused; serving nothing until the file is valid", "path", f.Config, "err", err)
+	}
+	// Logged once the initial config is applied: tests and tools that wait for this line
+	// may send plugin requests at once.
 	log.Info("Serving plugins", "addr", ln.Addr().String(), "opsAddr", opsAddr, "config", f.Config, "revision", h.Revision(), "poll", f.PollInterval, "stateDir", f.StateDir)
 	if f.Ready != nil {
 		f.Ready(ln.Addr().String())
@@ -130,10 +165,6 @@ func Run(ctx context.Context, f RunOptions) error {
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	watchErr := make(chan error, 1)
 	go func() { watchErr <- src.Watch(watchCtx, f.PollInterval) }()
-	serveErr := make(chan error, len(servers))
-	for i := range servers {
-		go func() { serveErr <- servers[i].Serve(listeners[i]) }()
-	}
 	snapDone := make(chan struct{})
 	go func() {
 		defer close(snapDone)

@@ -39,8 +39,9 @@ var errLocked = errors.New("locked by another process")
 // snapshot from before the old pod's last increments, and its own snapshots then overwrite
 // them. The lock is an flock(2) on dir/.lock: it holds across containers on one node (the
 // same inode, as for a ReadWriteOnce volume), and the kernel drops it when the holder
-// exits, even on SIGKILL. unlock releases it.
-func LockStateDir(ctx context.Context, dir string, log *slog.Logger) (unlock func(), err error) {
+// exits, even on SIGKILL. waiting, if not nil, is called once with the lock's path when the
+// lock is found held, before the wait; unlock releases it.
+func LockStateDir(ctx context.Context, dir string, log *slog.Logger, waiting func(lock string)) (unlock func(), err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
@@ -62,6 +63,9 @@ func LockStateDir(ctx context.Context, dir string, log *slog.Logger) (unlock fun
 		if !logged {
 			log.Info("Waiting for the state directory: another pluginhost (the pod being replaced) still holds it", "lock", path)
 			logged = true
+			if waiting != nil {
+				waiting(path)
+			}
 		}
 		select {
 		case <-ctx.Done():

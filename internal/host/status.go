@@ -63,6 +63,9 @@ func (h *Host) Status() Status {
 	st.ConfigPath = s.configPath
 	if s.stateDir != "" {
 		ss := &StateStatus{Dir: s.stateDir, LastError: s.lastStateError}
+		if lock := h.waitingFor(); lock != "" {
+			ss.WaitingForLock, ss.Lock = true, lock
+		}
 		if !s.lastSnapshot.IsZero() {
 			t := s.lastSnapshot
 			ss.LastSnapshot = &t

@@ -73,6 +73,12 @@ type StateStatus struct {
 	Dir          string     `json:"dir"`
 	LastSnapshot *time.Time `json:"lastSnapshot,omitempty"`
 	LastError    string     `json:"lastError,omitempty"`
+	// WaitingForLock is true while another pluginhost (the pod being replaced) holds the
+	// state dir's lock: this one listens but serves no plugin until it takes the lock and
+	// restores the saved state.
+	WaitingForLock bool `json:"waitingForLock,omitempty"`
+	// Lock is the lock file's path, reported while WaitingForLock.
+	Lock string `json:"lock,omitempty"`
 }
 
 // Reload results.
