@@ -27,9 +27,11 @@ import (
 )
 
 // stallsPlugins are the reasons of a PluginHost's Stalled condition that stop its reconcile
-// before it evaluates its Plugins, so that their Pending generations would wait for ever.
+// before it evaluates its Plugins, so that their Pending generations would wait for ever
+// (ChildRefused does when the refused child is the credentials Secret or the ConfigMap).
 var stallsPlugins = map[string]bool{
 	v1alpha1.ReasonChildConflict:   true,
+	v1alpha1.ReasonChildRefused:    true,
 	v1alpha1.ReasonImageNotAllowed: true,
 }
 
