@@ -202,8 +202,8 @@ func TestChildRefusedByPolicy(t *testing.T) {
 }
 
 // TestChildRefusedByQuota: a ResourceQuota that allows no Deployment refuses the new host's
-// Deployment (403 Forbidden, "exceeded quota"). The host is Stalled naming it; once the
-// quota goes, the host creates its Deployment and is Ready once its pod runs, with no edit.
+// Deployment (403 Forbidden, "exceeded quota"). The host is Stalled naming it, and so is its
+// Plugin; once the quota goes, the host creates its Deployment and is Ready once its pod runs, with no edit.
 func TestChildRefusedByQuota(t *testing.T) {
 	needEnv(t)
 	ns := newNamespace(t)
@@ -229,6 +229,8 @@ func TestChildRefusedByQuota(t *testing.T) {
 		t.Errorf("Ready message %q: want the API server's reason", c.Message)
 	}
 	refusedGen := h.Generation
+	// The Plugin, rendered but waiting for pods the host no longer reads, says so.
+	pluginCondition(t, ns, "c", v1alpha1.ConditionStalled, metav1.ConditionTrue, v1alpha1.ReasonChildRefused)
 	if err := get(t, &appsv1.Deployment{}, ns, "capped"); !apierrors.IsNotFound(err) {
 		t.Errorf("Deployment capped: %v, want none while the quota refuses it", err)
 	}

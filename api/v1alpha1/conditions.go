@@ -191,8 +191,8 @@ const (
 	// names kind and name.
 	ReasonChildConflict = "ChildConflict"
 
-	// ReasonChildRefused (PluginHost Ready=False, Stalled=True, Degraded=True; Plugin
-	// Ready=False when the host has not evaluated its generation): the API server refused to
+	// ReasonChildRefused (PluginHost Ready=False, Stalled=True, Degraded=True; a Plugin not
+	// applied yet Ready=False, Stalled=True): the API server refused to
 	// write one of the host's children as Invalid (422: the object fails validation, or an
 	// admission policy denies it) or Forbidden (403: an admission webhook, a ResourceQuota,
 	// the operator's RBAC). Retrying does not change that answer; the message names the kind,
