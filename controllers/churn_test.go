@@ -194,12 +194,14 @@ func (p *idleProbe) idle(t testing.TB) error {
 // writes) are done, so the goroutines and heap measured next are the resting ones.
 func settle(ctx context.Context, t testing.TB, c client.Client, lat *latencies, probe *idleProbe, ns, host string) {
 	t.Helper()
+	start := time.Now()
 	cm := &corev1.ConfigMap{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: host + "-config"}, cm); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, wait, "the ConfigMap watch to catch up", func() error { return lat.caughtUp(cm.ResourceVersion) })
 	testutil.Eventually(t, wait, "the manager to be idle", func() error { return probe.idle(t) })
+	t.Logf("settled in %v", time.Since(start).Round(time.Millisecond))
 }
 
 // TestPluginChurn creates, edits and deletes Plugins 1,000 times against a running manager,

@@ -133,8 +133,11 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			if refusal := refusalOf(err); refusal != nil {
 				// Stalled, not retried with backoff: the same write gets the same answer until
 				// someone acts, and nothing the manager watches says when (as for a conflict).
-				ctrl.LoggerFrom(ctx).Info("The API server refused a child", "error", err.Error())
 				rc.facts.Refusal = refusal.message()
+				// Once per refusal, not at every try; the event says it too.
+				if c := meta.FindStatusCondition(rc.before.Status.Conditions, v1alpha1.ConditionReady); c == nil || c.Message != rc.facts.Refusal {
+					ctrl.LoggerFrom(ctx).Info("The API server refused a child; writing it again every "+refusedRecheckInterval.String(), "error", err.Error())
+				}
 				return ctrl.Result{RequeueAfter: refusedRecheckInterval}, nil
 			}
 			return ctrl.Result{}, err
