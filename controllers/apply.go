@@ -65,7 +65,8 @@ func applyKey(obj client.Object) string {
 	return obj.GetObjectKind().GroupVersionKind().Kind + "/" + obj.GetNamespace() + "/" + obj.GetName()
 }
 
-// apply applies obj, a fully rendered typed object with its TypeMeta.
+// apply applies obj, a fully rendered typed object with its TypeMeta. An apply that the API
+// server refuses for good (refusedByAPIServer) returns a *childRefusal.
 func (a *applier) apply(ctx context.Context, obj client.Object) error {
 	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
@@ -84,7 +85,8 @@ func (a *applier) apply(ctx context.Context, obj client.Object) error {
 	applied := &unstructured.Unstructured{Object: u}
 	ac := client.ApplyConfigurationFromUnstructured(applied)
 	if err := a.client.Apply(ctx, ac, client.FieldOwner(v1alpha1.FieldOwner), client.ForceOwnership); err != nil {
-		return fmt.Errorf("applying %s %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), err)
+		kind := obj.GetObjectKind().GroupVersionKind().Kind
+		return asRefusal("apply "+kind+" "+obj.GetName(), fmt.Errorf("applying %s %s: %w", kind, obj.GetName(), err))
 	}
 	a.mu.Lock()
 	a.last[key] = appliedState{hash: hash, resourceVersion: applied.GetResourceVersion()}

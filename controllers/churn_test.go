@@ -53,6 +53,8 @@ type latencies struct {
 	mu      sync.Mutex
 	pending map[string]pendingWrite
 	samples []time.Duration
+	// seen is the resourceVersion of the last ConfigMap the watch delivered.
+	seen string
 }
 
 type pendingWrite struct {
@@ -95,10 +97,12 @@ func (l *latencies) follow(ctx context.Context, t testing.TB, c client.WithWatch
 					continue
 				}
 				cfg, err := pluginconfig.Parse([]byte(cm.Data["config.json"]), types)
+				l.mu.Lock()
+				l.seen = cm.ResourceVersion
 				if err != nil {
+					l.mu.Unlock()
 					continue
 				}
-				l.mu.Lock()
 				for _, p := range cfg.Plugins {
 					if pw, ok := l.pending[p.Name]; ok && fmt.Sprint(p.Options["increment"]) == pw.increment {
 						l.samples = append(l.samples, now.Sub(pw.at))
@@ -111,6 +115,95 @@ func (l *latencies) follow(ctx context.Context, t testing.TB, c client.WithWatch
 	}()
 }
 
+// caughtUp reports whether the watch has delivered the ConfigMap at resourceVersion rv and
+// every write it waits for is resolved: no sample of what came before can arrive later.
+func (l *latencies) caughtUp(rv string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seen != rv || len(l.pending) > 0 {
+		return fmt.Errorf("watch at resourceVersion %s (ConfigMap at %s), %d writes not seen", l.seen, rv, len(l.pending))
+	}
+	return nil
+}
+
+// managerControllers are the controllers whose queues say whether the manager is idle.
+var managerControllers = []string{"pluginhost", "plugin"}
+
+// metricSum adds up the series of a metric of controller-runtime's registry that have these
+// labels (a queue's depth has one series per priority).
+func metricSum(t testing.TB, name string, labels map[string]string) float64 {
+	t.Helper()
+	sum := 0.0
+	for _, m := range gather(t, name) {
+		if !hasLabels(m, labels) {
+			continue
+		}
+		switch {
+		case m.GetCounter() != nil:
+			sum += m.GetCounter().GetValue()
+		case m.GetGauge() != nil:
+			sum += m.GetGauge().GetValue()
+		}
+	}
+	return sum
+}
+
+// idleProbe tells when the in-process manager has nothing to do: nothing queued, nothing
+// being reconciled, and no reconcile finished since the previous look (an item taken off the
+// queue but not yet counted as active shows up as a finished reconcile at the next look).
+// The metrics are process-wide and every test's manager uses the same controller names, so
+// queue depths count from what earlier, stopped managers left behind.
+type idleProbe struct {
+	depth0 map[string]float64
+	last   float64
+	looked bool
+}
+
+// newIdleProbe must run before the manager starts.
+func newIdleProbe(t testing.TB) *idleProbe {
+	t.Helper()
+	p := &idleProbe{depth0: map[string]float64{}}
+	for _, c := range managerControllers {
+		p.depth0[c] = metricSum(t, "workqueue_depth", map[string]string{"controller": c})
+	}
+	return p
+}
+
+func (p *idleProbe) idle(t testing.TB) error {
+	t.Helper()
+	var queued, active, done float64
+	for _, c := range managerControllers {
+		labels := map[string]string{"controller": c}
+		queued += metricSum(t, "workqueue_depth", labels) - p.depth0[c]
+		active += metricSum(t, "controller_runtime_active_workers", labels)
+		done += metricSum(t, "controller_runtime_reconcile_total", labels)
+	}
+	prev, looked := p.last, p.looked
+	p.last, p.looked = done, true
+	switch {
+	case queued != 0 || active != 0:
+		return fmt.Errorf("%v queued, %v reconciling", queued, active)
+	case !looked || done != prev:
+		return fmt.Errorf("%v reconciles finished since the last look", done-prev)
+	}
+	return nil
+}
+
+// settle waits until the ConfigMap watch has caught up with the converged ConfigMap and the
+// manager is idle: the reconciles that the last writes caused (no-op applies, Plugin status
+// writes) are done, so the goroutines and heap measured next are the resting ones.
+func settle(ctx context.Context, t testing.TB, c client.Client, lat *latencies, probe *idleProbe, ns, host string) {
+	t.Helper()
+	start := time.Now()
+	cm := &corev1.ConfigMap{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: host + "-config"}, cm); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, wait, "the ConfigMap watch to catch up", func() error { return lat.caughtUp(cm.ResourceVersion) })
+	testutil.Eventually(t, wait, "the manager to be idle", func() error { return probe.idle(t) })
+	t.Logf("settled in %v", time.Since(start).Round(time.Millisecond))
+}
+
 // TestPluginChurn creates, edits and deletes Plugins 1,000 times against a running manager,
 // then checks that the manager converges on the remaining Plugins, leaks no goroutines and
 // keeps a stable heap. It reports the goroutine and heap figures, the time to converge and
@@ -121,6 +214,7 @@ func TestPluginChurn(t *testing.T) {
 	needEnv(t)
 	const ops, names, maxLive = 1000, 120, 80
 	ns := newNamespace(t)
+	probe := newIdleProbe(t)
 	startManager(t, ns, testOptions())
 	c := fastClient(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -179,7 +273,7 @@ func TestPluginChurn(t *testing.T) {
 		op()
 	}
 	testutil.Eventually(t, wait, "convergence after the warm-up", func() error { return converged(ctx, env.Client, ns, "churn") })
-	time.Sleep(2 * time.Second)
+	settle(ctx, t, env.Client, lat, probe, ns, "churn")
 	goroutinesBefore, heapBefore := runtime.NumGoroutine(), heapAfterGC()
 	lat.mu.Lock()
 	lat.samples = nil
@@ -192,12 +286,14 @@ func TestPluginChurn(t *testing.T) {
 	lastOp := time.Now()
 	testutil.Eventually(t, 2*wait, "convergence after the churn", func() error { return converged(ctx, env.Client, ns, "churn") })
 	convergedIn := time.Since(lastOp)
+	settle(ctx, t, env.Client, lat, probe, ns, "churn")
 
-	// Settle: goroutines of finished work (requests, timers) end within a few seconds.
+	// Goroutines of finished work (requests, timers) end soon after the manager is idle; a
+	// leak never does. Not testutil.Eventually: a leak's report needs the count and stacks.
 	tolerance := max(20, goroutinesBefore/10)
 	goroutinesAfter := runtime.NumGoroutine()
-	for deadline := time.Now().Add(10 * time.Second); goroutinesAfter > goroutinesBefore+tolerance && time.Now().Before(deadline); {
-		time.Sleep(500 * time.Millisecond)
+	for deadline := time.Now().Add(wait); goroutinesAfter > goroutinesBefore+tolerance && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
 		goroutinesAfter = runtime.NumGoroutine()
 	}
 	heapAfter := heapAfterGC()

@@ -56,6 +56,9 @@ type hostFacts struct {
 	// Conflicts name the children ("Service victim") that exist and are not controlled by
 	// this PluginHost: the reconcile applied nothing and read no pods.
 	Conflicts []string
+	// Refusal is set when the API server refused to write a child as Invalid or Forbidden:
+	// the condition message. The reconcile stopped there and read no pods.
+	Refusal string
 	// FailedStep is set when a step of the reconcile failed: what it did and the error. The
 	// pods were not read.
 	FailedStep string

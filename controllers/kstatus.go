@@ -73,6 +73,7 @@ var reasonReadiness = map[string]readiness{
 	v1alpha1.ReasonConfigMapNotFound:   stalled,
 	v1alpha1.ReasonPodRefusedConfig:    stalled,
 	v1alpha1.ReasonChildConflict:       stalled,
+	v1alpha1.ReasonChildRefused:        stalled,
 	v1alpha1.ReasonImageNotAllowed:     stalled,
 }
 

@@ -27,6 +27,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -343,41 +344,38 @@ func TestKstatusLifecycleAndMetrics(t *testing.T) {
 	})
 }
 
-// TestFailedStepIsReported: a step the API server refuses (here the Service, denied by a
-// ValidatingAdmissionPolicy) sets Ready=False with ReconcileFailed and the error,
-// Reconciling=True, and leaves observedGeneration unmoved; once the refusal goes the host
-// carries on by itself.
+// TestFailedStepIsReported: a step the API server cannot complete for a reason that may pass
+// by itself (here the Service: a validating webhook with failurePolicy Fail that nothing
+// answers, 500 InternalError) sets Ready=False with ReconcileFailed and the error,
+// Reconciling=True, and leaves observedGeneration unmoved; once the webhook goes the host
+// carries on by itself. (A policy that denies a child is ChildRefused: refused_test.go.)
 func TestFailedStepIsReported(t *testing.T) {
 	needEnv(t)
 	ns := newNamespace(t)
 	ctx := context.Background()
-	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "no-services-" + ns},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
-				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
-					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
-					Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"services"}},
-				}}}},
-			Validations: []admissionregistrationv1.Validation{{Expression: "false", Message: "no Services in this namespace (test policy)"}},
-		}}
-	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: policy.Name},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
-			PolicyName:        policy.Name,
-			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
-			MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
-				MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}}},
-		}}
-	create(t, policy, binding)
-	t.Cleanup(func() {
-		_ = env.Client.Delete(ctx, binding)
-		_ = env.Client.Delete(ctx, policy)
-	})
-	// The API server enforces a new policy once its informer has it.
-	testutil.Eventually(t, wait, "the policy denies Services", func() error {
+	// Nothing listens on port 1 of the loopback address: every call is refused at once.
+	url := "https://127.0.0.1:1/validate"
+	webhook := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "unreachable-" + ns},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
+			Name:         "unreachable.example.com",
+			ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: &url},
+			Rules: []admissionregistrationv1.RuleWithOperations{{
+				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+				Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"services"}},
+			}},
+			FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
+			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+			AdmissionReviewVersions: []string{"v1"},
+			NamespaceSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}},
+		}}}
+	create(t, webhook)
+	t.Cleanup(func() { _ = env.Client.Delete(ctx, webhook) })
+	// The API server calls a new webhook once its informer has it.
+	testutil.Eventually(t, wait, "the webhook fails Services", func() error {
 		probe := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "probe"},
 			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}
-		if err := env.Client.Create(ctx, probe, client.DryRunAll); err == nil {
-			return fmt.Errorf("a Service is still admitted")
+		if err := env.Client.Create(ctx, probe, client.DryRunAll); !apierrors.IsInternalError(err) {
+			return fmt.Errorf("a dry-run Service got %v, want an internal error", err)
 		}
 		return nil
 	})
@@ -387,7 +385,7 @@ func TestFailedStepIsReported(t *testing.T) {
 	create(t, host)
 	h := hostCondition(t, ns, "denied", v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonReconcileFailed)
 	if msg := findCondition(h.Status.Conditions, v1alpha1.ConditionReady).Message; !strings.Contains(msg, "applying Service denied") ||
-		!strings.Contains(msg, "no Services in this namespace") {
+		!strings.Contains(msg, "failed calling webhook") {
 		t.Errorf("Ready message %q: want the step and the API server's error", msg)
 	}
 	if err := condition(h.Status.Conditions, v1alpha1.ConditionReconciling, metav1.ConditionTrue, v1alpha1.ReasonReconcileFailed, h.Generation); err != nil {
@@ -400,7 +398,7 @@ func TestFailedStepIsReported(t *testing.T) {
 		t.Errorf("kstatus %s (%s), want InProgress", res.Status, res.Message)
 	}
 
-	if err := env.Client.Delete(ctx, binding); err != nil {
+	if err := env.Client.Delete(ctx, webhook); err != nil {
 		t.Fatal(err)
 	}
 	hostCondition(t, ns, "denied", v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonWorkloadUnavailable)
@@ -414,6 +412,6 @@ func TestFailedStepIsReported(t *testing.T) {
 		return nil
 	})
 	if err := get(t, &corev1.Service{}, ns, "denied"); err != nil {
-		t.Errorf("Service after the policy went: %v", err)
+		t.Errorf("Service after the webhook went: %v", err)
 	}
 }

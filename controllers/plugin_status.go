@@ -27,10 +27,30 @@ import (
 )
 
 // stallsPlugins are the reasons of a PluginHost's Stalled condition that stop its reconcile
-// before it evaluates its Plugins, so that their Pending generations would wait for ever.
+// before it evaluates its Plugins, so that their Pending generations would wait for ever
+// (ChildRefused does when the refused child is the credentials Secret or the ConfigMap).
 var stallsPlugins = map[string]bool{
 	v1alpha1.ReasonChildConflict:   true,
+	v1alpha1.ReasonChildRefused:    true,
 	v1alpha1.ReasonImageNotAllowed: true,
+}
+
+// stopsRollout are the reasons of a PluginHost's Stalled condition whose reconcile stops
+// before it reads its pods, after it may have evaluated its Plugins: a Plugin waiting for
+// those pods to apply it waits for ever.
+var stopsRollout = map[string]bool{
+	v1alpha1.ReasonChildConflict: true,
+	v1alpha1.ReasonChildRefused:  true,
+}
+
+// stoppedBefore returns host's Stalled condition when it is True for the host's generation
+// with a reason of stopsRollout, or nil.
+func stoppedBefore(host *v1alpha1.PluginHost) *metav1.Condition {
+	c := meta.FindStatusCondition(host.Status.Conditions, v1alpha1.ConditionStalled)
+	if c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != host.Generation || !stopsRollout[c.Reason] {
+		return nil
+	}
+	return c
 }
 
 // setPluginStatus computes a Plugin's status from the PluginHosts of its namespace: the
@@ -136,6 +156,13 @@ func setPluginStatus(p *v1alpha1.Plugin, hosts []v1alpha1.PluginHost) {
 		st.AppliedRevision = ""
 		set(v1alpha1.ConditionApplied, metav1.ConditionFalse, v1alpha1.ReasonReloadFailed,
 			fmt.Sprintf("The pods of PluginHost %s refused the configuration with generation %d: %s", host.Name, gen, strings.Join(refused, "; ")))
+	case stoppedBefore(host) != nil:
+		// The host's reconcile stops before it reads its pods: waiting for them would be for
+		// ever, until someone acts on what the host's condition names.
+		c := stoppedBefore(host)
+		st.AppliedRevision = ""
+		set(v1alpha1.ConditionApplied, metav1.ConditionFalse, c.Reason,
+			fmt.Sprintf("PluginHost %s is stalled (%s): %s", host.Name, c.Reason, c.Message))
 	case e.Revision == "":
 		st.AppliedRevision = ""
 		set(v1alpha1.ConditionApplied, metav1.ConditionFalse, v1alpha1.ReasonConfigInvalid,

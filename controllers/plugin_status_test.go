@@ -83,6 +83,30 @@ func TestSetPluginReadiness(t *testing.T) {
 		class:    stalled,
 		observed: 3,
 	}, {
+		name: "the host's ConfigMap is refused before it evaluates generation 3",
+		hosts: []v1alpha1.PluginHost{host(entry(v1alpha1.ReasonAccepted, 2, revA), revA, true, "",
+			stalledBy(v1alpha1.ReasonChildRefused, "The API server refused to apply ConfigMap h-config (Forbidden): exceeded quota"))},
+		ready:    wantCond{F, v1alpha1.ReasonChildRefused, "PluginHost h is stalled (ChildRefused): The API server refused to apply ConfigMap h-config"},
+		class:    stalled,
+		observed: 3,
+	}, {
+		// Evaluated and rendered, but the host stops before it reads its pods: waiting for
+		// them to apply generation 3 would be for ever.
+		name: "the host's Deployment is refused after it evaluated generation 3",
+		hosts: []v1alpha1.PluginHost{host(&v1alpha1.SelectedPluginStatus{Name: "c1", UID: base.UID, Generation: 3, Reason: v1alpha1.ReasonAccepted, Revision: revB, AppliedGeneration: 2}, revA, true, "",
+			stalledBy(v1alpha1.ReasonChildRefused, "The API server refused to apply Deployment h (Invalid): denied"))},
+		ready:    wantCond{F, v1alpha1.ReasonChildRefused, "PluginHost h is stalled (ChildRefused): The API server refused to apply Deployment h"},
+		class:    stalled,
+		observed: 3,
+	}, {
+		// Applied before the refusal: what runs keeps running and serving.
+		name: "applied, then the host's Deployment is refused",
+		hosts: []v1alpha1.PluginHost{host(entry(v1alpha1.ReasonAccepted, 3, revA), revA, true, "",
+			stalledBy(v1alpha1.ReasonChildRefused, "The API server refused to apply Deployment h (Invalid): denied"))},
+		ready:    wantCond{T, v1alpha1.ReasonServing, "Served at"},
+		class:    settled,
+		observed: 3,
+	}, {
 		// The host still evaluates Plugins: the edit is on its way, not failed.
 		name: "pending on a host stalled by another Plugin's refused change",
 		hosts: []v1alpha1.PluginHost{host(entry(v1alpha1.ReasonAccepted, 2, revA), revA, true, "",

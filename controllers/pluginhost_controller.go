@@ -98,7 +98,8 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 
 	rc := &hostReconcile{host: host, before: host.DeepCopy()}
 	defer func() {
-		// A failed step leaves the generation unevaluated; a conflict is an evaluation.
+		// A failed step leaves the generation unevaluated; a conflict or a refused child is an
+		// evaluation, whose answer is that someone has to act.
 		if retErr != nil {
 			rc.facts.FailedStep = retErr.Error()
 		} else {
@@ -129,6 +130,16 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	for _, step := range steps {
 		if err := step(ctx, rc); err != nil {
+			if refusal := refusalOf(err); refusal != nil {
+				// Stalled, not retried with backoff: the same write gets the same answer until
+				// someone acts, and nothing the manager watches says when (as for a conflict).
+				rc.facts.Refusal = refusal.message()
+				// Once per refusal, not at every try; the event says it too.
+				if c := meta.FindStatusCondition(rc.before.Status.Conditions, v1alpha1.ConditionReady); c == nil || c.Message != rc.facts.Refusal {
+					ctrl.LoggerFrom(ctx).Info("The API server refused a child; writing it again every "+refusedRecheckInterval.String(), "error", err.Error())
+				}
+				return ctrl.Result{RequeueAfter: refusedRecheckInterval}, nil
+			}
 			return ctrl.Result{}, err
 		}
 	}
@@ -326,7 +337,9 @@ func (r *PluginHostReconciler) deleteChild(ctx context.Context, host *v1alpha1.P
 	}
 	uid := obj.GetUID()
 	if err := r.Delete(ctx, obj, client.Preconditions{UID: &uid}); client.IgnoreNotFound(err) != nil {
-		return fmt.Errorf("deleting %T %s, no longer enabled: %w", obj, obj.GetName(), err)
+		kind := strings.TrimPrefix(fmt.Sprintf("%T", obj), "*v1.")
+		return asRefusal("delete "+kind+" "+obj.GetName()+" (no longer enabled)",
+			fmt.Errorf("deleting %T %s, no longer enabled: %w", obj, obj.GetName(), err))
 	}
 	ctrl.LoggerFrom(ctx).Info("Deleted a child no longer enabled", "name", obj.GetName(), "kind", fmt.Sprintf("%T", obj))
 	return nil
@@ -548,9 +561,14 @@ func (r *PluginHostReconciler) recordEvents(rc *hostReconcile) {
 		r.eventf(host, related, corev1.EventTypeWarning, v1alpha1.EventPodRefusedConfig, "Reload",
 			"Pod %s refused revision %s and kept its previous configuration: %s", p.Name, short(host.Status.ConfigRevision), p.LastReloadError)
 	}
-	if c := meta.FindStatusCondition(host.Status.Conditions, v1alpha1.ConditionReady); c != nil && c.Reason == v1alpha1.ReasonChildConflict {
+	if c := meta.FindStatusCondition(host.Status.Conditions, v1alpha1.ConditionReady); c != nil &&
+		(c.Reason == v1alpha1.ReasonChildConflict || c.Reason == v1alpha1.ReasonChildRefused) {
 		if prev := meta.FindStatusCondition(before.Status.Conditions, v1alpha1.ConditionReady); prev == nil || prev.Message != c.Message {
-			r.eventf(host, nil, corev1.EventTypeWarning, v1alpha1.EventChildConflict, "Reconcile", "%s", c.Message)
+			event := v1alpha1.EventChildConflict
+			if c.Reason == v1alpha1.ReasonChildRefused {
+				event = v1alpha1.EventChildRefused
+			}
+			r.eventf(host, nil, corev1.EventTypeWarning, event, "Reconcile", "%s", c.Message)
 		}
 	}
 	if rev := host.Status.AppliedRevision; rev != "" && rev != before.Status.AppliedRevision {

@@ -25,8 +25,8 @@ import (
 
 // setHostConditions sets a PluginHost's conditions from the facts its reconcile gathered, and
 // nothing else: Ready, Reconciling and Stalled (kstatus) always; Available, Progressing and
-// Degraded when the reconcile read the pods, since they describe the pods (a conflict also
-// sets Degraded). All carry the host's generation.
+// Degraded when the reconcile read the pods, since they describe the pods (a conflict and a
+// refused child also set Degraded). All carry the host's generation.
 func setHostConditions(host *v1alpha1.PluginHost, f hostFacts) {
 	conds, gen := &host.Status.Conditions, host.Generation
 	var refused, unreachable []string
@@ -45,6 +45,10 @@ func setHostConditions(host *v1alpha1.PluginHost, f hostFacts) {
 			strings.Join(f.Conflicts, "; "))
 		setReadiness(conds, gen, false, v1alpha1.ReasonChildConflict, "%s", msg)
 		setCondition(conds, gen, v1alpha1.ConditionDegraded, true, v1alpha1.ReasonChildConflict, "%s", msg)
+		return
+	case f.Refusal != "":
+		setReadiness(conds, gen, false, v1alpha1.ReasonChildRefused, "%s", f.Refusal)
+		setCondition(conds, gen, v1alpha1.ConditionDegraded, true, v1alpha1.ReasonChildRefused, "%s", f.Refusal)
 		return
 	case f.FailedStep != "":
 		setReadiness(conds, gen, false, v1alpha1.ReasonReconcileFailed, "%s; retrying", f.FailedStep)

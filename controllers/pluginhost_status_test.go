@@ -130,6 +130,11 @@ func TestSetHostReadiness(t *testing.T) {
 		ready: wantCond{F, v1alpha1.ReasonChildConflict, "Not applying any child: Service victim exists and is not controlled by this PluginHost"},
 		class: stalled,
 	}, {
+		name:  "child refused",
+		facts: hostFacts{Refusal: "The API server refused to apply Deployment h (Forbidden): exceeded quota"},
+		ready: wantCond{F, v1alpha1.ReasonChildRefused, "The API server refused to apply Deployment h (Forbidden): exceeded quota"},
+		class: stalled,
+	}, {
 		name:  "failed step",
 		facts: hostFacts{FailedStep: "applying Deployment h: the server is currently unable to handle the request"},
 		ready: wantCond{F, v1alpha1.ReasonReconcileFailed, "applying Deployment h: the server is currently unable to handle the request; retrying"},
@@ -156,7 +161,7 @@ func TestSetHostReadiness(t *testing.T) {
 }
 
 // TestHostStepFailureKeepsPodConditions: a reconcile that stops early (a failed step, a
-// conflict) knows nothing new about the pods, so it leaves Available and Progressing as the
+// conflict, a refused child) knows nothing new about the pods, so it leaves Available and Progressing as the
 // last reconcile that read them set them.
 func TestHostStepFailureKeepsPodConditions(t *testing.T) {
 	host := testHost("h", time.Hour, matchApp("demo"))
@@ -170,5 +175,8 @@ func TestHostStepFailureKeepsPodConditions(t *testing.T) {
 	}
 	setHostConditions(&host, hostFacts{Conflicts: []string{"ConfigMap h-config exists and is not controlled by this PluginHost"}})
 	checkCond(t, host.Status.Conditions, v1alpha1.ConditionDegraded, wantCond{metav1.ConditionTrue, v1alpha1.ReasonChildConflict, "ConfigMap h-config"})
+	checkCond(t, host.Status.Conditions, v1alpha1.ConditionAvailable, wantCond{metav1.ConditionTrue, v1alpha1.ReasonWorkloadAvailable, ""})
+	setHostConditions(&host, hostFacts{Refusal: "The API server refused to apply Deployment h (Invalid): denied"})
+	checkCond(t, host.Status.Conditions, v1alpha1.ConditionDegraded, wantCond{metav1.ConditionTrue, v1alpha1.ReasonChildRefused, "Deployment h"})
 	checkCond(t, host.Status.Conditions, v1alpha1.ConditionAvailable, wantCond{metav1.ConditionTrue, v1alpha1.ReasonWorkloadAvailable, ""})
 }

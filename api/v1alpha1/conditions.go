@@ -191,9 +191,19 @@ const (
 	// names kind and name.
 	ReasonChildConflict = "ChildConflict"
 
+	// ReasonChildRefused (PluginHost Ready=False, Stalled=True, Degraded=True; a Plugin not
+	// applied yet Ready=False, Stalled=True): the API server refused to
+	// write one of the host's children as Invalid (422: the object fails validation, or an
+	// admission policy denies it) or Forbidden (403: an admission webhook, a ResourceQuota,
+	// the operator's RBAC). Retrying does not change that answer; the message names the kind,
+	// the child's name and the API server's message. The operator writes the child again
+	// every 10 s and recovers by itself once the refusal goes.
+	ReasonChildRefused = "ChildRefused"
+
 	// ReasonReconcileFailed (PluginHost Ready=False, Reconciling=True): a step of the
-	// reconcile failed (an API request refused or unanswered); it is retried with backoff and
-	// the message names the step and the error.
+	// reconcile failed for a reason that may pass by itself (a conflict, a timeout, an API
+	// server or webhook unavailable); it is retried with backoff and the message names the
+	// step and the error. A child refused as Invalid or Forbidden is ChildRefused instead.
 	ReasonReconcileFailed = "ReconcileFailed"
 )
 
@@ -214,4 +224,9 @@ const (
 	// EventChildConflict (Warning, on a PluginHost): an object that the host would create
 	// exists and belongs to someone else; the note names it.
 	EventChildConflict = "ChildConflict"
+
+	// EventChildRefused (Warning, on a PluginHost): the API server refused to write one of
+	// the host's children (Invalid or Forbidden); the note names it and has the API server's
+	// message.
+	EventChildRefused = "ChildRefused"
 )
