@@ -41,7 +41,12 @@ const waitTimeout = 10 * time.Second
 // watching starts a host watching path and returns it once the first config is loaded.
 func watching(t testing.TB, path string) (*Host, *ConfigSource) {
 	t.Helper()
-	h := newTestHost(t, "")
+	return watchingWith(t, newTestHost(t, ""), path, testPoll)
+}
+
+// watchingWith starts h watching path with Argus polling every poll.
+func watchingWith(t testing.TB, h *Host, path string, poll time.Duration) (*Host, *ConfigSource) {
+	t.Helper()
 	src, err := NewConfigSource(h, path)
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +54,7 @@ func watching(t testing.TB, path string) (*Host, *ConfigSource) {
 	_, _ = src.Load()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- src.Watch(ctx, testPoll) }()
+	go func() { done <- src.Watch(ctx, poll) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -389,21 +394,7 @@ func TestRecheckAppliesAChangeArgusDoesNotReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs syncBuffer
-	h := New(Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	src, err := NewConfigSource(h, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = src.Load()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- src.Watch(ctx, time.Hour) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("watch: %v", err)
-		}
-	})
+	h, _ := watchingWith(t, New(Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}), path, time.Hour)
 	// Logged after the watch's own first read: from here on only the recheck reads.
 	testutil.EventuallyTrue(t, waitTimeout, "watch set up", func() bool { return strings.Contains(logs.String(), "Watching the config") })
 
