@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,13 +48,17 @@ func main() {
 	r := &report{quick: *quick, bin: *bin}
 	if *only != "" {
 		// One section measured again, replacing the section of the same title in -out.
-		step, ok := r.steps()[*only]
-		if !ok {
-			fmt.Fprintf(os.Stderr, "benchreport: no section %q (one of %s)\n", *only, strings.Join(stepOrder, ", "))
+		i := slices.IndexFunc(r.steps(), func(st step) bool { return st.name == *only })
+		if i < 0 {
+			var names []string
+			for _, st := range r.steps() {
+				names = append(names, st.name)
+			}
+			fmt.Fprintf(os.Stderr, "benchreport: no section %q (one of %s)\n", *only, strings.Join(names, ", "))
 			os.Exit(2)
 		}
 		r.started = time.Now()
-		if err := step(); err != nil {
+		if err := r.steps()[i].run(); err != nil {
 			fmt.Fprintln(os.Stderr, "benchreport:", err)
 			os.Exit(1)
 		}
@@ -166,23 +171,26 @@ func (r *report) count() string {
 	return "-count=5"
 }
 
-// stepOrder is the order of the report's sections; steps maps each name to its step.
-var stepOrder = []string{"inProcess", "httpRatio", "apply", "reloadLatency", "idleCPU", "load", "reloadUnderLoad", "faults", "operator", "operatorFaults"}
+// step is one section of the report, by the name -only takes.
+type step struct {
+	name string
+	run  func() error
+}
 
-func (r *report) steps() map[string]func() error {
-	return map[string]func() error{
-		"inProcess": r.inProcess, "httpRatio": r.httpRatio, "apply": r.apply,
-		"reloadLatency": r.reloadLatency, "idleCPU": r.idleCPU, "load": r.load,
-		"reloadUnderLoad": r.reloadUnderLoad, "faults": r.faults, "operator": r.operator,
-		"operatorFaults": r.operatorFaults,
+// steps are the report's sections in their order.
+func (r *report) steps() []step {
+	return []step{
+		{"inProcess", r.inProcess}, {"httpRatio", r.httpRatio}, {"apply", r.apply},
+		{"reloadLatency", r.reloadLatency}, {"idleCPU", r.idleCPU}, {"load", r.load},
+		{"reloadUnderLoad", r.reloadUnderLoad}, {"faults", r.faults}, {"operator", r.operator},
+		{"operatorFaults", r.operatorFaults},
 	}
 }
 
 func (r *report) run() error {
 	r.started = time.Now()
-	steps := r.steps()
-	for _, name := range stepOrder {
-		if err := steps[name](); err != nil {
+	for _, st := range r.steps() {
+		if err := st.run(); err != nil {
 			return err
 		}
 	}

@@ -311,11 +311,12 @@ func writeText(w http.ResponseWriter, status int, s string) {
 }
 
 func (h *Host) serveReady(w http.ResponseWriter, _ *http.Request) {
+	lock := h.waitingFor()
 	switch {
 	case h.draining.Load():
 		writeText(w, http.StatusServiceUnavailable, "draining")
-	case h.waitingFor() != "":
-		writeText(w, http.StatusServiceUnavailable, waitingMessage(h.waitingFor()))
+	case lock != "":
+		writeText(w, http.StatusServiceUnavailable, waitingMessage(lock))
 	case h.current.Load() == nil:
 		writeText(w, http.StatusServiceUnavailable, "no configuration applied yet; see /status")
 	default:
