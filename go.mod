@@ -3,7 +3,7 @@ module github.com/hotreload/plugin-operator
 go 1.26.0
 
 require (
-	github.com/agilira/argus v1.6.0
+	github.com/agilira/argus v1.7.1
 	github.com/agilira/go-timecache v1.0.3
 	github.com/go-logr/logr v1.4.3
 	github.com/google/go-containerregistry v0.22.1

@@ -207,11 +207,11 @@ func BenchmarkReloadLatencyKubelet(b *testing.B) {
 }
 
 // BenchmarkIdleCPU measures the CPU a watching host burns while nothing changes, against a
-// baseline process doing nothing: the host's watch (Argus' file Watcher on the projection's
-// directory, or on a plain file) and Argus' WatchDirectory, which the host used before Argus
-// v1.6.0 let the Watcher's event processor park. Reported as percent of one core over a 5 s
-// window (b.N is ignored: run with -benchtime=1x). go-timecache's ticker runs in the baseline
-// until the first watch stops it.
+// baseline process doing nothing: the host's watch (Argus' Settings, one ticker, on a
+// projection or a plain file) and the two Argus watches the host used before: the file
+// Watcher with its parking event processor (Argus v1.6.0), on the projection's directory, and
+// WatchDirectory. Reported as percent of one core over a 5 s window (b.N is ignored: run with
+// -benchtime=1x). go-timecache's ticker runs in the baseline until the first watch stops it.
 func BenchmarkIdleCPU(b *testing.B) {
 	const (
 		window = 5 * time.Second
@@ -260,6 +260,17 @@ func BenchmarkIdleCPU(b *testing.B) {
 			b.Fatal(err)
 		}
 		hostWatch(b, path)
+	})
+	b.Run("argus-file-watcher", func(b *testing.B) {
+		w := argus.New(argus.Config{PollInterval: poll, DisableAudit: true, OptimizationStrategy: argus.OptimizationLight})
+		defer func() { _ = w.Close() }()
+		if err := w.Watch(projected(b), func(argus.ChangeEvent) {}); err != nil {
+			b.Fatal(err)
+		}
+		if err := w.Start(); err != nil {
+			b.Fatal(err)
+		}
+		measure(b)
 	})
 	b.Run("argus-watch-directory", func(b *testing.B) {
 		dw, err := argus.WatchDirectory(projected(b), argus.DirectoryWatchOptions{

@@ -23,6 +23,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -166,75 +167,68 @@ func readConfig(path string) ([]byte, error) {
 	return b, nil
 }
 
-// Watch polls with Argus until ctx ends and calls Load on every change it reports.
+// Watch polls with Argus until ctx ends and calls Load whenever Argus reports a change.
 //
-// Argus' file Watcher stats one path per poll and reports a change of its mtime or size; its
-// event processor parks while nothing happens (Argus v1.6.0), so an idle host costs a
-// ticker, one stat per poll and Argus' 200 ms park backstop (docs/performance.md has the
-// figures). Which path is watched:
+// Argus' Settings (argus.Setup) runs one ticker at the poll interval; at each tick it
+// Lstats the declared paths and, only when a stat moved, reads them and compares their
+// content. A config whose bytes changed (or that appeared, vanished or became unreadable)
+// is reported, and Load then reads the file itself. An idle host therefore costs one
+// wake-up and two Lstat calls per path per poll, nothing else (docs/performance.md, "Idle
+// CPU"). What is declared (watchedPaths):
 //
-//   - A plain file: the file itself. An edit in place or a replacement by rename changes the
-//     mtime Argus reads through the path.
+//   - A plain file: the file itself, which an edit in place or a replacement by rename
+//     changes; if it is a link, also the file it resolves to, whose edits leave the link
+//     as it was.
 //   - Kubelet's projection (config.json -> ..data/config.json -> ..2026_…/config.json):
-//     the directory holding it. Argus refuses to watch a file whose resolved path contains
-//     ".." (every projected file: "..2026_…"), and every projection update renames ..data
-//     inside that directory, which changes the directory's mtime. Load then reads the file
-//     through ..data and skips content it has already handled.
+//     <dir>/..data/config.json. Lstat follows ..data, so it stats the file of the current
+//     generation, which every update writes anew and swaps in by renaming ..data.
 //
 // With no report for a while the config and the credential files are read again: every
 // RetryInterval while something is refused (a refused config can apply once a credentials
 // file appears) or while the config names credential files (rotated ones are swapped in
 // within a second), else every RecheckInterval. That also picks up a change that left the
-// watched mtime and size as they were (a copy that keeps the mtime; two projection updates
-// within one coarse clock tick on a filesystem whose directory size does not change).
+// stat as it was (a same-size file copied with its mtime) or that went through a link
+// retargeted since the watch began.
 func (s *ConfigSource) Watch(ctx context.Context, poll time.Duration) error {
 	log := s.host.log
 	kick := make(chan struct{}, 1)
-	w := argus.New(argus.Config{
-		PollInterval: poll,
-		// The host keeps its own audit log; Argus' would open an SQLite file.
-		DisableAudit: true,
-		// Light never spins: the processor parks until a poll finds a change.
-		OptimizationStrategy: argus.OptimizationLight,
-		ErrorHandler: func(err error, path string) {
-			log.Debug("Argus could not stat the watched path", "path", path, "error", err)
-		},
-	})
-	defer func() { _ = w.Close() }()
-	onChange := func(argus.ChangeEvent) {
-		// Runs on Argus' event processor: signal only.
+	signal := func() {
+		// Runs on Argus' polling goroutine: signal only.
 		select {
 		case kick <- struct{}{}:
 		default:
 		}
 	}
-	watched := s.path
-	if _, err := os.Lstat(filepath.Join(s.dir, "..data")); err == nil {
-		watched = s.dir
+	paths, projected := s.watchedPaths()
+	setup := argus.Setup("pluginhost").
+		MaxStaleness(poll).
+		// Argus reads a changed file to compare its content: never more than the host would
+		// take. Over the limit, it drops the document and reports that as a change.
+		DocumentLimits(pluginconfig.MaxConfigBytes, int64(len(paths))*pluginconfig.MaxConfigBytes, len(paths)).
+		OnReload(func(*argus.Settings, argus.Change) { signal() }).
+		OnError(func(err error) {
+			log.Debug("Argus could not read the config", "path", s.path, "error", err)
+			signal()
+		})
+	for i, p := range paths {
+		// Optional: the host, not Argus, says what is wrong with a missing or unreadable
+		// file, and keeps serving the last good config. One group per path, since the two
+		// paths of a link usually share a base name.
+		setup = setup.Documents(fmt.Sprintf("config-%d", i), globEscape(p))
 	}
-	err := w.Watch(watched, onChange)
-	if err != nil && watched == s.path {
-		// Argus refuses a symlink into a system directory or through a "..name": the
-		// directory still shows a replacement of the link, and the recheck the rest.
-		log.Info("Argus refuses to watch the config file itself; watching its directory",
-			"path", s.path, "reason", err.Error(), "recheck", RecheckInterval)
-		watched = s.dir
-		err = w.Watch(watched, onChange)
-	}
+	settings, err := setup.Start()
 	if err != nil {
-		return fmt.Errorf("watching %s: %w", watched, err)
+		return fmt.Errorf("watching %s: %w", s.path, err)
 	}
-	if err := w.Start(); err != nil {
-		return fmt.Errorf("starting the watch of %s: %w", watched, err)
-	}
+	defer func() { _ = settings.Close() }()
 	// go-timecache, which Argus imports, keeps a 500 µs ticker running for its cached clock:
 	// about 3 % of a core (BenchmarkIdleCPU's baseline row). Argus' polling stats afresh at
 	// every poll and never reads that clock to decide anything.
 	stopTimeCache.Do(timecache.StopDefaultCache)
 	// Argus took its first stat when the watch was set up: a change made between the
-	// caller's first Load and that moment raises no event, so look once more now.
+	// caller's first Load and that moment raises no report, so look once more now.
 	_, _ = s.Load()
-	log.Debug("Watching the config", "path", watched, "kubeletProjection", watched == s.dir, "poll", poll)
+	log.Debug("Watching the config", "paths", paths, "kubeletProjection", projected, "poll", poll)
 
 	due := time.Now().Add(s.recheckAfter())
 	recheck := time.NewTimer(time.Until(due))
@@ -254,8 +248,6 @@ func (s *ConfigSource) Watch(ctx context.Context, poll time.Duration) error {
 		case <-recheck.C:
 			res, err := s.Load()
 			if err == nil && !res.Unchanged {
-				// Argus compares mtime and size: a file of the same size written within one
-				// coarse clock tick of the last, or copied with its mtime, looks unchanged.
 				log.Info("The recheck found a config change Argus did not report", "path", s.path, "revision", res.Revision)
 			}
 			if err == nil {
@@ -265,4 +257,33 @@ func (s *ConfigSource) Watch(ctx context.Context, poll time.Duration) error {
 			recheck.Reset(time.Until(due))
 		}
 	}
+}
+
+// watchedPaths returns the paths whose stat tells a change of the config (see Watch), and
+// whether the config is kubelet's projection.
+func (s *ConfigSource) watchedPaths() (paths []string, projected bool) {
+	if _, err := os.Lstat(filepath.Join(s.dir, "..data")); err == nil {
+		return []string{filepath.Join(s.dir, "..data", filepath.Base(s.path))}, true
+	}
+	paths = []string{s.path}
+	if real, err := filepath.EvalSymlinks(s.path); err == nil && real != s.path {
+		paths = append(paths, real)
+	}
+	return paths, false
+}
+
+// globEscape quotes the characters filepath.Match treats specially when path holds any:
+// Argus reads a path with none of *?[ literally, and one with any as a glob.
+func globEscape(path string) string {
+	if !strings.ContainsAny(path, "*?[") {
+		return path
+	}
+	var sb strings.Builder
+	for _, r := range path {
+		if strings.ContainsRune(`*?[]\`, r) {
+			sb.WriteByte('\\')
+		}
+		sb.WriteRune(r)
+	}
+	return sb.String()
 }

@@ -44,6 +44,45 @@ func watching(t testing.TB, path string) (*Host, *ConfigSource) {
 	return watchingWith(t, newTestHost(t, ""), path, testPoll)
 }
 
+// watchingArgus is watching for tests whose every change Argus must report: spaced more
+// than a coarse clock tick apart, so that its stat moves each time. The test fails if the
+// host's recheck, not Argus, applied one.
+func watchingArgus(t testing.TB, path string) *Host {
+	t.Helper()
+	var logs syncBuffer
+	h := New(Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	t.Cleanup(func() {
+		// Registered before watchingWith's, so it runs after the watch has stopped.
+		if strings.Contains(logs.String(), "The recheck found a config change Argus did not report") {
+			t.Errorf("a change was applied by the recheck, not reported by Argus:\n%s", logs.String())
+		}
+	})
+	watchingWith(t, h, path, testPoll)
+	return h
+}
+
+// waitForANewMtime returns once a file written now gets a later mtime than path (the link
+// and the file it resolves to) has. Filesystem timestamps are coarse (one kernel tick, 4 ms
+// here): a file replaced within the tick of its last write, at the same size, looks unchanged
+// to a stat, and only the host's recheck would apply it.
+func waitForANewMtime(t testing.TB, path string) {
+	t.Helper()
+	var last time.Time
+	for _, stat := range []func(string) (os.FileInfo, error){os.Lstat, os.Stat} {
+		if fi, err := stat(path); err == nil && fi.ModTime().After(last) {
+			last = fi.ModTime()
+		}
+	}
+	probe := filepath.Join(t.TempDir(), "mtime-probe")
+	testutil.EventuallyTrue(t, waitTimeout, "the filesystem clock to move past "+path+"'s mtime", func() bool {
+		if err := os.WriteFile(probe, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(probe)
+		return err == nil && fi.ModTime().After(last)
+	})
+}
+
 // watchingWith starts h watching path with Argus polling every poll.
 func watchingWith(t testing.TB, h *Host, path string, poll time.Duration) (*Host, *ConfigSource) {
 	t.Helper()
@@ -96,7 +135,7 @@ func TestReloadPlainFileEditedInPlace(t *testing.T) {
 	if err := os.WriteFile(path, []byte(seedConfig(1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h, _ := watching(t, path)
+	h := watchingArgus(t, path)
 	testutil.EventuallyTrue(t, waitTimeout, "initial config", func() bool { return step(t, h) == 1 })
 	increment(t, h, "counter-1", 5)
 
@@ -104,6 +143,7 @@ func TestReloadPlainFileEditedInPlace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	waitForANewMtime(t, path)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -126,8 +166,9 @@ func TestReloadPlainFileReplacedByRename(t *testing.T) {
 	if err := os.WriteFile(path, []byte(seedConfig(1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h, _ := watching(t, path)
+	h := watchingArgus(t, path)
 	for i := 2; i <= 5; i++ {
+		waitForANewMtime(t, path)
 		tmp := filepath.Join(dir, fmt.Sprintf(".tmp%d", i))
 		if err := os.WriteFile(tmp, []byte(seedConfig(i)), 0o644); err != nil {
 			t.Fatal(err)
@@ -147,10 +188,11 @@ func TestReloadKubeletProjection(t *testing.T) {
 	if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(1))}); err != nil {
 		t.Fatal(err)
 	}
-	h, _ := watching(t, filepath.Join(dir, "config.json"))
+	h := watchingArgus(t, filepath.Join(dir, "config.json"))
 	testutil.EventuallyTrue(t, waitTimeout, "initial config", func() bool { return step(t, h) == 1 })
 	increment(t, h, "counter-1", 5)
 	for i := 2; i <= 20; i++ {
+		waitForANewMtime(t, filepath.Join(dir, "config.json"))
 		if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(i))}); err != nil {
 			t.Fatal(err)
 		}
@@ -324,8 +366,9 @@ func TestReloadLongPath(t *testing.T) {
 		if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(1))}); err != nil {
 			t.Fatal(err)
 		}
-		h, _ := watching(t, filepath.Join(dir, "config.json"))
+		h := watchingArgus(t, filepath.Join(dir, "config.json"))
 		testutil.EventuallyTrue(t, waitTimeout, "initial config", func() bool { return step(t, h) == 1 })
+		waitForANewMtime(t, filepath.Join(dir, "config.json"))
 		if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(2))}); err != nil {
 			t.Fatal(err)
 		}
@@ -340,8 +383,9 @@ func TestReloadLongPath(t *testing.T) {
 		if err := os.WriteFile(path, []byte(seedConfig(1)), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		h, _ := watching(t, path)
+		h := watchingArgus(t, path)
 		testutil.EventuallyTrue(t, waitTimeout, "initial config", func() bool { return step(t, h) == 1 })
+		waitForANewMtime(t, path)
 		if err := os.WriteFile(path, []byte(seedConfig(2)), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -349,9 +393,9 @@ func TestReloadLongPath(t *testing.T) {
 	})
 }
 
-// Argus refuses to watch a file whose link resolves through a "..name" directory (or into
-// /etc): the host then watches the file's directory, where replacing the link shows.
-func TestReloadThroughALinkArgusRefuses(t *testing.T) {
+// A config path that is a link replaced by rename, its targets in "..name" directories
+// (which Argus' file Watcher refused to watch).
+func TestReloadWhenTheLinkIsReplaced(t *testing.T) {
 	dir := testutil.ShortTempDir(t)
 	for i := 1; i <= 3; i++ {
 		sub := filepath.Join(dir, fmt.Sprintf("..v%d", i))
@@ -366,9 +410,10 @@ func TestReloadThroughALinkArgusRefuses(t *testing.T) {
 	if err := os.Symlink("..v1/config.json", path); err != nil {
 		t.Fatal(err)
 	}
-	h, _ := watching(t, path)
+	h := watchingArgus(t, path)
 	testutil.EventuallyTrue(t, waitTimeout, "initial config", func() bool { return step(t, h) == 1 })
 	for i := 2; i <= 3; i++ {
+		waitForANewMtime(t, path)
 		tmp := filepath.Join(dir, "link.tmp")
 		if err := os.Symlink(fmt.Sprintf("..v%d/config.json", i), tmp); err != nil {
 			t.Fatal(err)
@@ -378,6 +423,47 @@ func TestReloadThroughALinkArgusRefuses(t *testing.T) {
 		}
 		testutil.EventuallyTrue(t, waitTimeout, fmt.Sprintf("increment %d", i), func() bool { return step(t, h) == int64(i) })
 	}
+}
+
+// A config path that is a link into another directory, whose target is edited in place:
+// the link itself does not change, the file it resolves to does.
+func TestReloadWhenTheLinkTargetIsEdited(t *testing.T) {
+	target := filepath.Join(testutil.ShortTempDir(t), "real.json")
+	if err := os.WriteFile(target, []byte(seedConfig(1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(testutil.ShortTempDir(t), "config.json")
+	if err := os.Symlink(target, path); err != nil {
+		t.Fatal(err)
+	}
+	h := watchingArgus(t, path)
+	testutil.EventuallyTrue(t, waitTimeout, "initial config", func() bool { return step(t, h) == 1 })
+	for i := 2; i <= 3; i++ {
+		waitForANewMtime(t, target)
+		if err := os.WriteFile(target, []byte(seedConfig(i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		testutil.EventuallyTrue(t, waitTimeout, fmt.Sprintf("increment %d", i), func() bool { return step(t, h) == int64(i) })
+	}
+}
+
+// Argus reads a path holding *, ? or [ as a glob; the host's path is a name.
+func TestReloadPathWithGlobCharacters(t *testing.T) {
+	dir := filepath.Join(testutil.ShortTempDir(t), `a[1]*?\b`)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "config[x].json")
+	if err := os.WriteFile(path, []byte(seedConfig(1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := watchingArgus(t, path)
+	testutil.EventuallyTrue(t, waitTimeout, "initial config", func() bool { return step(t, h) == 1 })
+	waitForANewMtime(t, path)
+	if err := os.WriteFile(path, []byte(seedConfig(2)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testutil.EventuallyTrue(t, waitTimeout, "increment 2", func() bool { return step(t, h) == 2 })
 }
 
 // A change Argus does not report — a file of the same size and mtime renamed into place, as
