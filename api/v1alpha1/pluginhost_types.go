@@ -209,8 +209,9 @@ type PersistenceSpec struct {
 	// +kubebuilder:validation:MaxLength=253
 	StorageClassName *string `json:"storageClassName,omitempty"`
 
-	// snapshotInterval is how often the runtime writes plugin state to its
-	// volume (and it always does on shutdown), as a positive Go duration.
+	// snapshotInterval is how long after a change the runtime writes plugin
+	// state to its volume (and it always does on shutdown): the most a crash
+	// can lose. An idle runtime writes nothing. A positive Go duration.
 	// Defaults to `5s`.
 	// +optional
 	// +kubebuilder:default="5s"

@@ -70,7 +70,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*h
 	fs.StringVar(&f.OpsAddr, "ops-addr", "", "listen address of the operational endpoints (/status, /plugins, /metrics), which then leave --listen; empty serves everything on --listen")
 	fs.DurationVar(&f.PollInterval, "poll-interval", 100*time.Millisecond, "how often Argus checks the config file")
 	fs.StringVar(&f.StateDir, "state-dir", "", "directory to persist plugin state in (empty: state is lost at exit)")
-	fs.DurationVar(&f.SnapshotInterval, "snapshot-interval", time.Second, "how often state is saved; the most a crash can lose")
+	fs.DurationVar(&f.SnapshotInterval, "snapshot-interval", time.Second, "how long after a change state is saved; the most a crash can lose")
 	fs.StringVar(&f.AuditLog, "audit-log", "", "append one JSON line per config change to this file")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "text or json")

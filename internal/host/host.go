@@ -78,6 +78,11 @@ type Host struct {
 	// restored is saved state waiting for a plugin of that name and type to appear.
 	restored map[string]SavedPlugin
 
+	// stateDirty is set when plugin state may differ from the last snapshot; stateChanged
+	// receives each time it goes from unset to set (see StateChanged).
+	stateDirty   atomic.Bool
+	stateChanged chan struct{}
+
 	statusMu sync.Mutex
 	status   reloadStatus
 }
@@ -127,12 +132,15 @@ func New(opts Options) *Host {
 		opts.Now = time.Now
 	}
 	h := &Host{
-		opts:     opts,
-		log:      opts.Logger,
-		live:     map[string]liveInstance{},
-		restored: map[string]SavedPlugin{},
+		opts:         opts,
+		log:          opts.Logger,
+		live:         map[string]liveInstance{},
+		restored:     map[string]SavedPlugin{},
+		stateChanged: make(chan struct{}, 1),
 	}
 	h.baseDir.Store("")
+	// The first snapshot writes the state file whatever happens.
+	h.markStateChanged()
 	return h
 }
 
@@ -283,6 +291,7 @@ func (h *Host) commit(next, prev *generation) {
 		}
 	}
 	h.current.Store(next)
+	h.markStateChanged() // plugins added or removed change what a snapshot holds
 
 	for name := range h.live {
 		if _, ok := next.entries[name]; !ok {

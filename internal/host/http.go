@@ -190,6 +190,7 @@ func (h *Host) serveOperation(w http.ResponseWriter, r *http.Request, e *entry, 
 		req.Value = v
 	}
 	resp, err := e.inst.Execute(r.Context(), req)
+	h.markStateChanged() // whatever the outcome: the host cannot tell which operations write
 	switch {
 	case errors.Is(err, plugin.ErrInvalidRequest):
 		return writeError(w, http.StatusBadRequest, err.Error())

@@ -98,12 +98,15 @@ func (h *Host) Restore(s *Store) error {
 // again) when it differs from the last snapshot. Errors are recorded in /status and a
 // metric; the host keeps serving.
 func (h *Host) Snapshot(s *Store) error {
+	// Cleared before the state is read: a change made while it is read marks it again.
+	h.stateDirty.Store(false)
 	err := h.snapshot(s)
 	h.opts.Metrics.snapshot(err)
 	h.statusMu.Lock()
 	defer h.statusMu.Unlock()
 	h.status.stateDir = s.dir
 	if err != nil {
+		h.markStateChanged() // so that it is tried again
 		if h.status.lastStateError != err.Error() {
 			h.log.Error("Saving plugin state failed; serving continues, state since the last snapshot is at risk", "dir", s.dir, "err", err)
 		}
@@ -116,6 +119,24 @@ func (h *Host) Snapshot(s *Store) error {
 	h.status.lastStateError = ""
 	h.status.lastSnapshot = h.opts.Now()
 	return nil
+}
+
+// StateChanged receives when plugin state may have changed since the last Snapshot began: a
+// plugin operation ran, a config added or removed plugins, or a Snapshot failed. It is
+// signalled once until the next Snapshot, so a host whose state has not changed since its
+// last snapshot never needs to wake up to save it.
+func (h *Host) StateChanged() <-chan struct{} { return h.stateChanged }
+
+// markStateChanged marks the state changed since the last snapshot. It is on the request
+// path: once the mark is set, it only reads it.
+func (h *Host) markStateChanged() {
+	if h.stateDirty.Load() || !h.stateDirty.CompareAndSwap(false, true) {
+		return
+	}
+	select {
+	case h.stateChanged <- struct{}{}:
+	default:
+	}
 }
 
 func (h *Host) snapshot(s *Store) error {

@@ -136,3 +136,76 @@ func TestCorruptStateFileIsAnError(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// The snapshot loop of an idle host sleeps on StateChanged. It must receive after a plugin
+// operation, a config that adds or removes plugins and a failed snapshot, once until the
+// next snapshot, and not otherwise.
+func TestStateChangedSignalsOnlyAfterAChange(t *testing.T) {
+	dir := t.TempDir()
+	store, _ := NewStore(dir)
+	h := newTestHost(t, seedConfig(1))
+	srv := serve(t, h)
+	signalled := func() bool {
+		select {
+		case <-h.StateChanged():
+			return true
+		default:
+			return false
+		}
+	}
+	post := func() {
+		t.Helper()
+		if r := do(t, "POST", srv.URL+"/plugins/counter-1/increment", `{"value":1}`); r.Status != 200 {
+			t.Fatalf("increment: %d %s", r.Status, r.Body)
+		}
+	}
+	if !signalled() {
+		t.Fatal("a new host does not ask for its first snapshot")
+	}
+	if err := h.Snapshot(store); err != nil {
+		t.Fatal(err)
+	}
+	if signalled() {
+		t.Fatal("signalled with nothing changed since the snapshot")
+	}
+
+	post()
+	post()
+	if !signalled() {
+		t.Fatal("an operation did not signal")
+	}
+	if signalled() {
+		t.Fatal("two operations before a snapshot signalled twice")
+	}
+	if err := h.Snapshot(store); err != nil {
+		t.Fatal(err)
+	}
+	post()
+	if !signalled() {
+		t.Fatal("an operation after a snapshot did not signal")
+	}
+	if err := h.Snapshot(store); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := h.Apply([]byte(`{"plugins":[{"name":"counter-1","type":"counter"},{"name":"counter-2","type":"counter"}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if !signalled() {
+		t.Fatal("a config adding a plugin did not signal")
+	}
+
+	// A file where the directory was fails for root too (permissions would not).
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, []byte("not a dir"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Snapshot(store); err == nil {
+		t.Fatal("snapshot into a file succeeded")
+	}
+	if !signalled() {
+		t.Fatal("a failed snapshot does not ask to be tried again")
+	}
+}

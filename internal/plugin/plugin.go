@@ -67,7 +67,8 @@ type Instance interface {
 	// and a config refused for any reason changes no instance. It may refuse a change it
 	// cannot make in place; the host then refuses the whole config.
 	Reconfigure(spec pluginconfig.Plugin) (Instance, error)
-	// Snapshot returns the state to persist; Restore loads it at start.
+	// Snapshot returns the state to persist; Restore loads it at start. The host takes a
+	// snapshot after operations and config changes only: state must change through Execute.
 	Snapshot() ([]byte, error)
 	Restore(state []byte) error
 }
