@@ -78,12 +78,20 @@ snapshot() {
   echo "## mounts"
   awk '{print $5, $9}' /proc/self/mountinfo | sort
   echo "## cgroups"
-  find /sys/fs/cgroup -mindepth 1 -maxdepth 3 -type d 2>/dev/null | sort
+  top_cgroups
   echo "## paths"
   for p in "${EXTERNAL_PATHS[@]}"; do if [[ -e "$p" || -L "$p" ]]; then echo "$p"; fi; done
   ls -1a /var/lib /var/log /run /etc /var/tmp 2>/dev/null | grep -vE '^\.\.?$' | sort || true
   echo "## processes"
   pgrep -a -f "${CLUSTER_DIR}/" 2>/dev/null | grep -v -e "cluster.sh" -e pgrep | awk '{$1=""; print}' | sort || true
+}
+
+# top_cgroups lists each hierarchy's cgroups one level down: where kubelet creates kubepods
+# (cgroupfs driver), and where the cluster's own processes never create anything. Deeper ones
+# belong to whoever made their parent — a process supervisor starting jobs, say — and come
+# and go while the cluster runs.
+top_cgroups() {
+  find /sys/fs/cgroup -mindepth 1 -maxdepth 2 -type d 2>/dev/null | sort
 }
 
 record_machine_state() {
@@ -93,7 +101,7 @@ record_machine_state() {
   sysctl -a 2>/dev/null | volatile_sysctl | sort >"${STATE}/sysctl.before"
   nft list tables 2>/dev/null | sort >"${STATE}/nft-tables.before" || true
   ip -o link show | awk '{print $2}' | sed 's/@.*//; s/:$//' | sort >"${STATE}/links.before"
-  find /sys/fs/cgroup -mindepth 1 -type d 2>/dev/null | sort >"${STATE}/cgroups.before"
+  top_cgroups >"${STATE}/cgroups.before"
   : >"${STATE}/paths.before"
   for p in "${EXTERNAL_PATHS[@]}"; do if [[ -e "$p" || -L "$p" ]]; then echo "$p" >>"${STATE}/paths.before"; fi; done
 }
@@ -480,10 +488,10 @@ restore_machine() {
       [[ "$l" == veth* ]] && ! grep -qxF "$l" "${STATE}/links.before" && ip link del "$l" 2>/dev/null || true
     done < <(ip -o link show | awk '{print $2}' | sed 's/@.*//; s/:$//')
   fi
-  # cgroups created since (kubepods and the containers' own), leaf first.
+  # Top-level cgroups created since (kubepods), each with its subtree, leaf first.
   if [[ -f "${STATE}/cgroups.before" ]]; then
-    find /sys/fs/cgroup -mindepth 1 -type d 2>/dev/null | sort -r | while read -r c; do
-      grep -qxF "$c" "${STATE}/cgroups.before" || rmdir "$c" 2>/dev/null || true
+    top_cgroups | while read -r c; do
+      grep -qxF "$c" "${STATE}/cgroups.before" || find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null || true
     done
   else
     for c in /sys/fs/cgroup/*/kubepods; do if [[ -d "$c" ]]; then find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null || true; fi; done
