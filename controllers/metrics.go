@@ -34,8 +34,9 @@ var (
 		Name: "plugin_operator_config_apply_duration_seconds",
 		Help: "Time from the manager first rendering a new configuration revision of a running PluginHost " +
 			"to every ready pod of the host reporting it applied. A host's first revision is not timed. " +
-			"A manager that starts during a rollout times it from status.configRevisionTime (to the second); " +
-			"a rollout completed in a reconcile whose status write was lost to a restart is timed twice.",
+			"A rollout in flight while the manager restarts is timed by the next one from status.configRevisionTime " +
+			"(to the second); one the previous manager saw complete in a reconcile whose status write was lost " +
+			"to the restart is timed twice.",
 		// A change lands within the host's poll interval (250ms) plus the kubelet's volume
 		// sync (about 1s with the nudge, up to a minute or more without it).
 		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 90, 120, 300},
@@ -114,14 +115,16 @@ func priorRolloutOf(st *v1alpha1.PluginHostStatus) priorRollout {
 // shows its rollout under way: not when appliedRevision is already desired, nor when every
 // ready pod listed in status.pods ran it (the previous manager timed it then, though a pod
 // that is not ready may still hold appliedRevision back), nor when no revision was ever
-// applied (the in-memory rule, first revision untimed, cannot be told from the status), nor
+// applied (the status cannot tell a host's first revision; this also leaves untimed a second
+// revision rendered before any pod applied the first, which the in-memory rule times), nor
 // when configRevisionTime is unset (rendered by an operator that did not record it). Two
 // windows remain. Double: the previous manager observed the rollout in a reconcile whose
 // status write did not land before it stopped; this manager times it again, from the same
 // start (the first sample is lost anyway unless Prometheus scraped it before the process
 // ended). Miss: the last status written showed every ready pod running desired while the
 // previous manager could not read the /status of a pod that was Ready (listed not ready),
-// so neither manager times it.
+// so neither manager times it. (A rendering whose status write was lost counts as rendered
+// by the next manager, which times it from then: short by the restart.)
 func newTimer(prior priorRollout, desired string, renderedAt, now time.Time) revisionTimer {
 	t := revisionTimer{revision: desired, since: renderedAt}
 	if renderedAt.IsZero() {
