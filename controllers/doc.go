@@ -27,9 +27,11 @@ limitations under the License.
 //     ConfigMap `<host>-config`, the state PVC (when persistence is enabled), the Deployment
 //     and the Service. It then annotates the host's pods with the new revision (so that
 //     kubelet re-projects the ConfigMap now), reads each running pod's GET /status, and
-//     writes the PluginHost status once: conditions, configRevision, appliedRevision, pods,
-//     and status.plugins, its verdict on each selected Plugin (accepted or why not, which
-//     generation the configuration contains, which generation every pod runs).
+//     writes the PluginHost status once: conditions, configRevision (and configRevisionTime,
+//     when it was first rendered, which times a rollout across a manager restart),
+//     appliedRevision, pods, and status.plugins, its verdict on each selected Plugin
+//     (accepted or why not, which generation the configuration contains, which generation
+//     every pod runs).
 //   - PluginReconciler writes only Plugin status. It never decides anything itself: it finds
 //     the PluginHost that runs the Plugin and projects that host's status.plugins entry and
 //     pod reports into the Plugin's Accepted, Applied and Ready conditions.

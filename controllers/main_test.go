@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -122,8 +123,9 @@ func testOptions() controllers.Options {
 }
 
 // startManager runs the reconcilers in-process, with the manager's own cache and client
-// settings, watching only namespace ns, until the test ends.
-func startManager(t testing.TB, ns string, opts controllers.Options) {
+// settings, watching only namespace ns, until the test ends or stop is called (which
+// returns once the manager has stopped).
+func startManager(t testing.TB, ns string, opts controllers.Options) (stop func()) {
 	t.Helper()
 	logger := logr.Discard()
 	if os.Getenv(logEnv) != "" {
@@ -145,12 +147,17 @@ func startManager(t testing.TB, ns string, opts controllers.Options) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("manager: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 const wait = 60 * time.Second

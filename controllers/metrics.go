@@ -23,6 +23,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/hotreload/plugin-operator/api/v1alpha1"
 )
 
 // Metrics of the manager, served with controller-runtime's on its metrics endpoint. The
@@ -31,7 +33,10 @@ var (
 	configApplyDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "plugin_operator_config_apply_duration_seconds",
 		Help: "Time from the manager first rendering a new configuration revision of a running PluginHost " +
-			"to every ready pod of the host reporting it applied. A host's first revision is not timed.",
+			"to every ready pod of the host reporting it applied. A host's first revision is not timed. " +
+			"A rollout in flight while the manager restarts is timed by the next one from status.configRevisionTime " +
+			"(to the second); one the previous manager saw complete in a reconcile whose status write was lost " +
+			"to the restart is timed twice.",
 		// A change lands within the host's poll interval (250ms) plus the kubelet's volume
 		// sync (about 1s with the nudge, up to a minute or more without it).
 		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 90, 120, 300},
@@ -54,8 +59,9 @@ func init() {
 	metrics.Registry.MustRegister(configApplyDuration, configRefused, stalePods, statusProbeErrors)
 }
 
-// rolloutClock times configuration revisions for configApplyDuration. It lives in memory:
-// a revision in flight while the manager restarts is not timed.
+// rolloutClock times configuration revisions for configApplyDuration. Its timers live in
+// memory; status.configRevisionTime carries a revision's start across a manager restart
+// (see newTimer).
 type rolloutClock struct {
 	mu    sync.Mutex
 	hosts map[types.NamespacedName]revisionTimer
@@ -64,16 +70,89 @@ type rolloutClock struct {
 type revisionTimer struct {
 	revision string
 	since    time.Time
-	// done: observed, or never to be (a first revision, or one seen after a restart).
+	// done: observed, or never to be (see newTimer).
 	done bool
 	// refused: a refusal of the revision was counted.
 	refused bool
 }
 
-// observeRollout records what one reconcile of a host learned: prev is the revision the
-// host's status held before the reconcile, refusalCounted whether that status already
-// reported a pod refusing it, f the facts with the pods read.
-func (c *rolloutClock) observeRollout(key types.NamespacedName, prev string, refusalCounted bool, f hostFacts, now time.Time) {
+// priorRollout is what a host's status said of its rollout before a reconcile: what a
+// manager that has no timer for the host (it just started) resumes from.
+type priorRollout struct {
+	// Revision and Applied are status.configRevision and status.appliedRevision.
+	Revision, Applied string
+	// ReadyApplied: status.pods lists a ready pod, and every ready pod there runs Revision.
+	ReadyApplied bool
+	// RefusalCounted: a pod in status.pods refused Revision, and that was counted then.
+	RefusalCounted bool
+}
+
+// priorRolloutOf reads a priorRollout from a host's status.
+func priorRolloutOf(st *v1alpha1.PluginHostStatus) priorRollout {
+	p := priorRollout{Revision: st.ConfigRevision, Applied: st.AppliedRevision}
+	ready, stale := 0, 0
+	for _, pod := range st.Pods {
+		p.RefusalCounted = p.RefusalCounted || pod.LastReloadError != ""
+		if pod.Ready {
+			ready++
+			if pod.AppliedRevision != st.ConfigRevision {
+				stale++
+			}
+		}
+	}
+	p.ReadyApplied = st.ConfigRevision != "" && ready > 0 && stale == 0
+	return p
+}
+
+// newTimer starts the timer of revision desired for a host that this manager has no timer
+// of that revision for. renderedAt is status.configRevisionTime as this reconcile leaves it.
+//
+// A revision rendered in this reconcile (the status held another) is timed from then,
+// unless it is the host's first (it would time pod start-up, not a change).
+//
+// One found in the status was rendered earlier, by a manager that stopped (or by this one
+// in a reconcile that read no pods). It is timed from configRevisionTime if the status
+// shows its rollout under way: not when appliedRevision is already desired, nor when every
+// ready pod listed in status.pods ran it (the previous manager timed it then, though a pod
+// that is not ready may still hold appliedRevision back), nor when no revision was ever
+// applied (the status cannot tell a host's first revision; this also leaves untimed a second
+// revision rendered before any pod applied the first, which the in-memory rule times), nor
+// when configRevisionTime is unset (rendered by an operator that did not record it). Two
+// windows remain. Double: the previous manager observed the rollout in a reconcile whose
+// status write did not land before it stopped; this manager times it again, from the same
+// start (the first sample is lost anyway unless Prometheus scraped it before the process
+// ended). Miss: the last status written showed every ready pod running desired while the
+// previous manager could not read the /status of a pod that was Ready (listed not ready),
+// so neither manager times it. (A rendering whose status write was lost counts as rendered
+// by the next manager, which times it from then: short by the restart.)
+func newTimer(prior priorRollout, desired string, renderedAt, now time.Time) revisionTimer {
+	t := revisionTimer{revision: desired, since: renderedAt}
+	if renderedAt.IsZero() {
+		t.since = now
+	}
+	if prior.Revision != desired {
+		t.done = prior.Revision == ""
+		return t
+	}
+	t.done = renderedAt.IsZero() || prior.Applied == "" || prior.Applied == desired || prior.ReadyApplied
+	return t
+}
+
+// renderedAt returns when this manager first rendered revision rev of host key: when it
+// started a timer for it, or now.
+func (c *rolloutClock) renderedAt(key types.NamespacedName, rev string, now time.Time) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t, ok := c.hosts[key]; ok && t.revision == rev {
+		return t.since
+	}
+	return now
+}
+
+// observeRollout records what one reconcile of a host learned: prior is what the host's
+// status said before the reconcile, renderedAt its configRevisionTime after it (zero if
+// unset), f the facts with the pods read.
+func (c *rolloutClock) observeRollout(key types.NamespacedName, prior priorRollout, renderedAt time.Time, f hostFacts, now time.Time) {
 	labels := prometheus.Labels{"namespace": key.Namespace, "pluginhost": key.Name}
 	stale := 0
 	for _, p := range f.Running {
@@ -93,11 +172,11 @@ func (c *rolloutClock) observeRollout(key types.NamespacedName, prev string, ref
 	}
 	t, ok := c.hosts[key]
 	if !ok || t.revision != f.DesiredRevision {
-		// Timed only when this manager rendered it, for a host that ran a revision before.
-		t = revisionTimer{revision: f.DesiredRevision, since: now, done: prev == f.DesiredRevision || prev == ""}
+		t = newTimer(prior, f.DesiredRevision, renderedAt, now)
 	}
 	// Counted once per revision: remembered here, and in the status for a new manager (the
 	// cache may not show this manager's last status write yet, so both are needed).
+	refusalCounted := prior.RefusalCounted && prior.Revision == f.DesiredRevision
 	if !t.refused && !refusalCounted && f.refused() {
 		configRefused.With(labels).Inc()
 	}

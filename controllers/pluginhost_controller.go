@@ -203,6 +203,10 @@ func (r *PluginHostReconciler) reconcileConfig(ctx context.Context, rc *hostReco
 			rev := pluginconfig.Revision(data)
 			if rev != host.Status.ConfigRevision {
 				ctrl.LoggerFrom(ctx).Info("Rendered a new configuration", "revision", short(rev), "plugins", len(ev.Accepted))
+				// The time of this manager's first try: a retry after a failed status write
+				// keeps it.
+				at := r.clock.renderedAt(client.ObjectKeyFromObject(host), rev, time.Now())
+				host.Status.ConfigRevisionTime = &metav1.Time{Time: at}
 			}
 			host.Status.ConfigRevision = rev
 			n := len(ev.Accepted)
@@ -458,15 +462,11 @@ func (r *PluginHostReconciler) countRollout(rc *hostReconcile, key types.Namespa
 	if failed > 0 {
 		statusProbeErrors.With(labels).Add(float64(failed))
 	}
-	// A refusal of this revision in the status written before was counted then, by this
-	// manager or a previous one.
-	counted := false
-	if rc.before.Status.ConfigRevision == rc.facts.DesiredRevision {
-		for _, p := range rc.before.Status.Pods {
-			counted = counted || p.LastReloadError != ""
-		}
+	var renderedAt time.Time
+	if t := rc.host.Status.ConfigRevisionTime; t != nil {
+		renderedAt = t.Time
 	}
-	r.clock.observeRollout(key, rc.before.Status.ConfigRevision, counted, rc.facts, now)
+	r.clock.observeRollout(key, priorRolloutOf(&rc.before.Status), renderedAt, rc.facts, now)
 }
 
 // nudge annotates a pod with the desired revision: a pod update makes kubelet sync the pod,

@@ -403,6 +403,14 @@ type PluginHostStatus struct {
 	// +optional
 	ConfigRevision string `json:"configRevision,omitempty"`
 
+	// configRevisionTime is when the manager first rendered configRevision, to
+	// the second. It changes only when configRevision does; a manager that
+	// starts while that revision rolls out times the rollout
+	// (`plugin_operator_config_apply_duration_seconds`) from it. Unset for a
+	// revision rendered by an operator version that did not record it.
+	// +optional
+	ConfigRevisionTime *metav1.Time `json:"configRevisionTime,omitempty"`
+
 	// appliedRevision is the last configuration revision that every running pod
 	// of the host reported as applied. It equals configRevision once a rollout
 	// is complete.

@@ -335,6 +335,10 @@ func (in *PluginHostStatus) DeepCopyInto(out *PluginHostStatus) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
+	if in.ConfigRevisionTime != nil {
+		in, out := &in.ConfigRevisionTime, &out.ConfigRevisionTime
+		*out = (*in).DeepCopy()
+	}
 	if in.Plugins != nil {
 		in, out := &in.Plugins, &out.Plugins
 		*out = make([]SelectedPluginStatus, len(*in))
