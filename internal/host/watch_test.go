@@ -493,9 +493,13 @@ func TestRecheckAppliesAChangeArgusDoesNotReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.EventuallyTrue(t, RecheckInterval+waitTimeout, "applied by the recheck", func() bool { return step(t, h) == 2 })
-	if !strings.Contains(logs.String(), "The recheck found a config change Argus did not report") {
-		t.Errorf("the recheck did not say what it applied:\n%s", logs.String())
-	}
+	// The recheck logs once Load has returned, a moment after the new config serves.
+	testutil.Eventually(t, waitTimeout, "the recheck saying what it applied", func() error {
+		if !strings.Contains(logs.String(), "The recheck found a config change Argus did not report") {
+			return fmt.Errorf("not logged yet:\n%s", logs.String())
+		}
+		return nil
+	})
 }
 
 // A rotated Secret changes the credential files but not config.json: the host picks up the
