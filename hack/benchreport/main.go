@@ -48,17 +48,18 @@ func main() {
 	r := &report{quick: *quick, bin: *bin}
 	if *only != "" {
 		// One section measured again, replacing the section of the same title in -out.
-		i := slices.IndexFunc(r.steps(), func(st step) bool { return st.name == *only })
+		steps := r.steps()
+		i := slices.IndexFunc(steps, func(st step) bool { return st.name == *only })
 		if i < 0 {
 			var names []string
-			for _, st := range r.steps() {
+			for _, st := range steps {
 				names = append(names, st.name)
 			}
 			fmt.Fprintf(os.Stderr, "benchreport: no section %q (one of %s)\n", *only, strings.Join(names, ", "))
 			os.Exit(2)
 		}
 		r.started = time.Now()
-		if err := r.steps()[i].run(); err != nil {
+		if err := steps[i].run(); err != nil {
 			fmt.Fprintln(os.Stderr, "benchreport:", err)
 			os.Exit(1)
 		}

@@ -291,7 +291,7 @@ func (h *Host) commit(next, prev *generation) {
 		}
 	}
 	h.current.Store(next)
-	h.markStateChanged() // plugins added or removed change what a snapshot holds
+	h.markStateChanged() // a new config may add or remove plugins, which a snapshot holds
 
 	for name := range h.live {
 		if _, ok := next.entries[name]; !ok {

@@ -18,13 +18,10 @@ package host
 
 import (
 	"bytes"
-	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/hotreload/plugin-operator/internal/plugin/builtin"
 )
 
 // With --ops-addr the plugins' API and the operational endpoints are two listeners: each
@@ -109,8 +106,7 @@ func (s *syncBuffer) String() string {
 // length is refused like any wrong value, and neither the presented nor the expected
 // credential, nor any header value, appears in a response or a log line.
 func TestRefusedCredentialsAreNeverEchoed(t *testing.T) {
-	var logs syncBuffer
-	h := New(Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	h, logs := loggingHost()
 	cfg := `{"plugins":[
  {"name":"k","type":"counter","auth":{"method":"api-key","api_key":"expected-key-AAAA"}},
  {"name":"b","type":"counter","auth":{"method":"bearer","token":"expected-token-BBBB"}},

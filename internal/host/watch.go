@@ -173,8 +173,8 @@ func readConfig(path string) ([]byte, error) {
 // Lstats the declared paths and, only when a stat moved, reads them and compares their
 // content. A config whose bytes changed (or that appeared, vanished or became unreadable)
 // is reported, and Load then reads the file itself. An idle host therefore costs one
-// wake-up and two Lstat calls per path per poll, nothing else (docs/performance.md, "Idle
-// CPU"). What is declared (watchedPaths):
+// wake-up and two Lstat calls per path per poll, and the recheck below (docs/performance.md,
+// "Idle CPU"). What is declared (watchedPaths):
 //
 //   - A plain file: the file itself, which an edit in place or a replacement by rename
 //     changes; if it is a link, also the file it resolves to, whose edits leave the link

@@ -49,8 +49,7 @@ func watching(t testing.TB, path string) (*Host, *ConfigSource) {
 // host's recheck, not Argus, applied one.
 func watchingArgus(t testing.TB, path string) *Host {
 	t.Helper()
-	var logs syncBuffer
-	h := New(Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	h, logs := loggingHost()
 	t.Cleanup(func() {
 		// Registered before watchingWith's, so it runs after the watch has stopped.
 		if strings.Contains(logs.String(), "The recheck found a config change Argus did not report") {
@@ -58,10 +57,23 @@ func watchingArgus(t testing.TB, path string) *Host {
 		}
 	})
 	watchingWith(t, h, path, testPoll)
-	// Logged after the watch's own first read: a change made before it would be applied by
-	// that read, not reported by Argus.
-	testutil.EventuallyTrue(t, waitTimeout, "watch set up", func() bool { return strings.Contains(logs.String(), "Watching the config") })
+	// A change made before the watch is set up is applied by its first read, not reported
+	// by Argus.
+	waitWatching(t, logs)
 	return h
+}
+
+// loggingHost returns a host whose debug log goes to the returned buffer.
+func loggingHost() (*Host, *syncBuffer) {
+	logs := &syncBuffer{}
+	return New(Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}), logs
+}
+
+// waitWatching waits for a loggingHost's watch to be set up: its log line follows the
+// watch's own first read of the config.
+func waitWatching(t testing.TB, logs *syncBuffer) {
+	t.Helper()
+	testutil.EventuallyTrue(t, waitTimeout, "watch set up", func() bool { return strings.Contains(logs.String(), "Watching the config") })
 }
 
 // waitForANewMtime returns once a file written now gets a later mtime than path (the link
@@ -474,10 +486,9 @@ func TestRecheckAppliesAChangeArgusDoesNotReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
-	h, _ := watchingWith(t, New(Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}), path, time.Hour)
-	// Logged after the watch's own first read: from here on only the recheck reads.
-	testutil.EventuallyTrue(t, waitTimeout, "watch set up", func() bool { return strings.Contains(logs.String(), "Watching the config") })
+	h, logs := loggingHost()
+	watchingWith(t, h, path, time.Hour)
+	waitWatching(t, logs) // from here on only the recheck reads
 
 	if len(seedConfig(2)) != len(seedConfig(1)) {
 		t.Fatal("the two configs must have the same size")
