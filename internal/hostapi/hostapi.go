@@ -15,18 +15,30 @@ limitations under the License.
 */
 
 // Package hostapi holds the types of the plugin host's HTTP API that the operator reads
-// (GET /status), so that the manager does not import the runtime (and Argus) to read them.
+// (GET /status, GET /types), so that the manager does not import the runtime (and Argus) to
+// read them. The JSON they describe is a public protocol, versioned by StatusVersion and
+// documented in docs/pluginhost.md.
 package hostapi
 
 import (
+	"encoding/json"
 	"log/slog"
 	"time"
 
 	"github.com/hotreload/plugin-operator/internal/pluginconfig"
 )
 
-// Status is the body of GET /status. The operator reads Revision and LastError from it.
+// StatusVersion is the version of the /status document (Status.Version) this build writes.
+// A reader accepts its own version and older ones; fields are only ever added within a
+// version, so a reader ignores fields it does not know.
+const StatusVersion = 1
+
+// Status is the body of GET /status. The operator reads Revision, LastError and Types from
+// it.
 type Status struct {
+	// Version is StatusVersion of the host that wrote the document (0: a host built before
+	// the document had a version, which reports no Types).
+	Version int `json:"version"`
 	// Revision is the sha256 of the applied config.json ("" before the first good config).
 	Revision string `json:"revision"`
 	// AppliedAt is when Revision was applied.
@@ -48,6 +60,34 @@ type Status struct {
 	ConfigPath string `json:"configPath,omitempty"`
 	// State describes persistence, when a state dir is set.
 	State *StateStatus `json:"state,omitempty"`
+	// Types are the plugin types this host's binary carries, sorted by name: what a config
+	// may use. They do not depend on the config and never change while the process runs.
+	Types []TypeInfo `json:"types"`
+}
+
+// TypesDocument is the body of GET /types on the operations listener.
+type TypesDocument struct {
+	Version int        `json:"version"`
+	Types   []TypeInfo `json:"types"`
+}
+
+// TypeInfo is one plugin type as a host advertises it.
+type TypeInfo struct {
+	// Name is the value of "type" in config.json.
+	Name string `json:"name"`
+	// Operations are the type's operations: /plugins/{name}/{operation}.
+	Operations []Operation `json:"operations"`
+	// OptionsSchema is a JSON Schema (draft 2020-12) of the options object; absent when the
+	// type takes no options.
+	OptionsSchema json.RawMessage `json:"optionsSchema,omitempty"`
+}
+
+// Operation is one operation of a type.
+type Operation struct {
+	Name        string `json:"name"`
+	Method      string `json:"method"`
+	Mutating    bool   `json:"mutating,omitempty"`
+	Description string `json:"description,omitempty"`
 }
 
 // ReloadCounts counts config changes.
