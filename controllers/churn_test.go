@@ -33,9 +33,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
-	"github.com/hotreload/plugin-operator/internal/plugin/builtin"
 	"github.com/hotreload/plugin-operator/internal/pluginconfig"
 	"github.com/hotreload/plugin-operator/internal/testing/testutil"
+	"github.com/hotreload/plugin-operator/pkg/plugins/counter"
 )
 
 // heapAfterGC returns the live heap after two garbage collections.
@@ -80,7 +80,7 @@ func (l *latencies) follow(ctx context.Context, t testing.TB, c client.WithWatch
 	if err != nil {
 		t.Fatal(err)
 	}
-	types := builtin.Registry()
+	types := testutil.PluginTypes(counter.Factory{})
 	go func() {
 		defer w.Stop()
 		for {

@@ -26,7 +26,6 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
-	"github.com/hotreload/plugin-operator/internal/plugin/builtin"
 	"github.com/hotreload/plugin-operator/internal/pluginconfig"
 )
 
@@ -161,7 +160,7 @@ func TestValidatePluginNamesPluginFields(t *testing.T) {
 			want:   []string{"spec.connection.requestTimeout", "Go duration"},
 		},
 	}
-	reg := builtin.Registry()
+	reg := builtinTypes()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pl, errs := convertPlugin(&tt.plugin, DefaultSecretsMountPath)

@@ -40,9 +40,9 @@ import (
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 	"github.com/hotreload/plugin-operator/controllers"
-	"github.com/hotreload/plugin-operator/internal/plugin/builtin"
 	"github.com/hotreload/plugin-operator/internal/pluginconfig"
 	"github.com/hotreload/plugin-operator/internal/testing/testutil"
+	"github.com/hotreload/plugin-operator/pkg/plugins/counter"
 )
 
 // apiserverStopTimeout bounds kube-apiserver's graceful shutdown (SIGTERM), which can take
@@ -132,7 +132,7 @@ func converged(ctx context.Context, c client.Client, ns, host string) error {
 		return err
 	}
 	data := cm.Data["config.json"]
-	cfg, err := pluginconfig.Parse([]byte(data), builtin.Registry())
+	cfg, err := pluginconfig.Parse([]byte(data), testutil.PluginTypes(counter.Factory{}))
 	if err != nil {
 		return fmt.Errorf("config.json does not parse: %w", err)
 	}

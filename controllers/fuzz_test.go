@@ -34,7 +34,6 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
-	"github.com/hotreload/plugin-operator/internal/plugin/builtin"
 	"github.com/hotreload/plugin-operator/internal/pluginconfig"
 )
 
@@ -187,7 +186,7 @@ func FuzzPluginRender(f *testing.F) {
 		f.Add(s.name, s.typ, s.transport, s.endpoint, s.flags, s.method, s.header, s.maxConn, s.maxIdle,
 			s.idle, s.connect, s.request, s.increment, s.extraKey, s.extraValue)
 	}
-	types := builtin.Registry()
+	types := builtinTypes()
 	const secretsDir = "/var/run/plugins/secrets"
 	f.Fuzz(func(t *testing.T, name, typ, transport, endpoint string, flags uint16, method, header string,
 		maxConn, maxIdle int32, idle, connect, request string, increment int32, extraKey, extraValue string) {
@@ -374,7 +373,7 @@ func checkCarried(t *testing.T, p *v1alpha1.Plugin, got *pluginconfig.Plugin, se
 // max_idle_connections: 0 was rendered as 5 too; and an unknown option named like a config
 // field (max_connections) was reported under another name (spec.options.maxConnections).
 func TestConvertKeepsExplicitZeros(t *testing.T) {
-	types := builtin.Registry()
+	types := builtinTypes()
 	p := &v1alpha1.Plugin{ObjectMeta: metav1.ObjectMeta{Name: "idle0"}, Spec: v1alpha1.PluginSpec{
 		Type:       v1alpha1.PluginTypeCounter,
 		Connection: &v1alpha1.ConnectionSpec{MaxConnections: ptr.To[int32](3), MaxIdleConnections: ptr.To[int32](0)},

@@ -29,7 +29,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
-	"github.com/hotreload/plugin-operator/internal/plugin/builtin"
 	"github.com/hotreload/plugin-operator/internal/pluginconfig"
 )
 
@@ -131,7 +130,7 @@ func TestEvaluatePlugins(t *testing.T) {
 	}
 	ev := evaluatePlugins(configInputs{
 		Host: &sharedHost, Hosts: []v1alpha1.PluginHost{sharedHost, older}, Plugins: plugins,
-		Secrets: secrets, User: user, SecretsDir: "/s", Types: builtin.Registry(),
+		Secrets: secrets, User: user, SecretsDir: "/s", Types: builtinTypes(),
 	})
 
 	type verdict struct{ reason, msg string }
@@ -188,7 +187,7 @@ func TestEvaluatePlugins(t *testing.T) {
 }
 
 func TestRenderConfigExact(t *testing.T) {
-	reg := builtin.Registry()
+	reg := builtinTypes()
 	user, err := parseUserConfig([]byte(`{"plugins":[{"name":"m-user","type":"counter","options":{"increment":5}}]}`), reg)
 	if err != nil {
 		t.Fatal(err)
@@ -283,7 +282,7 @@ func TestRenderConfigExact(t *testing.T) {
 }
 
 func TestRenderConfigEmpty(t *testing.T) {
-	got, err := renderConfig(nil, nil, builtin.Registry())
+	got, err := renderConfig(nil, nil, builtinTypes())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +294,7 @@ func TestRenderConfigEmpty(t *testing.T) {
 // TestRenderDeterministic renders the same Plugins, listed and evaluated in random orders,
 // and wants the same bytes and revision every time; a one-field change changes the revision.
 func TestRenderDeterministic(t *testing.T) {
-	reg := builtin.Registry()
+	reg := builtinTypes()
 	host := testHost("h", time.Hour, matchApp("demo"))
 	var plugins []v1alpha1.Plugin
 	for i := range 50 {
@@ -329,7 +328,7 @@ func TestRenderDeterministic(t *testing.T) {
 }
 
 func TestRenderConfigRefusesOversize(t *testing.T) {
-	reg := builtin.Registry()
+	reg := builtinTypes()
 	var accepted []pluginconfig.Plugin
 	for i := range 4000 {
 		p := testPlugin(strings.Repeat("n", 40)+string(rune('a'+i%26))+strings.Repeat("z", i/26), withIncrement(1))

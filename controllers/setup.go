@@ -40,7 +40,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
-	"github.com/hotreload/plugin-operator/internal/plugin/builtin"
+	"github.com/hotreload/plugin-operator/internal/typeschema"
+	"github.com/hotreload/plugin-operator/pkg/plugins/counter"
 )
 
 // Options are the manager-wide settings of the reconcilers (the manager's flags).
@@ -198,7 +199,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error
 	recorder := mgr.GetEventRecorder("plugin-operator")
 	hosts := &PluginHostReconciler{
 		Client: mgr.GetClient(), Recorder: recorder, Options: opts,
-		types: builtin.Registry(), reader: newStatusReader(opts.StatusTimeout, opts.MaxConcurrentProbes, opts.MaxConcurrentReconciles, opts.MaxStatusBytes),
+		types: builtinTypes(), reader: newStatusReader(opts.StatusTimeout, opts.MaxConcurrentProbes, opts.MaxConcurrentReconciles, opts.MaxStatusBytes),
 		applier: newApplier(mgr.GetClient(), mgr.GetCache(), mgr.GetAPIReader()),
 	}
 	if err := hosts.setupWithManager(mgr); err != nil {
@@ -334,4 +335,14 @@ func hostOfPod(_ context.Context, o client.Object) []reconcile.Request {
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
+}
+
+// builtinTypes are the types of the project's own pluginhost image.
+// TODO(#19): validate against what each host advertises instead.
+func builtinTypes() *typeschema.Set {
+	set, err := typeschema.Compile(typeschema.Declarations(counter.Factory{}))
+	if err != nil {
+		panic(err)
+	}
+	return set
 }

@@ -15,121 +15,18 @@ limitations under the License.
 */
 
 // Command pluginhost runs plugin instances from a seed-format config.json, serves their HTTP
-// API and reloads the file in place when it changes (see docs/pluginhost.md). It parses its
-// flags and environment here and runs internal/host.
+// API and reloads the file in place when it changes (see docs/pluginhost.md). It is the SDK's
+// entry point (pkg/pluginhost) with the built-in plugin types; a custom host binary is the
+// same few lines with its own list (docs/plugins.md).
 package main
 
 import (
-	"context"
-	"errors"
-	"flag"
-	"fmt"
-	"io"
-	"log/slog"
-	"os"
-	"os/signal"
-	"strings"
-	"syscall"
-	"time"
-
-	"github.com/hotreload/plugin-operator/internal/host"
+	"github.com/hotreload/plugin-operator/pkg/pluginhost"
+	"github.com/hotreload/plugin-operator/pkg/plugins/counter"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "pluginhost:", err)
-		os.Exit(1)
-	}
-}
-
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	opts, err := parseFlags(args, getenv, stderr)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
-	}
-	return host.Run(ctx, *opts)
-}
-
-// envPrefix prefixes the environment variable of every flag: --poll-interval is
-// PLUGINHOST_POLL_INTERVAL.
-const envPrefix = "PLUGINHOST_"
-
-// parseFlags reads args, with environment variables as defaults for flags not given.
-func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*host.RunOptions, error) {
-	f := &host.RunOptions{}
-	var logLevel, logFormat string
-	fs := flag.NewFlagSet("pluginhost", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&f.Config, "config", "config.json", "config file in the seed format; watched for changes")
-	fs.StringVar(&f.Listen, "listen", ":8080", "HTTP listen address of the plugins' API")
-	fs.StringVar(&f.OpsAddr, "ops-addr", "", "listen address of the operational endpoints (/status, /plugins, /metrics), which then leave --listen; empty serves everything on --listen")
-	fs.DurationVar(&f.PollInterval, "poll-interval", 100*time.Millisecond, "how often Argus checks the config file")
-	fs.StringVar(&f.StateDir, "state-dir", "", "directory to persist plugin state in (empty: state is lost at exit)")
-	fs.DurationVar(&f.SnapshotInterval, "snapshot-interval", time.Second, "how long after a change state is saved; the most a crash can lose")
-	fs.StringVar(&f.AuditLog, "audit-log", "", "append one JSON line per config change to this file")
-	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar(&logFormat, "log-format", "text", "text or json")
-	fs.DurationVar(&f.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long in-flight requests may take to finish at shutdown")
-	fs.Int64Var(&f.MaxBodyBytes, "max-body-bytes", host.DefaultMaxBodyBytes, "request body limit; larger bodies get 413")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: pluginhost [flags]\n\nRuns plugin instances from a config file and reloads it in place.\nEvery flag can be set by an environment variable: --poll-interval is %sPOLL_INTERVAL.\n\n", envPrefix)
-		fs.PrintDefaults()
-	}
-	var envErr error
-	fs.VisitAll(func(fl *flag.Flag) {
-		name := envPrefix + strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))
-		if v := getenv(name); v != "" {
-			if err := fl.Value.Set(v); err != nil && envErr == nil {
-				envErr = fmt.Errorf("%s=%q: %w", name, v, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return nil, envErr
-	}
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	if f.PollInterval < 10*time.Millisecond {
-		return nil, fmt.Errorf("--poll-interval %s is below 10ms", f.PollInterval)
-	}
-	if f.SnapshotInterval <= 0 {
-		return nil, fmt.Errorf("--snapshot-interval must be positive")
-	}
-	if f.MaxBodyBytes <= 0 {
-		return nil, fmt.Errorf("--max-body-bytes must be positive")
-	}
-	if f.OpsAddr != "" && f.OpsAddr == f.Listen && !strings.HasSuffix(f.OpsAddr, ":0") {
-		return nil, fmt.Errorf("--ops-addr %q is the same as --listen; give the operational endpoints another port, or leave --ops-addr empty to serve everything on --listen", f.OpsAddr)
-	}
-	log, err := newLogger(logLevel, logFormat, stderr)
-	if err != nil {
-		return nil, err
-	}
-	f.Logger = log
-	return f, nil
-}
-
-func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	default:
-		return nil, fmt.Errorf("--log-format %q: use text or json", format)
-	}
+	pluginhost.Main(
+		counter.Factory{},
+	)
 }

@@ -199,7 +199,7 @@ func (r *report) run() error {
 }
 
 func (r *report) inProcess() error {
-	bs, cmd, err := goBench("-bench=.", "-benchmem", r.count(), "./internal/plugin/counter/")
+	bs, cmd, err := goBench("-bench=.", "-benchmem", r.count(), "./pkg/plugins/counter/")
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,7 @@ import (
 
 	"github.com/hotreload/plugin-operator/internal/testing/projection"
 	"github.com/hotreload/plugin-operator/internal/testing/testutil"
+	"github.com/hotreload/plugin-operator/pkg/plugins/counter"
 )
 
 // benchServer serves h on a real loopback socket, like the binary does.
@@ -57,7 +58,7 @@ func bareHandler() http.Handler {
 	var n atomic.Int64
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 4096))
-		v, err := DecodeValue(body)
+		v, err := counter.DecodeValue(body)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return

@@ -19,19 +19,19 @@ package host
 import (
 	"net/http"
 
-	"github.com/hotreload/plugin-operator/internal/plugin"
 	"github.com/hotreload/plugin-operator/internal/pluginconfig"
+	"github.com/hotreload/plugin-operator/pkg/plugin"
 )
 
-// entry is one plugin of a generation: its spec and everything a request needs, computed
-// once at apply time so that the request path only reads.
+// entry is one plugin of an applied config: its spec and everything a request needs,
+// computed once at apply time so that the request path only reads.
 type entry struct {
 	name    string
 	spec    pluginconfig.Plugin
 	factory plugin.Factory
 	inst    plugin.Instance
-	// fresh marks an instance created for this generation (new plugin or new type) rather
-	// than carried over from the previous one.
+	// fresh marks an instance created for this config (new plugin, new type, or a type that
+	// cannot reconfigure in place) rather than carried over from the previous one.
 	fresh bool
 
 	enabled bool
@@ -40,7 +40,7 @@ type entry struct {
 	allowed string // "increment (POST), get (GET), reset (POST)" for 404 messages
 
 	// slots bounds in-flight requests to connection.max_connections. commit hands the
-	// previous generation's channel on while the bound is unchanged, so requests in flight
+	// previous config's channel on while the bound is unchanged, so requests in flight
 	// across a reload keep counting; a reload that changes the bound makes a new channel, and
 	// requests release to the one they took a slot from.
 	slots chan struct{}

@@ -25,7 +25,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hotreload/plugin-operator/internal/plugin/builtin"
+	"github.com/hotreload/plugin-operator/pkg/plugins/counter"
 )
 
 // seedConfig is the seed README's config.json with a chosen increment.
@@ -39,7 +39,7 @@ func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
 
 func newTestHost(t testing.TB, config string) *Host {
 	t.Helper()
-	h := New(Options{Registry: builtin.Registry()})
+	h := New(Options{Registry: MustRegistry(counter.Factory{})})
 	if config != "" {
 		if _, err := h.Apply([]byte(config)); err != nil {
 			t.Fatalf("apply: %v", err)

@@ -22,6 +22,7 @@ limitations under the License.
 package host
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,14 +32,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hotreload/plugin-operator/internal/plugin"
 	"github.com/hotreload/plugin-operator/internal/pluginconfig"
+	"github.com/hotreload/plugin-operator/pkg/plugin"
 )
 
 // Options configure a Host.
 type Options struct {
 	// Registry holds the plugin types the host can run.
-	Registry *plugin.Registry
+	Registry *Registry
 	// Logger receives structured logs; a plugin's logger adds its name.
 	Logger *slog.Logger
 	// Metrics records requests and reloads; nil creates a private registry.
@@ -208,7 +209,7 @@ func (h *Host) build(data []byte, rev string, prev *generation, res *Result) (*g
 	var errs []error
 	for i := range cfg.Plugins {
 		spec := cfg.Plugins[i]
-		factory, _ := h.opts.Registry.Factory(spec.Type) // Parse checked the type exists
+		factory, _ := h.opts.Registry.Factory(spec.Type) // Parse checked the type and its options
 		auth, err := newAuthenticator(spec.Auth, h.baseDir.Load().(string))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("plugins[%d].auth: %w", i, err))
@@ -229,26 +230,8 @@ func (h *Host) build(data []byte, rev string, prev *generation, res *Result) (*g
 			res.Changed = append(res.Changed, spec.Name)
 		}
 
-		li, ok := h.live[spec.Name]
-		switch {
-		case ok && same && li.typ == spec.Type && old.inst == li.inst:
-			e.inst = li.inst // unchanged: the same instance serves on
-		case ok && li.typ == spec.Type:
-			if e.inst, err = li.inst.Reconfigure(spec); err != nil {
-				errs = append(errs, fmt.Errorf("plugins[%d] (%s): cannot be reconfigured in place: %w", i, spec.Name, err))
-			}
-		default:
-			inst, err := factory.New(spec, h.log.With("plugin", spec.Name))
-			if err != nil {
-				errs = append(errs, fmt.Errorf("plugins[%d] (%s): %w", i, spec.Name, err))
-				continue
-			}
-			if saved, ok := h.restored[spec.Name]; ok && saved.Type == spec.Type {
-				if err := inst.Restore(saved.State); err != nil {
-					h.log.Warn("Discarding saved state that does not restore", "plugin", spec.Name, "err", err)
-				}
-			}
-			e.inst, e.fresh = inst, true
+		if e.inst, e.fresh, err = h.instanceFor(spec, same && old.inst == h.live[spec.Name].inst); err != nil {
+			errs = append(errs, fmt.Errorf("plugins[%d] (%s): %w", i, spec.Name, err))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -265,6 +248,54 @@ func (h *Host) build(data []byte, rev string, prev *generation, res *Result) (*g
 	sort.Strings(res.Removed)
 	sort.Strings(res.Changed)
 	return next, nil
+}
+
+// instanceFor returns the instance a plugin entry runs in the config being built:
+// the live one when its spec is unchanged, a reconfigured copy sharing its state when the
+// type can reconfigure in place, else a new one (with saved state restored, if any; fresh).
+func (h *Host) instanceFor(spec pluginconfig.Plugin, unchanged bool) (inst plugin.Instance, fresh bool, err error) {
+	li, ok := h.live[spec.Name]
+	if ok && li.typ == spec.Type && unchanged {
+		return li.inst, false, nil
+	}
+	pspec, err := pluginSpec(spec)
+	if err != nil {
+		return nil, false, err
+	}
+	if ok && li.typ == spec.Type {
+		if r, can := plugin.As[plugin.Reconfigurer](li.inst); can {
+			if inst, err = r.Reconfigure(pspec); err != nil {
+				return nil, false, fmt.Errorf("cannot be reconfigured in place: %w", err)
+			}
+			return inst, false, nil
+		}
+		h.log.Info("Plugin type cannot reconfigure in place; the changed plugin starts with a new instance and its state is reset", "plugin", spec.Name, "type", spec.Type)
+	}
+	factory, _ := h.opts.Registry.Factory(spec.Type)
+	if inst, err = factory.New(pspec, h.log.With("plugin", spec.Name)); err != nil {
+		return nil, false, err
+	}
+	if saved, ok := h.restored[spec.Name]; ok && saved.Type == spec.Type {
+		if s, stateful := plugin.As[plugin.Stateful](inst); stateful {
+			if err := s.Restore(saved.State); err != nil {
+				h.log.Warn("Discarding saved state that does not restore", "plugin", spec.Name, "err", err)
+			}
+		}
+	}
+	return inst, true, nil
+}
+
+// pluginSpec is the part of an entry its type sees, with the options as JSON.
+func pluginSpec(spec pluginconfig.Plugin) (plugin.Spec, error) {
+	opts := json.RawMessage("{}")
+	if len(spec.Options) > 0 {
+		b, err := json.Marshal(spec.Options)
+		if err != nil {
+			return plugin.Spec{}, fmt.Errorf("options: %w", err)
+		}
+		opts = b
+	}
+	return plugin.Spec{Name: spec.Name, Type: spec.Type, Options: opts}, nil
 }
 
 // commit publishes a built generation; it cannot fail. It gives each entry its metric series

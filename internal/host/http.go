@@ -23,20 +23,19 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/hotreload/plugin-operator/internal/plugin"
+	"github.com/hotreload/plugin-operator/pkg/plugin"
 )
 
 // Handler returns the host's whole HTTP API on one listener: the plugins' API, the health
-// checks and the operational endpoints (/status, /plugins, /metrics). This is what the
+// checks and the operational endpoints (/status, /types, /plugins, /metrics). This is what the
 // pluginhost command serves when it is given no --ops-addr.
 func (h *Host) Handler() http.Handler {
 	mux := http.NewServeMux()
-	h.apiRoutes(mux, "see /plugins, /status, /metrics")
+	h.apiRoutes(mux, "see /plugins, /types, /status, /metrics")
 	h.opsRoutes(mux)
 	return h.withPluginPath(mux)
 }
@@ -47,8 +46,8 @@ func (h *Host) Handler() http.Handler {
 // Service every plugin's name, configuration revision and request counts.
 func (h *Host) APIHandler() http.Handler {
 	mux := http.NewServeMux()
-	h.apiRoutes(mux, "/status, /plugins and /metrics are served on the operations listener (--ops-addr) only")
-	for _, p := range []string{"/status", "/plugins", "/metrics"} {
+	h.apiRoutes(mux, "/status, /types, /plugins and /metrics are served on the operations listener (--ops-addr) only")
+	for _, p := range []string{"/status", "/types", "/plugins", "/metrics"} {
 		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusNotFound, fmt.Sprintf("%s is served on the operations listener (--ops-addr), not on the plugins' API", r.URL.Path))
 		})
@@ -56,14 +55,14 @@ func (h *Host) APIHandler() http.Handler {
 	return h.withPluginPath(mux)
 }
 
-// OpsHandler serves the operational endpoints (/status, /plugins, /metrics) and the health
+// OpsHandler serves the operational endpoints (/status, /types, /plugins, /metrics) and the health
 // checks, for the operator and monitoring; it serves no plugin operation.
 func (h *Host) OpsHandler() http.Handler {
 	mux := http.NewServeMux()
 	h.healthRoutes(mux)
 	h.opsRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %q on the operations listener; it serves /status, /plugins, /metrics, /healthz and /readyz", r.URL.Path))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %q on the operations listener; it serves /status, /types, /plugins, /metrics, /healthz and /readyz", r.URL.Path))
 	})
 	return mux
 }
@@ -98,12 +97,13 @@ func (h *Host) healthRoutes(mux *http.ServeMux) {
 func (h *Host) opsRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /plugins", h.serveList)
 	mux.HandleFunc("GET /status", h.serveStatus)
+	mux.HandleFunc("GET /types", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, h.TypesDocument()) })
 	mux.Handle("GET /metrics", h.opts.Metrics.Handler())
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-// servePlugin serves /plugins/{name}/{op}: the seed's increment, get and reset.
+// servePlugin serves /plugins/{name}/{op}: an operation of the plugin's type.
 func (h *Host) servePlugin(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	gen := h.current.Load()
@@ -178,28 +178,30 @@ func (h *Host) serveOperation(w http.ResponseWriter, r *http.Request, e *entry, 
 		w.Header()["Connection"] = hdrClose
 	}
 
-	req := plugin.Request{Operation: rt.op.Name, Value: 1}
-	if rt.op.TakesValue {
+	req := plugin.Request{Operation: rt.op.Name, RawQuery: r.URL.RawQuery}
+	if r.Method == http.MethodPost {
 		// request_timeout bounds reading the body, so a slow client cannot hold a slot.
 		rc := http.NewResponseController(w)
 		_ = rc.SetReadDeadline(time.Now().Add(e.spec.Connection.RequestTimeout.D()))
-		v, status, err := h.readValue(r)
+		bp := bufPool.Get().(*[]byte)
+		defer bufPool.Put(bp)
+		body, status, err := h.readBody(r, (*bp)[:0])
+		*bp = body[:0]
 		if err != nil {
 			return writeError(w, status, err.Error())
 		}
-		req.Value = v
+		req.Body = body
 	}
 	resp, err := e.inst.Execute(r.Context(), req)
-	h.markStateChanged() // whatever the outcome: the host cannot tell which operations write
-	switch {
-	case errors.Is(err, plugin.ErrInvalidRequest):
-		return writeError(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, plugin.ErrConflict):
-		return writeError(w, http.StatusConflict, err.Error())
-	case err != nil:
-		return writeError(w, http.StatusInternalServerError, err.Error())
+	if rt.op.Mutating {
+		h.markStateChanged() // whatever the outcome: a failed operation may have written too
 	}
-	writeValue(w, e.name, rt.op.Name, resp.Value)
+	if err != nil {
+		return writeError(w, plugin.StatusOf(err), err.Error())
+	}
+	setJSON(w)
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(resp.Body)
 	return http.StatusOK
 }
 
@@ -214,33 +216,26 @@ func waitSlot(slots chan struct{}, timeout time.Duration) bool {
 	}
 }
 
-// readValue reads {"value": N} from the body; an empty body or {} means 1.
-func (h *Host) readValue(r *http.Request) (int64, int, error) {
+// readBody reads a POST body into buf: JSON (or no Content-Type), at most MaxBodyBytes.
+func (h *Host) readBody(r *http.Request, buf []byte) ([]byte, int, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
 			// The value is not echoed: error bodies never repeat what a client sent in headers.
-			return 0, http.StatusUnsupportedMediaType, errors.New("the Content-Type header is not supported; send application/json")
+			return buf, http.StatusUnsupportedMediaType, errors.New("the Content-Type header is not supported; send application/json")
 		}
 	}
 	limit := h.opts.MaxBodyBytes
 	if r.ContentLength > limit {
-		return 0, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is %d bytes, over the %d-byte limit", r.ContentLength, limit)
+		return buf, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is %d bytes, over the %d-byte limit", r.ContentLength, limit)
 	}
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf, err := readAtMost((*bp)[:0], r.Body, limit)
-	*bp = buf[:0]
+	buf, err := readAtMost(buf, r.Body, limit)
 	switch {
 	case errors.Is(err, errTooLarge):
-		return 0, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is over the %d-byte limit", limit)
+		return buf, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is over the %d-byte limit", limit)
 	case err != nil:
-		return 0, http.StatusRequestTimeout, fmt.Errorf("reading request body: %v", err)
+		return buf, http.StatusRequestTimeout, fmt.Errorf("reading request body: %v", err)
 	}
-	v, err := DecodeValue(buf)
-	if err != nil {
-		return 0, http.StatusBadRequest, err
-	}
-	return v, 0, nil
+	return buf, 0, nil
 }
 
 var errTooLarge = errors.New("body too large")
@@ -263,24 +258,6 @@ func readAtMost(buf []byte, r io.Reader, limit int64) ([]byte, error) {
 			return buf, err
 		}
 	}
-}
-
-// writeValue writes {"plugin":"…","operation":"…","value":N} without allocating. Plugin and
-// operation names are restricted to characters that need no JSON escaping.
-func writeValue(w http.ResponseWriter, name, op string, v int64) {
-	bp := bufPool.Get().(*[]byte)
-	b := append((*bp)[:0], `{"plugin":"`...)
-	b = append(b, name...)
-	b = append(b, `","operation":"`...)
-	b = append(b, op...)
-	b = append(b, `","value":`...)
-	b = strconv.AppendInt(b, v, 10)
-	b = append(b, "}\n"...)
-	setJSON(w)
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b)
-	*bp = b[:0]
-	bufPool.Put(bp)
 }
 
 type errorBody struct {

@@ -24,12 +24,12 @@ import (
 	"net"
 	"net/http"
 	"time"
-
-	"github.com/hotreload/plugin-operator/internal/plugin/builtin"
 )
 
-// RunOptions configure Run; cmd/pluginhost fills them from its flags and environment.
+// RunOptions configure Run; pkg/pluginhost fills them from its flags and environment.
 type RunOptions struct {
+	// Registry holds the plugin types the host runs.
+	Registry *Registry
 	// Config is the config file, watched for changes.
 	Config string
 	// Listen is the HTTP listen address of the plugins' API.
@@ -75,7 +75,7 @@ func Run(ctx context.Context, f RunOptions) error {
 	}
 	defer func() { _ = audit.Close() }()
 
-	h := New(Options{Registry: builtin.Registry(), Logger: log, Audit: audit, MaxBodyBytes: f.MaxBodyBytes})
+	h := New(Options{Registry: f.Registry, Logger: log, Audit: audit, MaxBodyBytes: f.MaxBodyBytes})
 
 	// Listen before anything else, so that kubelet's probes are answered while the host
 	// waits for the state dir: /healthz says the process is alive, /readyz and plugin

@@ -25,6 +25,8 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/hotreload/plugin-operator/pkg/plugin"
 )
 
 // StateFileName is the snapshot file inside the state dir.
@@ -83,8 +85,10 @@ func (h *Host) Restore(s *Store) error {
 	defer h.applyMu.Unlock()
 	for name, p := range f.Plugins {
 		if li, ok := h.live[name]; ok && li.typ == p.Type {
-			if err := li.inst.Restore(p.State); err != nil {
-				return fmt.Errorf("restoring plugin %q: %w", name, err)
+			if sf, stateful := plugin.As[plugin.Stateful](li.inst); stateful {
+				if err := sf.Restore(p.State); err != nil {
+					return fmt.Errorf("restoring plugin %q: %w", name, err)
+				}
 			}
 			continue
 		}
@@ -152,7 +156,11 @@ func (h *Host) snapshot(s *Store) error {
 	sort.Strings(names)
 	for _, name := range names {
 		li := h.live[name]
-		st, err := li.inst.Snapshot()
+		sf, stateful := plugin.As[plugin.Stateful](li.inst)
+		if !stateful {
+			continue
+		}
+		st, err := sf.Snapshot()
 		if err != nil {
 			h.applyMu.Unlock()
 			return fmt.Errorf("snapshot of plugin %q: %w", name, err)

@@ -28,7 +28,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotreload/plugin-operator/internal/plugin/builtin"
+	"github.com/hotreload/plugin-operator/pkg/plugins/counter"
 )
 
 // A host waiting for the state dir lock answers on both listeners: alive, not ready because
@@ -41,7 +41,7 @@ func TestWaitingForTheStateLockIsReported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := New(Options{Registry: builtin.Registry()})
+	h := New(Options{Registry: MustRegistry(counter.Factory{})})
 	api := httptest.NewServer(h.APIHandler())
 	t.Cleanup(api.Close)
 	ops := httptest.NewServer(h.OpsHandler())

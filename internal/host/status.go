@@ -41,7 +41,7 @@ type ReloadRecord = hostapi.ReloadRecord
 // Status reports what the host has applied.
 func (h *Host) Status() Status {
 	g := h.current.Load()
-	st := Status{Ready: h.Ready(), Plugins: []PluginStatus{}}
+	st := Status{Version: hostapi.StatusVersion, Ready: h.Ready(), Plugins: []PluginStatus{}, Types: h.opts.Registry.Types()}
 	if g != nil {
 		st.Revision = g.revision
 		at := g.appliedAt
@@ -73,6 +73,11 @@ func (h *Host) Status() Status {
 		st.State = ss
 	}
 	return st
+}
+
+// TypesDocument is the body of GET /types: the plugin types this host carries.
+func (h *Host) TypesDocument() hostapi.TypesDocument {
+	return hostapi.TypesDocument{Version: hostapi.StatusVersion, Types: h.opts.Registry.Types()}
 }
 
 func (h *Host) setConfigPath(p string) {

@@ -17,6 +17,7 @@ limitations under the License.
 package host
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -26,35 +27,45 @@ import (
 	"sync"
 	"testing"
 
-	"k8s.io/apimachinery/pkg/util/validation/field"
-
-	"github.com/hotreload/plugin-operator/internal/plugin"
-	"github.com/hotreload/plugin-operator/internal/plugin/builtin"
-	"github.com/hotreload/plugin-operator/internal/plugin/counter"
-	"github.com/hotreload/plugin-operator/internal/pluginconfig"
 	"github.com/hotreload/plugin-operator/internal/testing/testutil"
+	"github.com/hotreload/plugin-operator/pkg/plugin"
+	"github.com/hotreload/plugin-operator/pkg/plugins/counter"
 )
 
 // pinnedFactory is a plugin type for tests whose options.pin cannot change in place: its
-// Reconfigure refuses a new pin after ValidateOptions accepted it, as a type with a setting
+// Reconfigure refuses a new pin after the schema accepted it, as a type with a setting
 // that needs a restart would. Otherwise it is a counter.
 type pinnedFactory struct{}
 
-func (pinnedFactory) Type() string                                                { return "pinned" }
-func (pinnedFactory) Operations() []plugin.Operation                              { return counter.Factory{}.Operations() }
-func (pinnedFactory) ValidateOptions(map[string]any, *field.Path) field.ErrorList { return nil }
+func (pinnedFactory) Type() string                   { return "pinned" }
+func (pinnedFactory) Operations() []plugin.Operation { return counter.Factory{}.Operations() }
+func (pinnedFactory) OptionsSchema() json.RawMessage {
+	return json.RawMessage(`{"type":"object","properties":{"increment":{"type":"integer"},"pin":{"type":"integer"}},"additionalProperties":false}`)
+}
 
-func (pinnedFactory) New(spec pluginconfig.Plugin, log *slog.Logger) (plugin.Instance, error) {
-	inst, err := counter.Factory{}.New(counterSpec(spec), log)
+func (pinnedFactory) New(spec plugin.Spec, log *slog.Logger) (plugin.Instance, error) {
+	cspec, pin, err := splitPin(spec)
 	if err != nil {
 		return nil, err
 	}
-	return &pinned{Counter: inst.(*counter.Counter), pin: fmt.Sprint(spec.Options["pin"])}, nil
+	inst, err := counter.Factory{}.New(cspec, log)
+	if err != nil {
+		return nil, err
+	}
+	return &pinned{Counter: inst.(*counter.Counter), pin: pin}, nil
 }
 
-func counterSpec(spec pluginconfig.Plugin) pluginconfig.Plugin {
-	spec.Options = map[string]any{"increment": spec.Options["increment"]}
-	return spec
+// splitPin returns the counter's part of a pinned spec, and the pin.
+func splitPin(spec plugin.Spec) (plugin.Spec, string, error) {
+	var o map[string]json.RawMessage
+	if err := json.Unmarshal(spec.Options, &o); err != nil {
+		return spec, "", err
+	}
+	pin := string(o["pin"])
+	delete(o, "pin")
+	b, err := json.Marshal(o)
+	spec.Options = b
+	return spec, pin, err
 }
 
 type pinned struct {
@@ -62,11 +73,15 @@ type pinned struct {
 	pin string
 }
 
-func (p *pinned) Reconfigure(spec pluginconfig.Plugin) (plugin.Instance, error) {
-	if pin := fmt.Sprint(spec.Options["pin"]); pin != p.pin {
+func (p *pinned) Reconfigure(spec plugin.Spec) (plugin.Instance, error) {
+	cspec, pin, err := splitPin(spec)
+	if err != nil {
+		return nil, err
+	}
+	if pin != p.pin {
 		return nil, fmt.Errorf("options.pin cannot change from %s to %s without a restart", p.pin, pin)
 	}
-	inst, err := p.Counter.Reconfigure(counterSpec(spec))
+	inst, err := p.Counter.Reconfigure(cspec)
 	if err != nil {
 		return nil, err
 	}
@@ -77,9 +92,7 @@ func (p *pinned) Reconfigure(spec pluginconfig.Plugin) (plugin.Instance, error) 
 // of the config was built — leaves every live instance exactly as it was: same instance,
 // same step, same value, serving.
 func TestRefusedConfigLeavesEveryInstanceAsItWas(t *testing.T) {
-	reg := builtin.Registry()
-	reg.MustRegister(pinnedFactory{})
-	h := New(Options{Registry: reg})
+	h := New(Options{Registry: MustRegistry(counter.Factory{}, pinnedFactory{})})
 	cfg := func(inc1, inc2, pin int) string {
 		return fmt.Sprintf(`{"plugins":[{"name":"a","type":"counter","options":{"increment":%d}},`+
 			`{"name":"b","type":"counter","options":{"increment":%d}},`+
@@ -118,8 +131,8 @@ func TestRefusedConfigLeavesEveryInstanceAsItWas(t *testing.T) {
 		} else {
 			c = inst.(*counter.Counter)
 		}
-		if c.Step() != want.step || c.Get() != want.value {
-			t.Errorf("%s: step %d value %d, want step %d value %d", name, c.Step(), c.Get(), want.step, want.value)
+		if c.IncrementBy() != want.step || c.Get() != want.value {
+			t.Errorf("%s: step %d value %d, want step %d value %d", name, c.IncrementBy(), c.Get(), want.step, want.value)
 		}
 	}
 	// Served with the old steps.

@@ -26,11 +26,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotreload/plugin-operator/internal/plugin/builtin"
-	"github.com/hotreload/plugin-operator/internal/plugin/counter"
 	"github.com/hotreload/plugin-operator/internal/pluginconfig"
 	"github.com/hotreload/plugin-operator/internal/testing/projection"
 	"github.com/hotreload/plugin-operator/internal/testing/testutil"
+	"github.com/hotreload/plugin-operator/pkg/plugins/counter"
 )
 
 const testPoll = 20 * time.Millisecond
@@ -66,7 +65,7 @@ func watchingArgus(t testing.TB, path string) *Host {
 // loggingHost returns a host whose debug log goes to the returned buffer.
 func loggingHost() (*Host, *syncBuffer) {
 	logs := &syncBuffer{}
-	return New(Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}), logs
+	return New(Options{Registry: MustRegistry(counter.Factory{}), Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}), logs
 }
 
 // waitWatching waits for a loggingHost's watch to be set up: its log line follows the
@@ -124,7 +123,7 @@ func step(t testing.TB, h *Host) int64 {
 	if !ok {
 		return -1
 	}
-	return inst.(*counter.Counter).Step()
+	return inst.(*counter.Counter).IncrementBy()
 }
 
 func value(t testing.TB, h *Host, name string) int64 {

@@ -22,11 +22,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hotreload/plugin-operator/internal/plugin/builtin"
 	"github.com/hotreload/plugin-operator/internal/pluginconfig"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
+	"github.com/hotreload/plugin-operator/pkg/plugins/counter"
 )
 
-var types = builtin.Registry()
+var types = testutil.PluginTypes(counter.Factory{})
 
 func mustRead(t *testing.T, name string) []byte {
 	t.Helper()
@@ -112,7 +113,7 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{"enabled not a bool", plugin(`"name":"b","type":"counter","enabled":"yes"`), []string{"plugins[1].enabled: Invalid value", "true or false"}},
 		{"increment float", plugin(`"name":"b","type":"counter","options":{"increment":5.5}`), []string{"plugins[1].options.increment: Invalid value: 5.5: must be an integer"}},
 		{"increment string", plugin(`"name":"b","type":"counter","options":{"increment":"5"}`), []string{"plugins[1].options.increment: Invalid value", "must be an integer"}},
-		{"increment too large", plugin(`"name":"b","type":"counter","options":{"increment":9223372036854775808}`), []string{"plugins[1].options.increment", "int64 range"}},
+		{"increment too large", plugin(`"name":"b","type":"counter","options":{"increment":9223372036854775808}`), []string{"plugins[1].options.increment", "must be at most 9223372036854775807"}},
 		{"unknown option", plugin(`"name":"b","type":"counter","options":{"step":2}`), []string{`plugins[1].options.step: Unsupported value: "step"`}},
 		{"options not an object", plugin(`"name":"b","type":"counter","options":[1]`), []string{"plugins[1].options: Invalid value", "must be an object"}},
 		{"auth method unknown", plugin(`"name":"b","type":"counter","auth":{"method":"mtls"}`), []string{`plugins[1].auth.method: Unsupported value: "mtls"`}},

@@ -26,6 +26,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"regexp"
 	"slices"
 	"sort"
@@ -38,6 +39,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/hotreload/plugin-operator/internal/hostapi"
+	"github.com/hotreload/plugin-operator/pkg/plugin"
 )
 
 // Limits on what a type declares, and so on what a host may advertise.
@@ -69,6 +71,8 @@ type Set struct {
 	names   []string
 	types   map[string]hostapi.TypeInfo
 	schemas map[string]*jsonschema.Schema
+	// options are the top-level properties each schema declares, for messages.
+	options map[string][]string
 }
 
 // Compile checks each declaration (names, operations, sizes) and compiles its schema. An
@@ -77,7 +81,7 @@ func Compile(types []hostapi.TypeInfo) (*Set, error) {
 	if len(types) > MaxTypes {
 		return nil, fmt.Errorf("%d plugin types, more than %d", len(types), MaxTypes)
 	}
-	s := &Set{types: map[string]hostapi.TypeInfo{}, schemas: map[string]*jsonschema.Schema{}}
+	s := &Set{types: map[string]hostapi.TypeInfo{}, schemas: map[string]*jsonschema.Schema{}, options: map[string][]string{}}
 	var errs []error
 	for _, t := range types {
 		if err := checkDeclaration(t); err != nil {
@@ -88,11 +92,12 @@ func Compile(types []hostapi.TypeInfo) (*Set, error) {
 			errs = append(errs, fmt.Errorf("plugin type %q declared twice", t.Name))
 			continue
 		}
-		sch, err := compile(t.Name, t.OptionsSchema)
+		sch, options, err := compile(t.Name, t.OptionsSchema)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("plugin type %q: options schema: %w", t.Name, err))
 			continue
 		}
+		s.options[t.Name] = options
 		s.types[t.Name] = t
 		s.schemas[t.Name] = sch
 		s.names = append(s.names, t.Name)
@@ -138,22 +143,50 @@ func (refuseLoads) Load(url string) (any, error) {
 	return nil, fmt.Errorf("$ref to %s: a plugin type's options schema must be self-contained", url)
 }
 
-func compile(name string, raw json.RawMessage) (*jsonschema.Schema, error) {
+// compile compiles a declared schema and returns it with its top-level property names.
+func compile(name string, raw json.RawMessage) (*jsonschema.Schema, []string, error) {
 	if len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
 		raw = noSchema
 	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
-		return nil, fmt.Errorf("not JSON: %w", err)
+		return nil, nil, fmt.Errorf("not JSON: %w", err)
 	}
 	c := jsonschema.NewCompiler()
 	c.UseLoader(refuseLoads{})
 	c.DefaultDraft(jsonschema.Draft2020)
 	loc := "urn:plugin-type:" + name
 	if err := c.AddResource(loc, doc); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return c.Compile(loc)
+	sch, err := c.Compile(loc)
+	if err != nil {
+		return nil, nil, err
+	}
+	var options []string
+	if obj, ok := doc.(map[string]any); ok {
+		if props, ok := obj["properties"].(map[string]any); ok {
+			for k := range props {
+				options = append(options, k)
+			}
+		}
+	}
+	sort.Strings(options)
+	return sch, options, nil
+}
+
+// Declarations returns what factories declare, as a host advertises it on /status and
+// /types.
+func Declarations(factories ...plugin.Factory) []hostapi.TypeInfo {
+	out := make([]hostapi.TypeInfo, 0, len(factories))
+	for _, f := range factories {
+		t := hostapi.TypeInfo{Name: f.Type(), OptionsSchema: f.OptionsSchema()}
+		for _, op := range f.Operations() {
+			t.Operations = append(t.Operations, hostapi.Operation{Name: op.Name, Method: op.Method, Mutating: op.Mutating, Description: op.Description})
+		}
+		out = append(out, t)
+	}
+	return out
 }
 
 // TypeNames implements pluginconfig.Types.
@@ -202,15 +235,16 @@ func (s *Set) ValidateOptions(typ string, options map[string]any, path *field.Pa
 		return true, field.ErrorList{field.Invalid(path, "", err.Error())}
 	}
 	var errs field.ErrorList
-	collect(ve, doc, path, &errs)
+	collect(ve, doc, path, s.options[typ], &errs)
 	return true, errs
 }
 
-// collect turns the leaves of a validation error into field errors at their instance paths.
-func collect(ve *jsonschema.ValidationError, doc any, root *field.Path, errs *field.ErrorList) {
+// collect turns the leaves of a validation error into field errors at their instance paths;
+// options are the type's top-level option names.
+func collect(ve *jsonschema.ValidationError, doc any, root *field.Path, options []string, errs *field.ErrorList) {
 	if len(ve.Causes) > 0 {
 		for _, c := range ve.Causes {
-			collect(c, doc, root, errs)
+			collect(c, doc, root, options, errs)
 		}
 		return
 	}
@@ -221,15 +255,85 @@ func collect(ve *jsonschema.ValidationError, doc any, root *field.Path, errs *fi
 	switch k := ve.ErrorKind.(type) {
 	case *kind.AdditionalProperties:
 		for _, prop := range k.Properties {
-			*errs = append(*errs, field.Forbidden(p.Child(prop), "not an option of this plugin type"))
+			switch {
+			case len(ve.InstanceLocation) == 0 && len(options) == 0:
+				*errs = append(*errs, field.Forbidden(p.Child(prop), "this plugin type takes no options"))
+			case len(ve.InstanceLocation) == 0:
+				*errs = append(*errs, field.NotSupported(p.Child(prop), prop, options))
+			default:
+				*errs = append(*errs, field.Forbidden(p.Child(prop), "not allowed here by the plugin type's options schema"))
+			}
 		}
 	case *kind.Required:
 		for _, m := range k.Missing {
 			*errs = append(*errs, field.Required(p.Child(m), ""))
 		}
 	default:
-		*errs = append(*errs, field.Invalid(p, valueAt(doc, ve.InstanceLocation), ve.ErrorKind.LocalizedString(printer)))
+		*errs = append(*errs, field.Invalid(p, valueAt(doc, ve.InstanceLocation), mustBe(ve.ErrorKind)))
 	}
+}
+
+// mustBe says what a value must be. Numbers are written exactly: the library's own
+// messages print them as rounded floats, which hides an int64 bound.
+func mustBe(k jsonschema.ErrorKind) string {
+	switch k := k.(type) {
+	case *kind.Type:
+		want := make([]string, len(k.Want))
+		for i, w := range k.Want {
+			want[i] = article(w)
+		}
+		return "must be " + strings.Join(want, " or ")
+	case *kind.Minimum:
+		return "must be at least " + exact(k.Want)
+	case *kind.Maximum:
+		return "must be at most " + exact(k.Want)
+	case *kind.ExclusiveMinimum:
+		return "must be greater than " + exact(k.Want)
+	case *kind.ExclusiveMaximum:
+		return "must be less than " + exact(k.Want)
+	case *kind.MultipleOf:
+		return "must be a multiple of " + exact(k.Want)
+	case *kind.MinLength:
+		return fmt.Sprintf("must be at least %d characters long", k.Want)
+	case *kind.MaxLength:
+		return fmt.Sprintf("must be at most %d characters long", k.Want)
+	case *kind.Pattern:
+		return fmt.Sprintf("must match the regular expression %q", k.Want)
+	case *kind.Enum:
+		want := make([]string, len(k.Want))
+		for i, w := range k.Want {
+			b, _ := json.Marshal(w)
+			want[i] = string(b)
+		}
+		return "must be one of " + strings.Join(want, ", ")
+	case *kind.MinItems:
+		return fmt.Sprintf("must have at least %d items", k.Want)
+	case *kind.MaxItems:
+		return fmt.Sprintf("must have at most %d items", k.Want)
+	case *kind.MinProperties:
+		return fmt.Sprintf("must have at least %d keys", k.Want)
+	case *kind.MaxProperties:
+		return fmt.Sprintf("must have at most %d keys", k.Want)
+	default:
+		return k.LocalizedString(printer)
+	}
+}
+
+func article(jsonType string) string {
+	switch jsonType {
+	case "integer", "object", "array":
+		return "an " + jsonType
+	default:
+		return "a " + jsonType
+	}
+}
+
+// exact writes a schema bound as a JSON number: an integer in full, else a decimal.
+func exact(r *big.Rat) string {
+	if r.IsInt() {
+		return r.Num().String()
+	}
+	return strings.TrimRight(strings.TrimRight(r.FloatString(12), "0"), ".")
 }
 
 // valueAt returns the value at a JSON pointer's segments, for the error message; nested
@@ -255,7 +359,7 @@ func valueAt(doc any, loc []string) any {
 	case []any:
 		return "<array>"
 	case json.Number:
-		return v.String()
+		return v // printed bare, as JSON
 	case string:
 		if len(v) > 64 {
 			return strings.ToValidUTF8(v[:64], "") + "…"

@@ -54,10 +54,10 @@ func TestValidateOptionsNamesTheField(t *testing.T) {
 	}{
 		{name: "valid", typ: "limiter", options: map[string]any{"rate": json.Number("2.5"), "burst": json.Number("3")}},
 		{name: "valid from Go values", typ: "limiter", options: map[string]any{"rate": 2.5, "burst": 3}},
-		{name: "wrong type", typ: "limiter", options: map[string]any{"rate": "fast"}, want: []string{"spec.options.rate", "fast"}},
-		{name: "below minimum", typ: "limiter", options: map[string]any{"rate": 1, "burst": 0}, want: []string{"spec.options.burst", "minimum"}},
+		{name: "wrong type", typ: "limiter", options: map[string]any{"rate": "fast"}, want: []string{`spec.options.rate: Invalid value: "fast": must be a number`}},
+		{name: "below minimum", typ: "limiter", options: map[string]any{"rate": 1, "burst": 0}, want: []string{"spec.options.burst: Invalid value: 0: must be at least 1"}},
 		{name: "not an integer", typ: "limiter", options: map[string]any{"rate": 1, "burst": 1.5}, want: []string{"spec.options.burst"}},
-		{name: "unknown key", typ: "limiter", options: map[string]any{"rate": 1, "bogus": true}, want: []string{"spec.options.bogus: Forbidden"}},
+		{name: "unknown key", typ: "limiter", options: map[string]any{"rate": 1, "bogus": true}, want: []string{`spec.options.bogus: Unsupported value: "bogus": supported values: "burst", "limits", "rate"`}},
 		{name: "missing required", typ: "limiter", options: map[string]any{}, want: []string{"spec.options.rate: Required"}},
 		{name: "nil options and a required key", typ: "limiter", want: []string{"spec.options.rate: Required"}},
 		{name: "nested", typ: "limiter", options: map[string]any{"rate": 1, "limits": map[string]any{"a": "x"}}, want: []string{"spec.options.limits.a"}},

@@ -15,7 +15,7 @@ limitations under the License.
 */
 
 // Package testutil holds the helpers every test tier shares: waiting for a condition,
-// short temporary directories and the repository root. It is test support: product
+// short temporary directories, the repository root and plugin type sets. It is test support: product
 // packages never import it.
 package testutil
 
@@ -26,7 +26,20 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/hotreload/plugin-operator/internal/typeschema"
+	"github.com/hotreload/plugin-operator/pkg/plugin"
 )
+
+// PluginTypes compiles what factories declare, as a host advertises them: the
+// pluginconfig.Types that validation in tests needs. It panics on a bad declaration.
+func PluginTypes(factories ...plugin.Factory) *typeschema.Set {
+	set, err := typeschema.Compile(typeschema.Declarations(factories...))
+	if err != nil {
+		panic(err)
+	}
+	return set
+}
 
 // pollInterval is how often Eventually re-checks its condition. It bounds how late a waiter
 // notices a change, not how long anything takes.

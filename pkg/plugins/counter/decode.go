@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package host
+package counter
 
 import (
 	"bytes"
@@ -23,18 +23,25 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+
+	"github.com/hotreload/plugin-operator/pkg/plugin"
 )
 
 const valueBodyHint = `the body is {"value": N} with N an integer (1 when omitted)`
 
-// DecodeValue reads the value of an increment body. An empty body or {} means 1. The common
+// DecodeValue reads the value of an increment body. An empty body or {} means 1. Errors wrap
+// plugin.ErrInvalidRequest. The common
 // shape {"value": N} is parsed without allocating; anything else goes through encoding/json,
 // which gives the precise error. Both paths accept exactly the same documents (fuzzed).
 func DecodeValue(body []byte) (int64, error) {
 	if v, ok := fastValue(body); ok {
 		return v, nil
 	}
-	return slowValue(body)
+	v, err := slowValue(body)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", plugin.ErrInvalidRequest, err)
+	}
+	return v, nil
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
