@@ -150,7 +150,7 @@ func (m *Metrics) forgetRoute(plugin, op string) {
 	m.duration.DeleteLabelValues(plugin, op)
 }
 
-func (m *Metrics) reloaded(result, rev, prevRev string, g *generation) {
+func (m *Metrics) reloaded(result, rev, prevRev string, g *appliedConfig) {
 	m.reloads.WithLabelValues(result).Inc()
 	m.lastReloadTS.WithLabelValues(result).SetToCurrentTime()
 	if result != ReloadApplied {
