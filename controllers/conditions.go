@@ -62,6 +62,10 @@ type hostFacts struct {
 	// FailedStep is set when a step of the reconcile failed: what it did and the error. The
 	// pods were not read.
 	FailedStep string
+	// TypesReason and TypesMessage are set when the plugin types of the host's image are not
+	// known (AwaitingHostTypes) or were refused (HostTypesInvalid): the Plugins are not
+	// rendered.
+	TypesReason, TypesMessage string
 }
 
 // converged reports whether every running pod runs the desired revision: nothing is left to

@@ -60,6 +60,13 @@ var reasonReadiness = map[string]readiness{
 	v1alpha1.ReasonSecretNotFound:  stalled,
 	v1alpha1.ReasonReloadFailed:    stalled,
 	v1alpha1.ReasonSecretNotMarked: stalled,
+	// A Plugin of a type its host does not carry, or with options its type's schema
+	// refuses: someone must change the Plugin or the host's image.
+	v1alpha1.ReasonUnknownPluginType: stalled,
+	v1alpha1.ReasonInvalidOptions:    stalled,
+	// The host's pods of the current image come up and advertise without anyone's help; an
+	// image built before the SDK never does, which the message says.
+	v1alpha1.ReasonAwaitingHostTypes: reconciling,
 
 	// PluginHost (some also reach Plugins).
 	v1alpha1.ReasonRolledOut:           settled,
@@ -75,6 +82,7 @@ var reasonReadiness = map[string]readiness{
 	v1alpha1.ReasonChildConflict:       stalled,
 	v1alpha1.ReasonChildRefused:        stalled,
 	v1alpha1.ReasonImageNotAllowed:     stalled,
+	v1alpha1.ReasonHostTypesInvalid:    stalled,
 }
 
 // readinessOf returns the class of a reason; an unknown one counts as reconciling, which

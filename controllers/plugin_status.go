@@ -122,7 +122,12 @@ func setPluginStatus(p *v1alpha1.Plugin, hosts []v1alpha1.PluginHost) {
 	st.ObservedGeneration = gen
 	if e.Reason != v1alpha1.ReasonAccepted {
 		st.AppliedRevision = ""
-		setAll(metav1.ConditionFalse, e.Reason, e.Message)
+		// Awaiting the host's types, the spec is neither accepted nor refused yet.
+		accepted := metav1.ConditionFalse
+		if e.Reason == v1alpha1.ReasonAwaitingHostTypes {
+			accepted = metav1.ConditionUnknown
+		}
+		setAll(accepted, e.Reason, e.Message)
 		return
 	}
 	set(v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonAccepted, acceptedMsg)

@@ -54,7 +54,7 @@ type PluginHostReconciler struct {
 	Recorder recorder.EventRecorder
 	Options  Options
 
-	types   pluginconfig.Types
+	types   typesCache
 	reader  *statusReader
 	applier *applier
 	clock   rolloutClock
@@ -72,8 +72,14 @@ type hostReconcile struct {
 	before *v1alpha1.PluginHost
 	// plugins are the selected Plugins, by name, for events.
 	plugins map[string]*v1alpha1.Plugin
-	// pods are the host's pods, by name, for events.
-	pods  map[string]*corev1.Pod
+	// pods are the host's trusted pods, by name, for events.
+	pods map[string]*corev1.Pod
+	// trusted are the host's trusted pods not being deleted, sorted by name; running those
+	// of them that run, and results their /status answers, in the same order.
+	trusted, running []*corev1.Pod
+	results          []probeResult
+	// types are the plugin types of the host's current image, or why they are not known.
+	types hostTypes
 	facts hostFacts
 	// credentialsRevision is the digest of the rendered credentials Secret ("" if not
 	// rendered in this reconcile).
@@ -121,12 +127,14 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		rc.facts.Conflicts = foreign
 		return ctrl.Result{RequeueAfter: conflictRecheckInterval}, nil
 	}
-	steps := []func(context.Context, *hostReconcile) error{r.reconcileConfig, r.reconcileWorkload, r.reconcileRollout}
+	// The pods are read first: the types their image advertises decide which Plugins the
+	// configuration holds, in this same reconcile.
+	steps := []func(context.Context, *hostReconcile) error{r.readPods, r.reconcileTypes, r.reconcileConfig, r.reconcileWorkload, r.reconcileRollout}
 	if msg := imageRefusal(host, r.Options.DefaultHostImage, r.Options.AllowedHostImages); msg != "" {
 		// Nothing is rendered or applied, only the pods are read: the last accepted workload
 		// keeps running.
 		rc.facts.ConfigReason, rc.facts.ConfigMessage = v1alpha1.ReasonImageNotAllowed, msg
-		steps = []func(context.Context, *hostReconcile) error{r.reconcileRollout}
+		steps = []func(context.Context, *hostReconcile) error{r.readPods, r.reconcileRollout}
 	}
 	for _, step := range steps {
 		if err := step(ctx, rc); err != nil {
@@ -155,7 +163,13 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 func (r *PluginHostReconciler) reconcileConfig(ctx context.Context, rc *hostReconcile) error {
 	host := rc.host
 	host.Status.URL = hostURL(host)
-	user, err := r.readUserConfig(ctx, rc)
+	// Before the host's types are known, the user's configuration is checked but for its
+	// types and options, and the Plugins wait (evaluatePlugins).
+	var known pluginconfig.Types = anyTypes{}
+	if rc.types.Set != nil {
+		known = rc.types.Set
+	}
+	user, err := r.readUserConfig(ctx, rc, known)
 	if err != nil {
 		return err
 	}
@@ -184,11 +198,15 @@ func (r *PluginHostReconciler) reconcileConfig(ctx context.Context, rc *hostReco
 	}
 	ev := evaluatePlugins(configInputs{
 		Host: host, Hosts: hosts.Items, Plugins: plugins.Items, Secrets: secrets, User: user,
-		SecretsDir: r.Options.SecretsMountPath, Types: r.types,
+		SecretsDir: r.Options.SecretsMountPath, Types: known, HostTypes: rc.types,
 	})
 
-	if rc.facts.ConfigReason == "" {
-		data, err := renderConfig(user, ev.Accepted, r.types)
+	// Without the types, a configuration is rendered only when there is none yet, without
+	// the Plugins, so that the first pod starts and advertises; otherwise the pods keep the
+	// last one, which may hold Plugins of the previous image that still serve.
+	keepLast := rc.types.Set == nil && host.Status.ConfigRevision != ""
+	if rc.facts.ConfigReason == "" && !keepLast {
+		data, err := renderConfig(user, ev.Accepted, known)
 		if err != nil {
 			rc.facts.ConfigReason, rc.facts.ConfigMessage = v1alpha1.ReasonConfigInvalid, err.Error()
 		} else {
@@ -240,7 +258,7 @@ func (r *PluginHostReconciler) reconcileConfig(ctx context.Context, rc *hostReco
 
 // readUserConfig reads and parses spec.configMapRef; a missing or invalid ConfigMap is
 // recorded in rc.facts, not returned as an error.
-func (r *PluginHostReconciler) readUserConfig(ctx context.Context, rc *hostReconcile) (*pluginconfig.Config, error) {
+func (r *PluginHostReconciler) readUserConfig(ctx context.Context, rc *hostReconcile, known pluginconfig.Types) (*pluginconfig.Config, error) {
 	ref := rc.host.Spec.ConfigMapRef
 	if ref == nil {
 		return nil, nil
@@ -264,7 +282,7 @@ func (r *PluginHostReconciler) readUserConfig(ctx context.Context, rc *hostRecon
 		rc.facts.ConfigMessage = fmt.Sprintf("ConfigMap %q (spec.configMapRef) has no key %q; keeping the last rendered configuration", ref.Name, key)
 		return nil, nil
 	}
-	cfg, err := parseUserConfig(data, r.types)
+	cfg, err := parseUserConfig(data, known)
 	if err != nil {
 		rc.facts.ConfigReason = v1alpha1.ReasonConfigInvalid
 		rc.facts.ConfigMessage = fmt.Sprintf("ConfigMap %q key %q is not a valid config.json; keeping the last rendered configuration: %v", ref.Name, key, err)
@@ -349,12 +367,9 @@ func (r *PluginHostReconciler) deleteChild(ctx context.Context, host *v1alpha1.P
 	return nil
 }
 
-// reconcileRollout stamps the desired revision on the host's pods, reads what each running
-// pod applied and sets the conditions.
-func (r *PluginHostReconciler) reconcileRollout(ctx context.Context, rc *hostReconcile) error {
+// readPods lists the host's trusted pods and reads the /status of those that run.
+func (r *PluginHostReconciler) readPods(ctx context.Context, rc *hostReconcile) error {
 	host, log := rc.host, ctrl.LoggerFrom(ctx)
-	desired := host.Status.ConfigRevision
-
 	deploy := &appsv1.Deployment{}
 	if err := r.Get(ctx, types.NamespacedName{Namespace: host.Namespace, Name: deploymentName(host)}, deploy); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("getting Deployment: %w", err)
@@ -373,7 +388,7 @@ func (r *PluginHostReconciler) reconcileRollout(ctx context.Context, rc *hostRec
 	}
 
 	rc.pods = map[string]*corev1.Pod{}
-	var running []*corev1.Pod
+	rc.trusted, rc.running = nil, nil
 	for i := range podList.Items {
 		pod := &podList.Items[i]
 		if !pod.DeletionTimestamp.IsZero() {
@@ -385,6 +400,65 @@ func (r *PluginHostReconciler) reconcileRollout(ctx context.Context, rc *hostRec
 			continue
 		}
 		rc.pods[pod.Name] = pod
+		rc.trusted = append(rc.trusted, pod)
+		if podRunning(pod) {
+			rc.running = append(rc.running, pod)
+		}
+	}
+	byName := func(a, b *corev1.Pod) int { return strings.Compare(a.Name, b.Name) }
+	slices.SortFunc(rc.trusted, byName)
+	slices.SortFunc(rc.running, byName)
+	rc.results = r.reader.readAll(ctx, rc.running)
+	rc.facts.DeploymentAvailable = deploymentAvailable(deploy)
+	return nil
+}
+
+// reconcileTypes records in status.types the plugin types that a running pod of the image
+// the host renders advertised, and compiles them for reconcileConfig. Types recorded from
+// another image do not count; an advertisement the manager refuses is not recorded.
+func (r *PluginHostReconciler) reconcileTypes(ctx context.Context, rc *hostReconcile) error {
+	host := rc.host
+	image := hostImage(host, r.Options.DefaultHostImage)
+	rc.types = hostTypes{Image: image}
+	adv, preSDK := findAdvertisement(image, rc.running, rc.results)
+	switch {
+	case adv != nil:
+		set, err := r.types.compile(adv.Types)
+		if err != nil {
+			rc.types.Reason = v1alpha1.ReasonHostTypesInvalid
+			rc.types.Message = truncateText(fmt.Sprintf("Pod %s (image %s) advertised plugin types that the manager refuses, so no Plugin is rendered; fix the image: %v",
+				adv.Pod, image, err), MaxReportedTextBytes)
+			return nil
+		}
+		rc.types.Set = set
+		recorded := typesToStatus(set.Types())
+		if host.Status.TypesImage != image || !sameTypes(host.Status.Types, recorded) {
+			ctrl.LoggerFrom(ctx).Info("Recorded the plugin types the host's image advertises", "image", image, "pod", adv.Pod, "types", set.TypeNames())
+			host.Status.Types, host.Status.TypesImage = recorded, image
+		}
+	case host.Status.TypesImage == image && len(host.Status.Types) > 0:
+		set, err := r.types.compile(typesFromStatus(host.Status.Types))
+		if err != nil {
+			rc.types.Reason = v1alpha1.ReasonHostTypesInvalid
+			rc.types.Message = truncateText(fmt.Sprintf("The plugin types recorded in status.types for image %s are refused: %v", image, err), MaxReportedTextBytes)
+			return nil
+		}
+		rc.types.Set = set
+	default:
+		rc.types.Reason = v1alpha1.ReasonAwaitingHostTypes
+		rc.types.Message = awaitingTypesMessage(host.Name, image, preSDK)
+	}
+	return nil
+}
+
+// reconcileRollout stamps the desired revision on the host's pods, takes what each running
+// pod applied from readPods and sets the conditions.
+func (r *PluginHostReconciler) reconcileRollout(ctx context.Context, rc *hostReconcile) error {
+	host, log := rc.host, ctrl.LoggerFrom(ctx)
+	desired := host.Status.ConfigRevision
+	rc.facts.TypesReason, rc.facts.TypesMessage = rc.types.Reason, rc.types.Message
+
+	for _, pod := range rc.trusted {
 		rc.facts.Pods++
 		if podReady(pod) {
 			rc.facts.ReadyPods++
@@ -396,13 +470,8 @@ func (r *PluginHostReconciler) reconcileRollout(ctx context.Context, rc *hostRec
 				log.Error(err, "Cannot annotate pod with the new revision; kubelet applies it at its next periodic sync", "pod", klog.KObj(pod))
 			}
 		}
-		if podRunning(pod) {
-			running = append(running, pod)
-		}
 	}
-	slices.SortFunc(running, func(a, b *corev1.Pod) int { return strings.Compare(a.Name, b.Name) })
-
-	results := r.reader.readAll(ctx, running)
+	running, results := rc.running, rc.results
 	now := metav1.Now()
 	key := types.NamespacedName{Namespace: host.Namespace, Name: host.Name}
 	reports := make([]v1alpha1.PodStatus, 0, len(running))
@@ -432,7 +501,6 @@ func (r *PluginHostReconciler) reconcileRollout(ctx context.Context, rc *hostRec
 	}
 	host.Status.Pods = reports
 	rc.facts.DesiredRevision = desired
-	rc.facts.DeploymentAvailable = deploymentAvailable(deploy)
 
 	if rc.facts.rolledOut() {
 		host.Status.AppliedRevision = desired

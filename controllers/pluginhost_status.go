@@ -55,6 +55,8 @@ func setHostConditions(host *v1alpha1.PluginHost, f hostFacts) {
 		return
 	case f.ConfigReason != "":
 		setReadiness(conds, gen, false, f.ConfigReason, "%s", f.ConfigMessage)
+	case f.TypesReason != "":
+		setReadiness(conds, gen, false, f.TypesReason, "%s", f.TypesMessage)
 	case len(refused) > 0:
 		setReadiness(conds, gen, false, v1alpha1.ReasonPodRefusedConfig,
 			"Refused revision %s and kept the previous one: %s", short(f.DesiredRevision), strings.Join(refused, "; "))
@@ -93,6 +95,8 @@ func setHostConditions(host *v1alpha1.PluginHost, f hostFacts) {
 	switch {
 	case f.ConfigReason != "":
 		setCondition(conds, gen, v1alpha1.ConditionDegraded, true, f.ConfigReason, "%s", f.ConfigMessage)
+	case f.TypesReason == v1alpha1.ReasonHostTypesInvalid:
+		setCondition(conds, gen, v1alpha1.ConditionDegraded, true, f.TypesReason, "%s", f.TypesMessage)
 	case len(refused) > 0:
 		setCondition(conds, gen, v1alpha1.ConditionDegraded, true, v1alpha1.ReasonPodRefusedConfig,
 			"Refused revision %s and kept the previous one: %s", short(f.DesiredRevision), strings.Join(refused, "; "))

@@ -25,6 +25,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 	"github.com/hotreload/plugin-operator/internal/pluginconfig"
 )
@@ -96,8 +98,12 @@ type configInputs struct {
 	User *pluginconfig.Config
 	// SecretsDir is where the host pod mounts <host>-credentials.
 	SecretsDir string
-	// Types is the plugin registry the runtime validates with.
+	// Types are the plugin types the Plugins are checked against: those Host's image
+	// advertised, or anyTypes while HostTypes.Reason says why they are not known.
 	Types pluginconfig.Types
+	// HostTypes says, with a Reason, why the host's types are not known: every Plugin that
+	// passes the other checks then waits with that reason.
+	HostTypes hostTypes
 }
 
 // evaluation is the verdict on each selected Plugin.
@@ -147,7 +153,10 @@ func evaluatePlugins(in configInputs) evaluation {
 				"ConfigMap %q (key %q) of PluginHost %q already defines a plugin named %q; the ConfigMap's definition is used",
 				ref.Name, configMapKey(ref), in.Host.Name, p.Name)
 		case len(errs) > 0:
-			reject(v1alpha1.ReasonInvalidSpec, "The plugin runtime refuses this spec: %s", errs.ToAggregate().Error())
+			reason, msg := specRefusal(p, errs, in)
+			reject(reason, "%s", msg)
+		case in.HostTypes.Reason != "":
+			reject(in.HostTypes.Reason, "%s", in.HostTypes.Message)
 		default:
 			if reason, msg := readCredentials(p, in.Secrets, creds); reason != "" {
 				reject(reason, "%s", msg)
@@ -162,6 +171,42 @@ func evaluatePlugins(in configInputs) evaluation {
 		ev.Plugins = append(ev.Plugins, entry)
 	}
 	return ev
+}
+
+// specRefusal is the reason and message of a Plugin that validation refuses: an unknown
+// type (UnknownPluginType) or options that do not match the type's schema (InvalidOptions)
+// when nothing else is wrong, InvalidSpec otherwise. The message is at most
+// MaxReportedTextBytes: option errors quote the user's values.
+func specRefusal(p *v1alpha1.Plugin, errs field.ErrorList, in configInputs) (reason, msg string) {
+	var typeErrs, optionErrs, other field.ErrorList
+	for _, e := range errs {
+		switch {
+		case e.Field == "spec.type":
+			typeErrs = append(typeErrs, e)
+		case e.Field == "spec.options" || strings.HasPrefix(e.Field, "spec.options."):
+			optionErrs = append(optionErrs, e)
+		default:
+			other = append(other, e)
+		}
+	}
+	image := ""
+	if in.HostTypes.Image != "" {
+		image = " (image " + in.HostTypes.Image + ")"
+	}
+	switch {
+	case len(other) == 0 && len(typeErrs) > 0:
+		carried := strings.Join(in.Types.TypeNames(), ", ")
+		if carried == "" {
+			carried = "none"
+		}
+		return v1alpha1.ReasonUnknownPluginType, truncateText(fmt.Sprintf("spec.type: PluginHost %s%s does not carry plugin type %q; the types it carries: %s",
+			in.Host.Name, image, p.Spec.Type, carried), MaxReportedTextBytes)
+	case len(other) == 0 && len(optionErrs) > 0:
+		return v1alpha1.ReasonInvalidOptions, truncateText(fmt.Sprintf("The options do not match the schema of plugin type %q that PluginHost %s%s advertises: %s",
+			p.Spec.Type, in.Host.Name, image, optionErrs.ToAggregate().Error()), MaxReportedTextBytes)
+	default:
+		return v1alpha1.ReasonInvalidSpec, truncateText("The plugin runtime refuses this spec: "+errs.ToAggregate().Error(), MaxReportedTextBytes)
+	}
 }
 
 // readCredentials copies the Secret keys p's auth reads into creds as <plugin>.<key>, or

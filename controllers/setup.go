@@ -40,8 +40,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
-	"github.com/hotreload/plugin-operator/internal/typeschema"
-	"github.com/hotreload/plugin-operator/pkg/plugins/counter"
 )
 
 // Options are the manager-wide settings of the reconcilers (the manager's flags).
@@ -199,7 +197,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error
 	recorder := mgr.GetEventRecorder("plugin-operator")
 	hosts := &PluginHostReconciler{
 		Client: mgr.GetClient(), Recorder: recorder, Options: opts,
-		types: builtinTypes(), reader: newStatusReader(opts.StatusTimeout, opts.MaxConcurrentProbes, opts.MaxConcurrentReconciles, opts.MaxStatusBytes),
+		reader: newStatusReader(opts.StatusTimeout, opts.MaxConcurrentProbes, opts.MaxConcurrentReconciles, opts.MaxStatusBytes),
 		applier: newApplier(mgr.GetClient(), mgr.GetCache(), mgr.GetAPIReader()),
 	}
 	if err := hosts.setupWithManager(mgr); err != nil {
@@ -210,7 +208,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error
 }
 
 func (r *PluginHostReconciler) setupWithManager(mgr ctrl.Manager) error {
-	if r.reader == nil || r.types == nil || r.applier == nil {
+	if r.reader == nil || r.applier == nil {
 		return errors.New("PluginHostReconciler: use SetupWithManager")
 	}
 	specChanged := builder.WithPredicates(predicate.GenerationChangedPredicate{})
@@ -335,14 +333,4 @@ func hostOfPod(_ context.Context, o client.Object) []reconcile.Request {
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
-}
-
-// builtinTypes are the types of the project's own pluginhost image.
-// TODO(#19): validate against what each host advertises instead.
-func builtinTypes() *typeschema.Set {
-	set, err := typeschema.Compile(typeschema.Declarations(counter.Factory{}))
-	if err != nil {
-		panic(err)
-	}
-	return set
 }

@@ -137,6 +137,22 @@ const (
 	// status.url.
 	ReasonServing = "Serving"
 
+	// ReasonUnknownPluginType (Accepted=False): the Plugin's PluginHost does not carry
+	// spec.type: its image did not advertise that type (status.types of the host). The
+	// message names the types it carries. Fix spec.type or the host's spec.image.
+	ReasonUnknownPluginType = "UnknownPluginType"
+
+	// ReasonInvalidOptions (Accepted=False): spec.options do not match the options schema
+	// that the host advertised for spec.type; the message names the option at fault.
+	ReasonInvalidOptions = "InvalidOptions"
+
+	// ReasonAwaitingHostTypes (Accepted=Unknown, Ready=False; also the PluginHost's Ready):
+	// no running pod of the host's current image has advertised its plugin types yet, so
+	// the Plugins cannot be checked and are not rendered (the pods keep the last rendered
+	// configuration). It clears once such a pod answers /status; a pod that answers
+	// without a version runs an image built before the plugin SDK, which never advertises.
+	ReasonAwaitingHostTypes = "AwaitingHostTypes"
+
 	// ReasonHostUnavailable (Ready=False): the Plugin is applied but no pod of its host is
 	// ready.
 	ReasonHostUnavailable = "HostUnavailable"
@@ -199,6 +215,12 @@ const (
 	// the child's name and the API server's message. The operator writes the child again
 	// every 10 s and recovers by itself once the refusal goes.
 	ReasonChildRefused = "ChildRefused"
+
+	// ReasonHostTypesInvalid (PluginHost Ready=False, Stalled=True, Degraded=True; its
+	// Plugins too): a pod of the host's image advertised plugin types the manager refuses
+	// (over a limit of internal/typeschema, an options schema that does not compile); they
+	// are not recorded and the Plugins are not rendered. The image must be fixed.
+	ReasonHostTypesInvalid = "HostTypesInvalid"
 
 	// ReasonReconcileFailed (PluginHost Ready=False, Reconciling=True): a step of the
 	// reconcile failed for a reason that may pass by itself (a conflict, a timeout, an API

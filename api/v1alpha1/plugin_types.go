@@ -24,17 +24,24 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// PluginType names a plugin implementation of the runtime.
-// +kubebuilder:validation:Enum=counter
+// PluginType names a plugin type carried by the host's image: lower-case
+// letters, digits and '-', at most 63 characters (the rule internal/typeschema
+// applies to the names a host advertises).
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=63
+// +kubebuilder:validation:Pattern=`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`
 type PluginType string
 
-// Plugin types.
+// Built-in plugin types of the project's own pluginhost image.
 const (
 	// PluginTypeCounter is a counter:
 	// `POST /plugins/<name>/increment {"value": N}` adds N × options.increment,
 	// `GET /plugins/<name>/get` reads it and `POST /plugins/<name>/reset` sets
 	// it to zero.
 	PluginTypeCounter PluginType = "counter"
+	// PluginTypeRateLimit is a token-bucket rate limiter with options `rate`
+	// and `burst`.
+	PluginTypeRateLimit PluginType = "ratelimit"
 )
 
 // Transport is the protocol of a plugin's endpoint.
@@ -91,10 +98,12 @@ const (
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.endpoint) || !isURL(self.endpoint) || url(self.endpoint).getScheme() == (has(self.transport) ? self.transport : 'http')",message="spec.endpoint scheme must match spec.transport",fieldPath=".endpoint"
 type PluginSpec struct {
-	// type is the plugin implementation to run. The only type is `counter`: a
-	// counter that `POST /plugins/<name>/increment {"value": N}` increases by N
-	// × options.increment, `GET /plugins/<name>/get` reads and
-	// `POST /plugins/<name>/reset` sets to zero.
+	// type is the plugin type to run. Types come from the PluginHost's image,
+	// which advertises them (`kubectl get pluginhost <host> -o
+	// jsonpath='{.status.types[*].name}'`); the project's own image carries
+	// `counter` and `ratelimit`, and docs/plugins.md says how to build an image
+	// with types of your own. A type the host does not advertise leaves the
+	// Plugin out (reason UnknownPluginType).
 	// +required
 	Type PluginType `json:"type"`
 
@@ -137,8 +146,10 @@ type PluginSpec struct {
 	Connection *ConnectionSpec `json:"connection,omitempty"`
 
 	// options are the type-specific options of the plugin, passed to it as the
-	// `options` object of its config.json entry. Known options are validated;
-	// any other key is kept and passed through unchanged.
+	// `options` object of its config.json entry. Any object is admitted (only a
+	// counter's increment is checked here); the operator checks the options
+	// against the JSON Schema that the host advertises for spec.type and leaves
+	// the Plugin out when they do not match it (reason InvalidOptions).
 	// +optional
 	Options *PluginOptions `json:"options,omitempty"`
 }
@@ -252,9 +263,16 @@ type ConnectionSpec struct {
 }
 
 // PluginOptions are the type-specific options of a plugin: the `options`
-// object of its config.json entry. Options that a plugin type defines are
-// declared here, so that the API server validates them; every other key is
-// preserved and passed through unchanged.
+// object of its config.json entry, any object. Every key is preserved and
+// passed through unchanged; the operator checks them against the schema the
+// host advertises for the Plugin's type.
+//
+// The counter's increment stays a declared field, so that admission keeps
+// refusing a bad one with an error on spec.options.increment. A CEL rule on
+// the spec conditional on `type == 'counter'` cannot replace it: CEL cannot
+// read a field that the schema does not declare in a preserve-unknown-fields
+// object ("undefined field 'increment'"), and a rule's fieldPath must be a
+// declared path. So increment, when present, is an int32 for every type.
 //
 // In Go, the declared options are fields and the other keys are kept in
 // Extra; the JSON form is one flat object.
@@ -263,7 +281,8 @@ type ConnectionSpec struct {
 type PluginOptions struct {
 	// increment is what one unit of `{"value": N}` adds to a `counter`: an
 	// increment request adds N × increment. An integer in the int32 range; the
-	// runtime uses 1 when it is not set.
+	// runtime uses 1 when it is not set. Other types may take an option of this
+	// name only as an int32.
 	// +optional
 	// +kubebuilder:validation:Minimum=-2147483648
 	// +kubebuilder:validation:Maximum=2147483647

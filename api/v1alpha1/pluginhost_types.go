@@ -19,6 +19,7 @@ package v1alpha1
 import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -441,6 +442,64 @@ type PluginHostStatus struct {
 	// `http://<service>.<namespace>.svc:8080`.
 	// +optional
 	URL string `json:"url,omitempty"`
+
+	// types are the plugin types that the host's image carries, as a running
+	// pod of typesImage advertised them on its `/status`: the Plugins' spec.type
+	// and spec.options are checked against them before they are rendered.
+	// Empty until such a pod has answered. At most 32 types, each options
+	// schema at most 8 KiB and all of them at most 32 KiB together; a larger
+	// advertisement is refused (reason HostTypesInvalid), not recorded.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	Types []PluginTypeStatus `json:"types,omitempty"`
+
+	// typesImage is the container image of the pod that advertised types. When
+	// spec.image changes, types no longer count until a pod of the new image
+	// advertises its own.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	TypesImage string `json:"typesImage,omitempty"`
+}
+
+// PluginTypeStatus is one plugin type a host's image carries.
+type PluginTypeStatus struct {
+	// name is the type's name, what a Plugin's spec.type names.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// operations are the type's HTTP operations, served at
+	// `/plugins/<plugin>/<operation>`.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	Operations []PluginOperationStatus `json:"operations,omitempty"`
+
+	// optionsSchema is the JSON Schema (draft 2020-12) that a Plugin's
+	// spec.options must match; absent when the type takes no options.
+	// +optional
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Schemaless
+	OptionsSchema *apiextensionsv1.JSON `json:"optionsSchema,omitempty"`
+}
+
+// PluginOperationStatus is one operation of a plugin type.
+type PluginOperationStatus struct {
+	// name is the operation's name, the last segment of its path.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// method is the HTTP method of the operation: `GET` or `POST`.
+	// +required
+	// +kubebuilder:validation:MaxLength=8
+	Method string `json:"method"`
+
+	// mutating is true when the operation changes the plugin's state.
+	// +optional
+	Mutating bool `json:"mutating,omitempty"`
 }
 
 // PluginHost runs the Plugins of its namespace selected by
@@ -460,6 +519,7 @@ type PluginHostStatus struct {
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 // +kubebuilder:printcolumn:name="Available",type=string,JSONPath=`.status.conditions[?(@.type=="Available")].status`
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.url`,priority=1
+// +kubebuilder:printcolumn:name="Types",type=string,JSONPath=`.status.types[*].name`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type PluginHost struct {
 	metav1.TypeMeta `json:",inline"`

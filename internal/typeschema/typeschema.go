@@ -46,6 +46,9 @@ import (
 const (
 	// MaxSchemaBytes bounds one type's options schema.
 	MaxSchemaBytes = 8 << 10
+	// MaxTotalSchemaBytes bounds the options schemas of one host's types together, so that
+	// what the manager records in a PluginHost's status stays small.
+	MaxTotalSchemaBytes = 32 << 10
 	// MaxTypes bounds the types of one host.
 	MaxTypes = 32
 	// MaxOperations bounds the operations of one type.
@@ -80,6 +83,13 @@ type Set struct {
 func Compile(types []hostapi.TypeInfo) (*Set, error) {
 	if len(types) > MaxTypes {
 		return nil, fmt.Errorf("%d plugin types, more than %d", len(types), MaxTypes)
+	}
+	total := 0
+	for _, t := range types {
+		total += len(t.OptionsSchema)
+	}
+	if total > MaxTotalSchemaBytes {
+		return nil, fmt.Errorf("the options schemas of the %d plugin types are %d bytes together, over the %d-byte limit", len(types), total, MaxTotalSchemaBytes)
 	}
 	s := &Set{types: map[string]hostapi.TypeInfo{}, schemas: map[string]*jsonschema.Schema{}, options: map[string][]string{}}
 	var errs []error

@@ -18,6 +18,7 @@ package typeschema
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -115,6 +116,17 @@ func TestCompileRefusesBadDeclarations(t *testing.T) {
 				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
 			}
 		})
+	}
+	big := json.RawMessage(`{"description": "` + strings.Repeat("a", MaxSchemaBytes-100) + `"}`)
+	var many []hostapi.TypeInfo
+	for i := range MaxTotalSchemaBytes/len(big) + 1 {
+		many = append(many, hostapi.TypeInfo{Name: fmt.Sprintf("t%d", i), Operations: op, OptionsSchema: big})
+	}
+	if _, err := Compile(many); err == nil || !strings.Contains(err.Error(), "together, over the 32768-byte limit") {
+		t.Errorf("schemas over MaxTotalSchemaBytes together: err = %v", err)
+	}
+	if _, err := Compile(many[:len(many)-1]); err != nil {
+		t.Errorf("schemas within MaxTotalSchemaBytes together: %v", err)
 	}
 	if _, err := Compile([]hostapi.TypeInfo{limiter, limiter}); err == nil || !strings.Contains(err.Error(), "declared twice") {
 		t.Errorf("a duplicate type: err = %v", err)
