@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -148,6 +149,26 @@ func TestEveryGoFileHasTheLicenceHeader(t *testing.T) {
 		}
 		if !strings.HasPrefix(src, want) {
 			t.Errorf("%s does not start with the licence header of hack/boilerplate.go.txt", f)
+		}
+	}
+}
+
+// The manager learns plugin types from what each host's pods advertise (issue #19): it links
+// no plugin type, so a type added to a host image never needs a new manager.
+func TestManagerLinksNoPluginType(t *testing.T) {
+	cmd := exec.Command("go", "list", "-deps", "./cmd/manager")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if !slices.Contains(deps, module+"/controllers") {
+		t.Fatalf("go list -deps ./cmd/manager lists no %s/controllers; the listing is broken", module)
+	}
+	for _, dep := range deps {
+		if strings.HasPrefix(dep, module+"/pkg/plugins/") {
+			t.Errorf("the manager links plugin type %s", dep)
 		}
 	}
 }
