@@ -197,7 +197,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error
 	recorder := mgr.GetEventRecorder("plugin-operator")
 	hosts := &PluginHostReconciler{
 		Client: mgr.GetClient(), Recorder: recorder, Options: opts,
-		reader: newStatusReader(opts.StatusTimeout, opts.MaxConcurrentProbes, opts.MaxConcurrentReconciles, opts.MaxStatusBytes),
+		reader:  newStatusReader(opts.StatusTimeout, opts.MaxConcurrentProbes, opts.MaxConcurrentReconciles, opts.MaxStatusBytes),
 		applier: newApplier(mgr.GetClient(), mgr.GetCache(), mgr.GetAPIReader()),
 	}
 	if err := hosts.setupWithManager(mgr); err != nil {
