@@ -77,11 +77,19 @@ spec:
 		{name: "increment negative", overlay: `{spec: {options: {increment: -3}}}`},
 		{name: "increment max int32", overlay: `{spec: {options: {increment: 2147483647}}}`},
 		{name: "unknown options kept", overlay: `{spec: {options: {increment: 2, label: x, nested: {a: [1, 2.5, "s"]}}}}`},
+		// Any type name is admitted: the host's advertised types decide (issue #19).
+		{name: "ratelimit", overlay: `{spec: {type: ratelimit, options: {rate: 5, burst: 10}}}`},
+		{name: "own type with nested options", overlay: `{spec: {type: my-type, options: {a: {b: [1, {c: "d"}], e: null}, rate: -1, f: 2.5}}}`},
+		{name: "type gauge", overlay: `{spec: {type: gauge}}`},
+		{name: "type of 63 characters", overlay: fmt.Sprintf(`{spec: {type: %s}}`, strings.Repeat("a", 63))},
 
 		// Rejected.
 		{name: "missing spec", overlay: `{spec: null}`, wantField: "spec"},
 		{name: "missing type", overlay: `{spec: {type: null, transport: http}}`, wantField: "spec.type"},
-		{name: "bad type", overlay: `{spec: {type: gauge}}`, wantField: "spec.type"},
+		{name: "type with upper case", overlay: `{spec: {type: Gauge}}`, wantField: "spec.type"},
+		{name: "type of 64 characters", overlay: fmt.Sprintf(`{spec: {type: %s}}`, strings.Repeat("a", 64)), wantField: "spec.type"},
+		{name: "type ending in -", overlay: `{spec: {type: gauge-}}`, wantField: "spec.type"},
+		{name: "type empty", overlay: `{spec: {type: ""}}`, wantField: "spec.type"},
 		{name: "bad transport", overlay: `{spec: {transport: grpc}}`, wantField: "spec.transport"},
 		{name: "endpoint not a URL", overlay: `{spec: {endpoint: "not a url"}}`, wantField: "spec.endpoint"},
 		{name: "endpoint relative", overlay: `{spec: {endpoint: "/plugins/x"}}`, wantField: "spec.endpoint"},

@@ -146,10 +146,11 @@ type PluginSpec struct {
 	Connection *ConnectionSpec `json:"connection,omitempty"`
 
 	// options are the type-specific options of the plugin, passed to it as the
-	// `options` object of its config.json entry. Any object is admitted (only a
-	// counter's increment is checked here); the operator checks the options
-	// against the JSON Schema that the host advertises for spec.type and leaves
-	// the Plugin out when they do not match it (reason InvalidOptions).
+	// `options` object of its config.json entry: every key is
+	// passed through unchanged. Any object is admitted (only increment is
+	// checked here); the operator checks the options against the JSON Schema
+	// that the host advertises for spec.type and leaves the Plugin out when
+	// they do not match it (reason InvalidOptions).
 	// +optional
 	Options *PluginOptions `json:"options,omitempty"`
 }
