@@ -80,6 +80,7 @@ func BenchmarkReconcileLatency(b *testing.B) {
 	ctx := context.Background()
 	p := newPlugin(ns, "p", "lat", 1)
 	create(b, newHost(ns, "lat", "lat"), p)
+	advertise(b, ns, "lat")
 	for i := range 20 { // a realistic host: other Plugins in the rendered config
 		create(b, newPlugin(ns, fmt.Sprintf("other-%02d", i), "lat", 1))
 	}

@@ -267,6 +267,7 @@ func TestPluginChurn(t *testing.T) {
 		}
 	}
 	create(t, newHost(ns, "churn", "churn"))
+	advertise(t, ns, "churn")
 
 	// Warm-up: every code path once, the caches and connections up.
 	for range 100 {

@@ -179,8 +179,9 @@ func TestFeedbackFromRealPluginhost(t *testing.T) {
 	host.Spec.PollInterval = &metav1.Duration{Duration: 100 * time.Millisecond}
 	counterA := newPlugin(ns, "counter-a", "fb", 2)
 	create(t, host, counterA)
-	configMapData(t, ns, "fb", contains(`"counter-a"`))
+	// The Plugin is rendered once the pod has advertised its types.
 	pod := startPod(t, ns, "fb", "fb-0")
+	configMapData(t, ns, "fb", contains(`"counter-a"`))
 
 	// 1. Converge: the Plugin is Ready, the host Available and rolled out.
 	p := pluginCondition(t, ns, "counter-a", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonServing)

@@ -110,6 +110,7 @@ func TestHostilePodMemory(t *testing.T) {
 	})
 
 	create(t, newHost(ns, "h", "h"), newPlugin(ns, "p", "h", 1))
+	advertise(t, ns, "h")
 	configMapData(t, ns, "h", contains(`"p"`))
 	h := &v1alpha1.PluginHost{}
 	testutil.Eventually(t, wait, "configRevision", func() error {

@@ -176,7 +176,8 @@ func TestKstatusNeverRunningHostIsInProgress(t *testing.T) {
 	if res := computeStatus(t, host, "PluginHost"); res.Status != kstatus.InProgressStatus {
 		t.Errorf("PluginHost: kstatus %s (%s), want InProgress", res.Status, res.Message)
 	}
-	pluginCondition(t, ns, "c", v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonRollingOut)
+	// No pod has run to advertise the host's types: the Plugin waits for them.
+	pluginCondition(t, ns, "c", v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonAwaitingHostTypes)
 	if res := computeStatus(t, plugin, "Plugin"); res.Status != kstatus.InProgressStatus {
 		t.Errorf("Plugin: kstatus %s (%s), want InProgress", res.Status, res.Message)
 	}
@@ -225,8 +226,9 @@ func TestKstatusLifecycleAndMetrics(t *testing.T) {
 	host.Spec.PollInterval = &metav1.Duration{Duration: 100 * time.Millisecond}
 	counterA := newPlugin(ns, "counter-a", "ks", 2)
 	create(t, host, counterA)
-	configMapData(t, ns, "ks", contains(`"counter-a"`))
+	// No pod has advertised the host's types yet: nothing is rendered, and both wait.
 	hostCondition(t, ns, "ks", v1alpha1.ConditionReconciling, metav1.ConditionTrue, v1alpha1.ReasonWorkloadUnavailable)
+	pluginCondition(t, ns, "counter-a", v1alpha1.ConditionReconciling, metav1.ConditionTrue, v1alpha1.ReasonAwaitingHostTypes)
 
 	// kubectl wait started before any pod runs returns once both are Ready.
 	waitHost := kubectlWait(t, ns, "pluginhost/ks", "60s")

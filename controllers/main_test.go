@@ -18,9 +18,13 @@ package controllers_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,8 +44,11 @@ import (
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 	"github.com/hotreload/plugin-operator/controllers"
+	"github.com/hotreload/plugin-operator/internal/testing/kubeletsim"
 	"github.com/hotreload/plugin-operator/internal/testing/testenv"
 	"github.com/hotreload/plugin-operator/internal/testing/testutil"
+	"github.com/hotreload/plugin-operator/internal/typeschema"
+	"github.com/hotreload/plugin-operator/pkg/plugins/counter"
 )
 
 var (
@@ -315,4 +322,47 @@ func newPlugin(ns, name, app string, inc int32) *v1alpha1.Plugin {
 			Options: &v1alpha1.PluginOptions{Increment: &inc},
 		},
 	}
+}
+
+// builtinTypesJSON is the types array of the project's pluginhost /status, as its pods
+// advertise it.
+var builtinTypesJSON = func() string {
+	b, err := json.Marshal(typeschema.Declarations(counter.Factory{}))
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
+
+// advertise stands in for a host pod of the default image without running a pluginhost: a
+// pod of host, running but not ready, whose /status answers version 1 with the built-in
+// types and no applied revision. The manager records the types from it, so that the
+// host's Plugins are checked and rendered; it reports the pod as running nothing yet.
+func advertise(t testing.TB, ns, host string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"version":1,"revision":"","ready":false,"types":` + builtinTypesJSON + `}`
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, body)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	pod := hostPod(t, ns, host, host+"-types", int32(ln.Addr().(*net.TCPAddr).Port))
+	if err := kubeletsim.MarkPodRunning(context.Background(), env.Client, pod, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, wait, "PluginHost "+host+" records the advertised types", func() error {
+		h := &v1alpha1.PluginHost{}
+		if err := get(t, h, ns, host); err != nil {
+			return err
+		}
+		if len(h.Status.Types) == 0 {
+			return errors.New("status.types is empty")
+		}
+		return nil
+	})
 }

@@ -83,6 +83,7 @@ func TestConfigMapContentAndChildren(t *testing.T) {
 	bearer := newPlugin(ns, "secured", "demo", 3)
 	bearer.Spec.Auth = &v1alpha1.PluginAuth{Method: v1alpha1.AuthMethodBearer, SecretRef: &v1alpha1.SecretReference{Name: "tokens"}}
 	create(t, bearer)
+	advertise(t, ns, "demo")
 
 	want := configJSON(
 		entry("counter-1", noAuth, `{
@@ -148,7 +149,8 @@ func TestConfigMapContentAndChildren(t *testing.T) {
 		t.Errorf("image %q, want the default host image", c.Image)
 	}
 
-	// No pod exists (no kubelet): the host waits, without being degraded.
+	// No pod is ready (no kubelet; the advertising one is not): the host waits, without
+	// being degraded.
 	hostCondition(t, ns, "demo", v1alpha1.ConditionProgressing, metav1.ConditionTrue, v1alpha1.ReasonRollingOut)
 	hostCondition(t, ns, "demo", v1alpha1.ConditionDegraded, metav1.ConditionFalse, v1alpha1.ReasonAsExpected)
 	hostCondition(t, ns, "demo", v1alpha1.ConditionAvailable, metav1.ConditionFalse, v1alpha1.ReasonWorkloadUnavailable)
@@ -191,6 +193,7 @@ func TestConfigChangesKeepPodTemplate(t *testing.T) {
 	host.Spec.ConfigMapRef = &v1alpha1.ConfigMapKeyReference{Name: "base"}
 	c1, c2 := newPlugin(ns, "c1", "tpl", 1), newPlugin(ns, "c2", "tpl", 1)
 	create(t, user, host, c1, c2)
+	advertise(t, ns, "tpl")
 
 	_, data := configMapData(t, ns, "tpl", contains(`"c1"`, `"c2"`, `"from-user"`))
 	deploy := &appsv1.Deployment{}
@@ -298,6 +301,7 @@ func TestRejectedPlugins(t *testing.T) {
 	host := newHost(ns, "main", "rej")
 	host.Spec.ConfigMapRef = &v1alpha1.ConfigMapKeyReference{Name: "base"}
 	create(t, user, host)
+	advertise(t, ns, "main")
 
 	slow := newPlugin(ns, "slow", "rej", 1)
 	slow.Spec.Connection = &v1alpha1.ConnectionSpec{RequestTimeout: "48h"} // admission allows it, the runtime does not
@@ -315,7 +319,7 @@ func TestRejectedPlugins(t *testing.T) {
 	})
 	for name, want := range map[string]struct{ reason, msg string }{
 		"slow":       {v1alpha1.ReasonInvalidSpec, "spec.connection.requestTimeout"},
-		"odd-option": {v1alpha1.ReasonInvalidSpec, "spec.options.step"},
+		"odd-option": {v1alpha1.ReasonInvalidOptions, "spec.options.step"},
 		"no-secret":  {v1alpha1.ReasonSecretNotFound, `Secret "later"`},
 		"taken":      {v1alpha1.ReasonNameConflict, `ConfigMap "base"`},
 	} {
@@ -429,6 +433,7 @@ func TestInvalidUserConfigKeepsLastConfig(t *testing.T) {
 	host.Spec.ConfigMapRef = &v1alpha1.ConfigMapKeyReference{Name: "base", Key: "seed.json"}
 	plugin := newPlugin(ns, "p", "keep", 1)
 	create(t, user, host, plugin)
+	advertise(t, ns, "keep")
 	good, _ := configMapData(t, ns, "keep", contains(`"from-user"`, `"p"`))
 	hostCondition(t, ns, "keep", v1alpha1.ConditionDegraded, metav1.ConditionFalse, v1alpha1.ReasonAsExpected)
 	before := &v1alpha1.PluginHost{}
@@ -501,6 +506,7 @@ func TestPodNudge(t *testing.T) {
 			startManager(t, ns, opts)
 			p := newPlugin(ns, "p", "nudge", 1)
 			create(t, newHost(ns, "n", "nudge"), p)
+			advertise(t, ns, "n")
 			configMapData(t, ns, "n", contains(`"p"`))
 			pod := hostPod(t, ns, "n", "n-0", 8080)
 			impostor := impostorPod(t, ns, "n", "n-impostor", 8080, nil)

@@ -55,7 +55,7 @@ func setHostConditions(host *v1alpha1.PluginHost, f hostFacts) {
 		return
 	case f.ConfigReason != "":
 		setReadiness(conds, gen, false, f.ConfigReason, "%s", f.ConfigMessage)
-	case f.TypesReason != "":
+	case f.TypesReason == v1alpha1.ReasonHostTypesInvalid:
 		setReadiness(conds, gen, false, f.TypesReason, "%s", f.TypesMessage)
 	case len(refused) > 0:
 		setReadiness(conds, gen, false, v1alpha1.ReasonPodRefusedConfig,
@@ -64,6 +64,10 @@ func setHostConditions(host *v1alpha1.PluginHost, f hostFacts) {
 		setReadiness(conds, gen, false, v1alpha1.ReasonPodsUnreachable, "Cannot read /status: %s", strings.Join(unreachable, "; "))
 	case f.ReadyPods == 0:
 		setReadiness(conds, gen, false, v1alpha1.ReasonWorkloadUnavailable, "No pod is ready (%d pods)", f.Pods)
+	case f.TypesReason != "":
+		// A ready pod that has not advertised: its image is older than the SDK, or the
+		// pods of a new image are not ready yet.
+		setReadiness(conds, gen, false, f.TypesReason, "%s", f.TypesMessage)
 	case !f.rolledOut():
 		setReadiness(conds, gen, false, v1alpha1.ReasonRollingOut, "%d of %d running pods run revision %s",
 			appliedPods(f), len(f.Running), short(f.DesiredRevision))

@@ -75,7 +75,7 @@ func TestPluginsCheckedAgainstAdvertisedTypes(t *testing.T) {
 			t.Errorf("Plugin %s: %q does not name the image it waits for (%s); kstatus: %s", p.Name, c.Message, opts.DefaultHostImage, res.Message)
 		}
 	}
-	hostCondition(t, ns, "types", v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonAwaitingHostTypes)
+	hostCondition(t, ns, "types", v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonWorkloadUnavailable)
 	configMapData(t, ns, "types", lacks(`"good"`, `"gauge"`, `"odd"`))
 
 	// (a) The pod advertises: its types are recorded and the good Plugin is served.
