@@ -146,7 +146,8 @@ const (
 	// that the host advertised for spec.type; the message names the option at fault.
 	ReasonInvalidOptions = "InvalidOptions"
 
-	// ReasonAwaitingHostTypes (Accepted=Unknown, Ready=False; also the PluginHost's Ready):
+	// ReasonAwaitingHostTypes (Accepted=Unknown, Ready=False; the PluginHost's Ready when a
+	// pod is ready):
 	// no running pod of the host's current image has advertised its plugin types yet, so
 	// the Plugins cannot be checked and are not rendered (the pods keep the last rendered
 	// configuration). It clears once such a pod answers /status; a pod that answers
