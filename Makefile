@@ -281,11 +281,16 @@ kind: ## Build the pinned kind into bin/ (for test-e2e).
 # The e2e suite's cluster: kind where a Docker daemon answers, else the local node (root).
 E2E_CLUSTER ?= $(shell $(CONTAINER_TOOL) info >/dev/null 2>&1 && echo kind || echo local)
 E2E_IMAGE ?= example.com/plugin-operator:e2e
+# The example plugin host's image in the suite: e2e.ExampleImage, allowed in
+# test/e2e/testdata/e2e-values.yaml (fixed, so the three agree).
+E2E_EXAMPLE_IMAGE := localhost/plugin-operator/featureflags:e2e
 
 .PHONY: test-e2e
 test-e2e: k8s-binaries ## End-to-end suite on kind (Docker) or, without Docker, on the local node (root; see make cluster).
 	@if [ "$(E2E_CLUSTER)" = local ]; then $(MAKE) --no-print-directory cluster-binaries pause-image image IMG=$(E2E_IMAGE); fi
+	$(MAKE) --no-print-directory example-image EXAMPLE_IMG=$(E2E_EXAMPLE_IMAGE)
 	E2E_CLUSTER="$(E2E_CLUSTER)" E2E_IMAGE="$(E2E_IMAGE)" E2E_IMAGE_TAR="$(LOCALBIN)/image.tar" E2E_REPORT="$(E2E_REPORT)" \
+	  E2E_EXAMPLE_IMAGE_TAR="$(LOCALBIN)/example-image.tar" \
 	  K8S_BIN_DIR="$(K8S_BIN_DIR)" PAUSE_IMAGE_TAR="$(LOCALBIN)/pause.tar" \
 	  KIND="$(KIND)" KIND_CLUSTER="$(KIND_CLUSTER)" KUBECTL="$(KUBECTL)" HELM="$(HELM)" CONTAINER_TOOL="$(CONTAINER_TOOL)" \
 	  go test -tags e2e -count=1 -timeout 60m -v -run TestE2E ./test/e2e/
