@@ -300,7 +300,8 @@ func (f *Flags) evaluateQuery(raw string) (Evaluation, error) {
 }
 
 // Evaluate evaluates flag for user and counts the evaluation. A flag rolled out to some
-// percent of users needs a user; without one the request is refused (and not counted).
+// users (percent 1 to 99) needs a user; without one the request is refused (and not
+// counted).
 func (f *Flags) Evaluate(flag, user string) (Evaluation, error) {
 	fl, ok := f.opts.Flags[flag]
 	if !ok {
@@ -314,6 +315,8 @@ func (f *Flags) Evaluate(flag, user string) (Evaluation, error) {
 		ev.Reason = ReasonDisabled
 	case percent == 100:
 		ev.Enabled, ev.Reason = true, ReasonEnabled
+	case percent == 0:
+		ev.Reason = ReasonOutRollout
 	case user == "":
 		return Evaluation{}, fmt.Errorf("%w: query parameter \"user\" is required: flag %q is on for %d%% of users", plugin.ErrInvalidRequest, flag, percent)
 	case Bucket(flag, user) < percent:

@@ -110,6 +110,7 @@ func TestEvaluate(t *testing.T) {
 		{"flag=new-checkout&user=" + in, true, featureflags.ReasonInRollout},
 		{"flag=new-checkout&user=" + out, false, featureflags.ReasonOutRollout},
 		{"flag=nobody&user=" + in, false, featureflags.ReasonOutRollout},
+		{"flag=nobody", false, featureflags.ReasonOutRollout}, // percent 0 needs no user
 		// An unknown flag is the default (true here), not an error.
 		{"flag=not-there&user=alice", true, featureflags.ReasonUnknownFlag},
 	} {
@@ -129,7 +130,7 @@ func TestEvaluate(t *testing.T) {
 		"new-checkout": {Enabled: true, Percent: 25, Evaluations: 5},
 		"dark-mode":    {Enabled: true, Percent: 100, Evaluations: 2},
 		"beta.search":  {Enabled: false, Percent: 100, Evaluations: 1},
-		"nobody":       {Enabled: true, Percent: 0, Evaluations: 1},
+		"nobody":       {Enabled: true, Percent: 0, Evaluations: 2},
 	}
 	if fmt.Sprint(l.Flags) != fmt.Sprint(want) || !l.Default || l.UnknownEvaluations != 1 {
 		t.Errorf("list = %+v, want flags %v, default true, 1 unknown evaluation", l, want)
