@@ -34,7 +34,8 @@ import (
 
 // TestHostBinary builds this module's host binary and runs it as a PluginHost pod would:
 // a featureflags plugin served over HTTP, its config changed in place (same process, counts
-// kept), then an invalid config refused while the last good one keeps serving.
+// kept), an invalid config refused while the last good one keeps serving, and the counts
+// restored from the state directory by the next process.
 func TestHostBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the host binary; not run under -short")
@@ -46,38 +47,15 @@ func TestHostBinary(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	config := filepath.Join(dir, "config.json")
+	stateDir := filepath.Join(dir, "state")
+	if err := os.Mkdir(stateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	writeConfig(t, config, `{"enabled": true}`)
 
-	cmd := exec.Command(bin, "--config", config, "--listen", "127.0.0.1:0", "--log-format", "json", "--poll-interval", "50ms")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	logs := &logTail{}
-	addr := make(chan string, 1)
-	go logs.read(stderr, addr)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		if err := <-exited; err != nil {
-			t.Errorf("the host exited with %v after SIGTERM\n%s", err, logs)
-		}
-	})
-	var base string
-	select {
-	case a := <-addr:
-		base = "http://" + a
-	case err := <-exited:
-		t.Fatalf("the host exited before serving: %v\n%s", err, logs)
-	case <-time.After(time.Minute):
-		t.Fatalf("no \"Serving plugins\" line within a minute\n%s", logs)
-	}
-	// Only this process serves: it is the one started above for as long as it has not exited.
-	pid := cmd.Process.Pid
+	host := startHost(t, bin, "--config", config, "--state-dir", stateDir)
+	base := host.base
+	pid := host.cmd.Process.Pid
 
 	// The host advertises the type with its operations.
 	var types struct {
@@ -122,9 +100,10 @@ func TestHostBinary(t *testing.T) {
 		}
 		return nil
 	})
+	// Only the process started above serves, as long as it has not exited.
 	select {
-	case err := <-exited:
-		t.Fatalf("the host process %d exited during the reload: %v\n%s", pid, err, logs)
+	case err := <-host.exited:
+		t.Fatalf("the host process %d exited during the reload: %v\n%s", pid, err, host.logs)
 	default:
 	}
 	if got := listed(t, base); got != evaluations {
@@ -154,6 +133,67 @@ func TestHostBinary(t *testing.T) {
 	if got := listed(t, base); got != evaluations {
 		t.Errorf("list counts %d evaluations, want %d", got, evaluations)
 	}
+
+	// evaluate is Mutating, so the host saved the counts; a new process restores them.
+	host.stop(t)
+	writeConfig(t, config, `{"enabled": true}`)
+	host = startHost(t, bin, "--config", config, "--state-dir", stateDir)
+	if got := listed(t, host.base); got != evaluations {
+		t.Errorf("after a restart with the same state dir, list counts %d evaluations, want %d", got, evaluations)
+	}
+}
+
+// host is a running host binary.
+type host struct {
+	cmd    *exec.Cmd
+	base   string     // http://addr of --listen
+	exited chan error // receives Wait's result once the process exits and its log is read
+	logs   *logTail
+}
+
+// startHost starts bin with args on a free port and waits for its "Serving plugins" line.
+// The host is stopped (SIGTERM) when the test ends unless stop was called.
+func startHost(t *testing.T, bin string, args ...string) *host {
+	t.Helper()
+	args = append(args, "--listen", "127.0.0.1:0", "--log-format", "json", "--poll-interval", "50ms")
+	h := &host{cmd: exec.Command(bin, args...), exited: make(chan error, 1), logs: &logTail{}}
+	stderr, err := h.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	go func() {
+		h.logs.read(stderr, addr)
+		h.exited <- h.cmd.Wait()
+	}()
+	t.Cleanup(func() { h.stop(t) })
+	select {
+	case a := <-addr:
+		h.base = "http://" + a
+	case err := <-h.exited:
+		h.exited <- err
+		t.Fatalf("the host exited before serving: %v\n%s", err, h.logs)
+	case <-time.After(time.Minute):
+		t.Fatalf("no \"Serving plugins\" line within a minute\n%s", h.logs)
+	}
+	return h
+}
+
+// stop sends SIGTERM and waits for a clean exit (in-flight requests drained, the final
+// snapshot saved); a second call does nothing.
+func (h *host) stop(t *testing.T) {
+	t.Helper()
+	if h.exited == nil {
+		return
+	}
+	_ = h.cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-h.exited; err != nil {
+		t.Errorf("the host exited with %v after SIGTERM\n%s", err, h.logs)
+	}
+	h.exited = nil
 }
 
 // writeConfig writes config.json with one featureflags plugin whose new-checkout flag has
