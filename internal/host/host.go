@@ -17,7 +17,7 @@ limitations under the License.
 // Package host is the plugin runtime: it applies config.json in place (diffing plugins,
 // keeping state), serves the HTTP API, watches the config file with Argus, persists state
 // and reports what it applied. Every reload — a config change or rotated credentials — takes
-// one path: build the next generation without touching anything live, then commit it by
+// one path: build the next applied config without touching anything live, then commit it by
 // swapping one pointer.
 package host
 
@@ -61,7 +61,7 @@ type Host struct {
 	log  *slog.Logger
 
 	// current is read lock-free by every request and swapped whole by Apply.
-	current atomic.Pointer[generation]
+	current atomic.Pointer[appliedConfig]
 	// draining makes /readyz fail during shutdown.
 	draining atomic.Bool
 	// waitingLock is the state dir lock's path while another process holds it and this host
@@ -73,7 +73,7 @@ type Host struct {
 	// applyMu serializes Apply and ReloadCredentials; live and restored are only touched
 	// under it.
 	applyMu sync.Mutex
-	// live are the current generation's instances by name and type: the ones the next build
+	// live are the current config's instances by name and type: the ones the next build
 	// reconfigures, so state survives reloads.
 	live map[string]liveInstance
 	// restored is saved state waiting for a plugin of that name and type to appear.
@@ -93,10 +93,10 @@ type liveInstance struct {
 	inst plugin.Instance
 }
 
-// generation is one applied config: immutable once published. A reload builds the next
-// generation beside it and swaps one pointer; requests that loaded the old generation finish
+// appliedConfig is one applied config: immutable once published. A reload builds the next
+// one beside it and swaps one pointer; requests that loaded the old one finish
 // on it, with its instances, credentials and slots.
-type generation struct {
+type appliedConfig struct {
 	revision  string
 	appliedAt time.Time
 	// data are the config bytes, built again when credential files rotate.
@@ -195,17 +195,17 @@ func (h *Host) Refuse(rev string, err error) {
 	h.refuse(rev, prev, err)
 }
 
-// build prepares the next generation from config bytes: it parses and validates them, reads
-// credentials, and makes every instance the generation will run — new ones for added plugins
+// build prepares the next applied config from config bytes: it parses and validates them,
+// reads credentials, and makes every instance the config will run — new ones for added plugins
 // or changed types, reconfigured copies (sharing state) for changed specs. It changes
 // nothing live: no instance, no metric series, no slot, no bookkeeping. Everything that can
 // fail fails here.
-func (h *Host) build(data []byte, rev string, prev *generation, res *Result) (*generation, error) {
+func (h *Host) build(data []byte, rev string, prev *appliedConfig, res *Result) (*appliedConfig, error) {
 	cfg, err := pluginconfig.Parse(data, h.opts.Registry)
 	if err != nil {
 		return nil, err
 	}
-	next := &generation{revision: rev, appliedAt: h.opts.Now(), data: data, config: cfg, entries: make(map[string]*entry, len(cfg.Plugins))}
+	next := &appliedConfig{revision: rev, appliedAt: h.opts.Now(), data: data, config: cfg, entries: make(map[string]*entry, len(cfg.Plugins))}
 	var errs []error
 	for i := range cfg.Plugins {
 		spec := cfg.Plugins[i]
@@ -298,11 +298,11 @@ func pluginSpec(spec pluginconfig.Plugin) (plugin.Spec, error) {
 	return plugin.Spec{Name: spec.Name, Type: spec.Type, Options: opts}, nil
 }
 
-// commit publishes a built generation; it cannot fail. It gives each entry its metric series
-// and its connection slots — the previous generation's channel when max_connections is
-// unchanged, so that requests in flight on the old generation still count against the bound —
+// commit publishes a built config; it cannot fail. It gives each entry its metric series
+// and its connection slots — the previous config's channel when max_connections is
+// unchanged, so that requests in flight on the old config still count against the bound —
 // swaps the pointer, and only then drops what the new config no longer has.
-func (h *Host) commit(next, prev *generation) {
+func (h *Host) commit(next, prev *appliedConfig) {
 	for name, e := range next.entries {
 		var old *entry
 		if prev != nil {
@@ -341,7 +341,7 @@ func (h *Host) commit(next, prev *generation) {
 }
 
 // applied records a committed config change in status, metrics, the log and the audit log.
-func (h *Host) applied(next, prev *generation, res Result) {
+func (h *Host) applied(next, prev *appliedConfig, res Result) {
 	rec := ReloadRecord{
 		Time: next.appliedAt, Result: ReloadApplied, Revision: res.Revision, PreviousRevision: res.PreviousRevision,
 		Added: res.Added, Removed: res.Removed, Changed: res.Changed, Plugins: len(next.entries),
@@ -383,7 +383,7 @@ func (h *Host) recovered(rev string) {
 	h.opts.Metrics.lastReloadOK.Set(1)
 }
 
-func (g *generation) revisionOrEmpty() string {
+func (g *appliedConfig) revisionOrEmpty() string {
 	if g == nil {
 		return ""
 	}

@@ -178,13 +178,14 @@ func (h *Host) serveOperation(w http.ResponseWriter, r *http.Request, e *entry, 
 		w.Header()["Connection"] = hdrClose
 	}
 
+	// One pooled buffer holds the body and, after it, the type's answer (Request.Buf).
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
 	req := plugin.Request{Operation: rt.op.Name, RawQuery: r.URL.RawQuery}
 	if r.Method == http.MethodPost {
 		// request_timeout bounds reading the body, so a slow client cannot hold a slot.
 		rc := http.NewResponseController(w)
 		_ = rc.SetReadDeadline(time.Now().Add(e.spec.Connection.RequestTimeout.D()))
-		bp := bufPool.Get().(*[]byte)
-		defer bufPool.Put(bp)
 		body, status, err := h.readBody(r, (*bp)[:0])
 		*bp = body[:0]
 		if err != nil {
@@ -192,6 +193,7 @@ func (h *Host) serveOperation(w http.ResponseWriter, r *http.Request, e *entry, 
 		}
 		req.Body = body
 	}
+	req.Buf = (*bp)[len(req.Body):len(req.Body)]
 	resp, err := e.inst.Execute(r.Context(), req)
 	if rt.op.Mutating {
 		h.markStateChanged() // whatever the outcome: a failed operation may have written too

@@ -99,7 +99,7 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // Status codes whose counters are resolved ahead, so the request path does not build
 // label strings.
-var knownCodes = [...]int{200, 400, 401, 404, 405, 408, 409, 413, 415, 500, 503}
+var knownCodes = [...]int{200, 400, 401, 404, 405, 408, 409, 413, 415, 422, 429, 500, 503}
 
 // routeMetrics are one plugin operation's series, resolved at apply time.
 type routeMetrics struct {
@@ -150,7 +150,7 @@ func (m *Metrics) forgetRoute(plugin, op string) {
 	m.duration.DeleteLabelValues(plugin, op)
 }
 
-func (m *Metrics) reloaded(result, rev, prevRev string, g *generation) {
+func (m *Metrics) reloaded(result, rev, prevRev string, g *appliedConfig) {
 	m.reloads.WithLabelValues(result).Inc()
 	m.lastReloadTS.WithLabelValues(result).SetToCurrentTime()
 	if result != ReloadApplied {

@@ -62,160 +62,231 @@ type RunOptions struct {
 // final snapshot and returns nil. SIGTERM while it waits for the state dir returns nil at
 // once and writes nothing.
 func Run(ctx context.Context, f RunOptions) error {
+	if f.Registry == nil {
+		return errors.New("no plugin types")
+	}
 	if f.PollInterval <= 0 || f.SnapshotInterval <= 0 {
 		return fmt.Errorf("poll interval (%s) and snapshot interval (%s) must be positive", f.PollInterval, f.SnapshotInterval)
 	}
-	log := f.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if f.Logger == nil {
+		f.Logger = slog.New(slog.DiscardHandler)
 	}
 	audit, err := OpenAudit(f.AuditLog)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = audit.Close() }()
-
-	h := New(Options{Registry: f.Registry, Logger: log, Audit: audit, MaxBodyBytes: f.MaxBodyBytes})
+	r := &runner{opts: f, log: f.Logger, host: New(Options{Registry: f.Registry, Logger: f.Logger, Audit: audit, MaxBodyBytes: f.MaxBodyBytes})}
 
 	// Listen before anything else, so that kubelet's probes are answered while the host
 	// waits for the state dir: /healthz says the process is alive, /readyz and plugin
-	// requests say what it waits for. No plugin exists until the config is applied below.
-	ln, err := net.Listen("tcp", f.Listen)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", f.Listen, err)
+	// requests say what it waits for. No plugin exists until the config is applied.
+	if err := r.listen(); err != nil {
+		return err
 	}
-	newServer := func(handler http.Handler) *http.Server {
-		return &http.Server{
+	unlock, err := r.takeStateDir(ctx)
+	switch {
+	case errors.Is(err, errStoppedWaiting):
+		// SIGTERM while waiting: this process never owned the state, so it has nothing to
+		// save and must not write over the holder's snapshot.
+		r.log.Info("Shutting down while waiting for the state directory; no snapshot written: another pluginhost still holds it", "dir", f.StateDir)
+		r.drain()
+		return nil
+	case err != nil:
+		r.close()
+		return err
+	}
+	defer unlock() // after the final snapshot
+	src, err := r.applyInitialConfig()
+	if err != nil {
+		r.close()
+		return err
+	}
+	runErr := r.serve(ctx, src)
+	r.drain()
+	return errors.Join(runErr, r.finalSnapshot())
+}
+
+// runner is one run of the host program: the steps of Run share it.
+type runner struct {
+	opts RunOptions
+	log  *slog.Logger
+	host *Host
+
+	servers   []*http.Server
+	listeners []net.Listener
+	serveErr  chan error
+	store     *Store // nil without a state dir
+}
+
+// errStoppedWaiting: ctx ended while another process held the state dir.
+var errStoppedWaiting = errors.New("stopped while waiting for the state directory")
+
+// listen opens the plugins' listener, and the operations listener with OpsAddr, and serves
+// them.
+func (r *runner) listen() error {
+	ln, err := net.Listen("tcp", r.opts.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", r.opts.Listen, err)
+	}
+	handlers := []http.Handler{r.host.Handler()}
+	r.listeners = []net.Listener{ln}
+	if r.opts.OpsAddr != "" {
+		opsLn, err := net.Listen("tcp", r.opts.OpsAddr)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("listening on %s (--ops-addr): %w", r.opts.OpsAddr, err)
+		}
+		handlers = []http.Handler{r.host.APIHandler(), r.host.OpsHandler()}
+		r.listeners = append(r.listeners, opsLn)
+	}
+	r.serveErr = make(chan error, len(handlers))
+	for i, handler := range handlers {
+		srv := &http.Server{
 			Handler:           handler,
 			ReadHeaderTimeout: 5 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			MaxHeaderBytes:    64 << 10,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+			ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
 		}
+		r.servers = append(r.servers, srv)
+		go func() { r.serveErr <- srv.Serve(r.listeners[i]) }()
 	}
-	srv := newServer(h.Handler())
-	servers := []*http.Server{srv}
-	listeners := []net.Listener{ln}
-	opsAddr := ""
-	if f.OpsAddr != "" {
-		opsLn, err := net.Listen("tcp", f.OpsAddr)
-		if err != nil {
-			_ = ln.Close()
-			return fmt.Errorf("listening on %s (--ops-addr): %w", f.OpsAddr, err)
-		}
-		srv.Handler = h.APIHandler()
-		servers = append(servers, newServer(h.OpsHandler()))
-		listeners = append(listeners, opsLn)
-		opsAddr = opsLn.Addr().String()
-	}
-	serveErr := make(chan error, len(servers))
-	for i := range servers {
-		go func() { serveErr <- servers[i].Serve(listeners[i]) }()
-	}
-	// abort closes the listeners when Run fails before it serves plugins.
-	abort := func(err error) error {
-		for _, srv := range servers {
-			_ = srv.Close()
-		}
-		return err
-	}
-	log.Info("Listening", "addr", ln.Addr().String(), "opsAddr", opsAddr)
+	r.log.Info("Listening", "addr", r.addr(), "opsAddr", r.opsAddr())
+	return nil
+}
 
-	var store *Store
-	if f.StateDir != "" {
-		unlock, err := LockStateDir(ctx, f.StateDir, log, func(lock string) { h.WaitingForLock(f.StateDir, lock) })
-		if err != nil {
-			if ctx.Err() == nil || !errors.Is(err, ctx.Err()) {
-				return abort(err)
-			}
-			// SIGTERM while waiting: this process never owned the state, so it has nothing
-			// to save and must not write over the holder's snapshot.
-			log.Info("Shutting down while waiting for the state directory; no snapshot written: another pluginhost still holds it", "dir", f.StateDir)
-			h.Drain()
-			shutdownCtx, cancel := context.WithTimeout(context.Background(), f.ShutdownTimeout)
-			defer cancel()
-			for _, srv := range servers {
-				_ = srv.Shutdown(shutdownCtx)
-			}
-			return nil
-		}
-		defer unlock() // after the final snapshot
-		if store, err = NewStore(f.StateDir); err != nil {
-			return abort(err)
-		}
-		if err := h.Restore(store); err != nil {
-			return abort(err)
-		}
-		h.LockTaken()
+func (r *runner) addr() string { return r.listeners[0].Addr().String() }
+
+func (r *runner) opsAddr() string {
+	if len(r.listeners) < 2 {
+		return ""
 	}
-	src, err := NewConfigSource(h, f.Config)
+	return r.listeners[1].Addr().String()
+}
+
+// takeStateDir locks the state dir (waiting while another pluginhost holds it) and restores
+// the saved state; it returns the unlock. Without a state dir it does nothing.
+func (r *runner) takeStateDir(ctx context.Context) (unlock func(), err error) {
+	dir := r.opts.StateDir
+	if dir == "" {
+		return func() {}, nil
+	}
+	unlock, err = LockStateDir(ctx, dir, r.log, func(lock string) { r.host.WaitingForLock(dir, lock) })
 	if err != nil {
-		return abort(err)
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return nil, errStoppedWaiting
+		}
+		return nil, err
+	}
+	if r.store, err = NewStore(dir); err == nil {
+		err = r.host.Restore(r.store)
+	}
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	r.host.LockTaken()
+	return unlock, nil
+}
+
+// applyInitialConfig applies the config file as it is now; a refused one is logged, and the
+// host serves nothing until the file is valid.
+func (r *runner) applyInitialConfig() (*ConfigSource, error) {
+	src, err := NewConfigSource(r.host, r.opts.Config)
+	if err != nil {
+		return nil, err
 	}
 	if _, err := src.Load(); err != nil {
-		log.Error("Initial config refused; serving nothing until the file is valid", "path", f.Config, "err", err)
+		r.log.Error("Initial config refused; serving nothing until the file is valid", "path", r.opts.Config, "err", err)
 	}
 	// Logged once the initial config is applied: tests and tools that wait for this line
 	// may send plugin requests at once.
-	log.Info("Serving plugins", "addr", ln.Addr().String(), "opsAddr", opsAddr, "config", f.Config, "revision", h.Revision(), "poll", f.PollInterval, "stateDir", f.StateDir)
-	if f.Ready != nil {
-		f.Ready(ln.Addr().String())
+	r.log.Info("Serving plugins", "addr", r.addr(), "opsAddr", r.opsAddr(), "config", r.opts.Config, "revision", r.host.Revision(), "poll", r.opts.PollInterval, "stateDir", r.opts.StateDir)
+	if r.opts.Ready != nil {
+		r.opts.Ready(r.addr())
 	}
+	return src, nil
+}
 
-	watchCtx, stopWatch := context.WithCancel(context.Background())
+// serve watches the config and saves state snapshots until ctx ends (nil) or a server or
+// the watch fails.
+func (r *runner) serve(ctx context.Context, src *ConfigSource) error {
+	watchCtx, stop := context.WithCancel(context.Background())
 	watchErr := make(chan error, 1)
-	go func() { watchErr <- src.Watch(watchCtx, f.PollInterval) }()
-	snapDone := make(chan struct{})
+	go func() { watchErr <- src.Watch(watchCtx, r.opts.PollInterval) }()
+	snapshotsDone := make(chan struct{})
 	go func() {
-		defer close(snapDone)
-		if store == nil {
-			return
-		}
-		// A snapshot follows a change by SnapshotInterval, and a host whose state has not
-		// changed does not wake up: each timer wake-up of an idle process costs CPU
-		// (docs/performance.md, "Idle CPU"). Changes within one interval share a snapshot.
-		for {
-			select {
-			case <-watchCtx.Done():
-				return
-			case <-h.StateChanged():
-			}
-			t := time.NewTimer(f.SnapshotInterval)
-			select {
-			case <-watchCtx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-			_ = h.Snapshot(store) // errors are reported in /status, metrics and the log
-		}
+		defer close(snapshotsDone)
+		r.saveSnapshots(watchCtx)
 	}()
-
-	var runErr error
+	defer func() {
+		stop()
+		<-snapshotsDone
+	}()
 	select {
 	case <-ctx.Done():
-		log.Info("Shutting down: draining in-flight requests", "timeout", f.ShutdownTimeout)
-	case err := <-serveErr:
-		runErr = fmt.Errorf("HTTP server: %w", err)
+		r.log.Info("Shutting down: draining in-flight requests", "timeout", r.opts.ShutdownTimeout)
+		return nil
+	case err := <-r.serveErr:
+		return fmt.Errorf("HTTP server: %w", err)
 	case err := <-watchErr:
-		runErr = fmt.Errorf("config watch: %w", err)
+		return fmt.Errorf("config watch: %w", err)
 	}
-	h.Drain()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), f.ShutdownTimeout)
+}
+
+// saveSnapshots saves plugin state SnapshotInterval after it changes, until ctx ends. A
+// host whose state has not changed does not wake up: each timer wake-up of an idle process
+// costs CPU (docs/performance.md, "Idle CPU"). Changes within one interval share a
+// snapshot.
+func (r *runner) saveSnapshots(ctx context.Context) {
+	if r.store == nil {
+		return
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.host.StateChanged():
+		}
+		t := time.NewTimer(r.opts.SnapshotInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		_ = r.host.Snapshot(r.store) // errors are reported in /status, metrics and the log
+	}
+}
+
+// drain makes /readyz fail and lets in-flight requests finish within ShutdownTimeout.
+func (r *runner) drain() {
+	r.host.Drain()
+	ctx, cancel := context.WithTimeout(context.Background(), r.opts.ShutdownTimeout)
 	defer cancel()
-	for i, srv := range servers {
-		if err := srv.Shutdown(shutdownCtx); err != nil {
-			log.Warn("In-flight requests did not finish in time", "addr", listeners[i].Addr().String(), "err", err)
+	for i, srv := range r.servers {
+		if err := srv.Shutdown(ctx); err != nil {
+			r.log.Warn("In-flight requests did not finish in time", "addr", r.listeners[i].Addr().String(), "err", err)
 		}
 	}
-	stopWatch()
-	<-snapDone
-	if store != nil {
-		if err := h.Snapshot(store); err != nil {
-			runErr = errors.Join(runErr, fmt.Errorf("final state snapshot: %w", err))
-		} else {
-			log.Info("Final state snapshot saved", "dir", store.Dir())
-		}
+}
+
+// close stops serving at once, when Run fails before it serves plugins.
+func (r *runner) close() {
+	for _, srv := range r.servers {
+		_ = srv.Close()
 	}
-	return runErr
+}
+
+// finalSnapshot saves the state after the last request, with a state dir.
+func (r *runner) finalSnapshot() error {
+	if r.store == nil {
+		return nil
+	}
+	if err := r.host.Snapshot(r.store); err != nil {
+		return fmt.Errorf("final state snapshot: %w", err)
+	}
+	r.log.Info("Final state snapshot saved", "dir", r.store.Dir())
+	return nil
 }

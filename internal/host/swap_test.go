@@ -188,7 +188,7 @@ func TestMetricsHaveNoSeriesOfARefusedConfig(t *testing.T) {
 	}
 }
 
-// max_connections bounds requests across reloads: requests admitted by an earlier generation
+// max_connections bounds requests across reloads: requests admitted under an earlier config
 // still hold their slots when a reload keeps the bound, so no more than max_connections run
 // at once however often the config changes.
 func TestMaxConnectionsHoldsAcrossReloadsUnderLoad(t *testing.T) {

@@ -86,9 +86,9 @@ func (s *ConfigSource) Load() (Result, error) {
 	var data []byte
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
-		before := s.generation()
+		before := s.dataTarget()
 		data, err = readConfig(s.path)
-		if s.generation() == before {
+		if s.dataTarget() == before {
 			break
 		}
 		time.Sleep(time.Millisecond)
@@ -142,8 +142,9 @@ func (s *ConfigSource) recheckAfter() time.Duration {
 	return RecheckInterval
 }
 
-// generation is the target of kubelet's ..data link ("" for a plain file).
-func (s *ConfigSource) generation() string {
+// dataTarget is the target of kubelet's ..data link ("" for a plain file): each update of a
+// projection writes a new one.
+func (s *ConfigSource) dataTarget() string {
 	t, _ := os.Readlink(filepath.Join(s.dir, "..data"))
 	return t
 }
@@ -181,7 +182,7 @@ func readConfig(path string) ([]byte, error) {
 //     as it was.
 //   - Kubelet's projection (config.json -> ..data/config.json -> ..2026_…/config.json):
 //     <dir>/..data/config.json. Lstat follows ..data, so it stats the file of the current
-//     generation, which every update writes anew and swaps in by renaming ..data.
+//     timestamped directory, which every update writes anew and swaps in by renaming ..data.
 //
 // With no report for a while the config and the credential files are read again: every
 // RetryInterval while something is refused (a refused config can apply once a credentials

@@ -78,6 +78,10 @@ type Request struct {
 	Body []byte
 	// RawQuery is the URL's query string without the '?' (see net/url.ParseQuery).
 	RawQuery string
+	// Buf is an empty buffer with spare capacity that Execute may append its answer to and
+	// return as Response.Body, sparing an allocation per request. The host reuses its
+	// memory once the response is written: neither keep it nor return it from elsewhere.
+	Buf []byte
 }
 
 // Response is an operation's result. The host writes Body, a JSON document, with status 200

@@ -158,16 +158,9 @@ func (c *Counter) Execute(_ context.Context, req plugin.Request) (plugin.Respons
 	default:
 		return plugin.Response{}, fmt.Errorf("%w: unknown operation %q", plugin.ErrInvalidRequest, req.Operation)
 	}
-	return plugin.Response{Body: c.answer(req.Operation, v)}, nil
-}
-
-// answer is the response body: one allocation of the exact size.
-func (c *Counter) answer(op string, v int64) []byte {
-	prefix := c.answers[op]
-	b := make([]byte, 0, len(prefix)+22)
-	b = append(b, prefix...)
+	b := append(req.Buf, c.answers[req.Operation]...)
 	b = strconv.AppendInt(b, v, 10)
-	return append(b, "}\n"...)
+	return plugin.Response{Body: append(b, "}\n"...)}, nil
 }
 
 // Increment adds value × increment and returns the new value. It refuses, and changes
