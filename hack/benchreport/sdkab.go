@@ -217,7 +217,7 @@ Condition: median(new / bare) ≥ median(base / bare) − spread(base / bare), t
 over these rounds): the noise of what is compared against, measured on the same machine at
 the same time. The new build's own spread is not used, so a noisier new build cannot widen
 its own margin. The spread is max − min, as the issue states it, so one disturbed round
-widens it; the paired column (both hosts' ratios from the same round) is the less noisy view.
+widens it; the paired column compares the two hosts within each round instead.
 `, o.rounds, mb, mn, medianOf(diff), sprB, sprN, spread(diff), mn, mb, sprB, bound, verdict)
 	if o.rounds < 7 || r.quick {
 		fmt.Fprintf(&sb, "\n**This run checks the harness only** (%d rounds of %s): the issue asks for the median of at least 7 rounds of full length.\n", o.rounds, d)
