@@ -310,18 +310,29 @@ func TestReconfigureRefusedChangesNothing(t *testing.T) {
 	c := newClock()
 	inst := newLimiter(t, c, `{"rate": 1, "burst": 4, "maxKeys": 3}`)
 	for _, k := range []string{"a", "b", "c"} {
-		take(t, inst, `{"key": "`+k+`"}`)
+		take(t, inst, `{"key": "`+k+`", "tokens": 4}`)
+		c.advance(500 * time.Millisecond)
 	}
-	before := string(mustSnapshot(t, inst))
+	// Tokens now: a 1.5, b 1, c 0.5.
+	seen := func() string {
+		d := snapshotOf(t, inst)
+		return fmt.Sprintf("%d buckets, a=%v b=%v c=%v", len(d.Buckets), tokens(t, inst, "a"), tokens(t, inst, "b"), tokens(t, inst, "c"))
+	}
+	before := seen()
 	r, _ := plugin.As[plugin.Reconfigurer](inst)
 	if _, err := r.Reconfigure(plugin.Spec{Options: json.RawMessage(`{"rate": 1, "burst": "x"}`)}); err == nil || !strings.Contains(err.Error(), "burst") {
 		t.Fatalf("Reconfigure with a bad burst: %v", err)
 	}
-	// A good config the host then drops (another entry failed): smaller burst and maxKeys
-	// take effect only when the new limiter serves.
-	reconfigure(t, inst, `{"rate": 1, "burst": 1, "maxKeys": 1}`)
-	if after := string(mustSnapshot(t, inst)); after != before {
-		t.Fatalf("an unpublished Reconfigure changed the state:\n%s\n%s", before, after)
+	// A good config the host then drops (another entry failed): the settle at the old rate
+	// changes nothing the old limiter computes, and the smaller burst and maxKeys apply
+	// only when the new limiter serves.
+	reconfigure(t, inst, `{"rate": 100, "burst": 1, "maxKeys": 1}`)
+	if after := seen(); after != before {
+		t.Fatalf("an unpublished Reconfigure changed what the old limiter serves: %s, then %s", before, after)
+	}
+	c.advance(time.Second)
+	if r := take(t, inst, `{"key": "a", "tokens": 2}`); !r.Allowed || r.Remaining != 0.5 {
+		t.Fatalf("old limiter after an unpublished reload: %+v, want 2.5 - 2 = 0.5 left", r)
 	}
 }
 
