@@ -42,6 +42,7 @@ import (
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 	"github.com/hotreload/plugin-operator/internal/typeschema"
 	"github.com/hotreload/plugin-operator/pkg/plugins/counter"
+	"github.com/hotreload/plugin-operator/pkg/plugins/ratelimit"
 )
 
 // Options are the manager-wide settings of the reconcilers (the manager's flags).
@@ -340,7 +341,7 @@ func hostOfPod(_ context.Context, o client.Object) []reconcile.Request {
 // builtinTypes are the types of the project's own pluginhost image.
 // TODO(#19): validate against what each host advertises instead.
 func builtinTypes() *typeschema.Set {
-	set, err := typeschema.Compile(typeschema.Declarations(counter.Factory{}))
+	set, err := typeschema.Compile(typeschema.Declarations(counter.Factory{}, ratelimit.Factory{}))
 	if err != nil {
 		panic(err)
 	}
