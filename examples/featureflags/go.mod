@@ -2,7 +2,10 @@ module github.com/hotreload/plugin-operator/examples/featureflags
 
 go 1.26.0
 
-require github.com/hotreload/plugin-operator v0.0.0-00010101000000-000000000000
+require (
+	github.com/hotreload/plugin-operator v0.0.0-00010101000000-000000000000
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.2
+)
 
 require (
 	github.com/agilira/argus v1.7.1 // indirect
@@ -17,7 +20,6 @@ require (
 	github.com/prometheus/client_model v0.6.2 // indirect
 	github.com/prometheus/common v0.70.1 // indirect
 	github.com/prometheus/procfs v0.21.1 // indirect
-	github.com/santhosh-tekuri/jsonschema/v6 v6.0.2 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/sys v0.47.0 // indirect
 	golang.org/x/text v0.40.0 // indirect
