@@ -34,7 +34,7 @@ var forbiddenDeps = []string{"sigs.k8s.io/controller-runtime", "k8s.io/client-go
 
 // TestExampleModuleUsesOnlyTheSDK builds and vets the example module offline (GOPROXY=off:
 // its go.sum is complete and its modules are among the root module's, so a warm module
-// cache suffices) and checks what it links: nothing of controller-runtime, client-go or
+// cache suffices), checks that its go.mod and go.sum are tidy, and checks what it links: nothing of controller-runtime, client-go or
 // k8s.io/api, and of this repository only pkg/ (and what pkg/ links).
 func TestExampleModuleUsesOnlyTheSDK(t *testing.T) {
 	dir := filepath.Join(root, exampleModule)
@@ -55,6 +55,8 @@ func TestExampleModuleUsesOnlyTheSDK(t *testing.T) {
 	}
 	goCmd("build", "./...")
 	goCmd("vet", "./...")
+	// go.mod and go.sum are what `go mod tidy` writes (it prints the diff otherwise).
+	goCmd("mod", "tidy", "-diff")
 
 	rootGo, rootSum := goLineAndSums(t, root)
 	exGo, exSum := goLineAndSums(t, dir)
