@@ -6,6 +6,10 @@ SHELL := /usr/bin/env bash -o pipefail
 
 # Image used by `make docker-build deploy` and as the default PluginHost image.
 IMG ?= ghcr.io/hotreload/plugin-operator:dev
+# The example plugin host (examples/featureflags, its own Go module) and its image, which
+# holds only /pluginhost: `make example-image`, docs/plugins.md.
+EXAMPLE_DIR := examples/featureflags
+EXAMPLE_IMG ?= localhost/plugin-operator/featureflags:dev
 
 GOOS   ?= $(shell go env GOOS)
 GOARCH ?= $(shell go env GOARCH)
@@ -99,7 +103,12 @@ envtest-assets: setup-envtest ## Print the KUBEBUILDER_ASSETS dir: setup-envtest
 test: setup-envtest promtool ## Unit, envtest integration and local end-to-end tests (no cluster, no Docker).
 	assets="$$(hack/envtest-assets.sh $(K8S_VERSION) $(K8S_BIN_DIR) $(SETUP_ENVTEST))"; \
 	  KUBEBUILDER_ASSETS="$$assets" PROMTOOL=$(PROMTOOL) go test -race -count=1 -timeout 30m ./...
+	$(MAKE) --no-print-directory test-example
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
+
+.PHONY: test-example
+test-example: ## Test the example plugin module (examples/featureflags; its own go.mod, so not in ./...).
+	cd $(EXAMPLE_DIR) && go vet ./... && go test -race -count=1 -timeout 10m ./...
 
 .PHONY: test-unit
 test-unit: ## Unit tests only (no control plane).
@@ -194,6 +203,11 @@ image: ## Build the image IMG as bin/image.tar (docker-archive) without Docker, 
 	CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w" -o $(LOCALBIN)/image-bin/ ./cmd/manager ./cmd/pluginhost
 	go run ./hack/image --manager $(LOCALBIN)/image-bin/manager --pluginhost $(LOCALBIN)/image-bin/pluginhost --tag $(IMG) --out $(LOCALBIN)/image.tar
 
+.PHONY: example-image
+example-image: ## Build the example plugin host (examples/featureflags) as bin/example-image.tar: an image EXAMPLE_IMG with only /pluginhost, without Docker.
+	cd $(EXAMPLE_DIR) && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w" -o $(LOCALBIN)/example-bin/pluginhost .
+	go run ./hack/image --pluginhost $(LOCALBIN)/example-bin/pluginhost --tag $(EXAMPLE_IMG) --out $(LOCALBIN)/example-image.tar
+
 .PHONY: docker-push
 docker-push: ## Push the image IMG.
 	$(require-docker)
@@ -267,11 +281,16 @@ kind: ## Build the pinned kind into bin/ (for test-e2e).
 # The e2e suite's cluster: kind where a Docker daemon answers, else the local node (root).
 E2E_CLUSTER ?= $(shell $(CONTAINER_TOOL) info >/dev/null 2>&1 && echo kind || echo local)
 E2E_IMAGE ?= example.com/plugin-operator:e2e
+# The example plugin host's image in the suite: e2e.ExampleImage, allowed in
+# test/e2e/testdata/e2e-values.yaml (fixed, so the three agree).
+E2E_EXAMPLE_IMAGE := localhost/plugin-operator/featureflags:e2e
 
 .PHONY: test-e2e
 test-e2e: k8s-binaries ## End-to-end suite on kind (Docker) or, without Docker, on the local node (root; see make cluster).
 	@if [ "$(E2E_CLUSTER)" = local ]; then $(MAKE) --no-print-directory cluster-binaries pause-image image IMG=$(E2E_IMAGE); fi
+	$(MAKE) --no-print-directory example-image EXAMPLE_IMG=$(E2E_EXAMPLE_IMAGE)
 	E2E_CLUSTER="$(E2E_CLUSTER)" E2E_IMAGE="$(E2E_IMAGE)" E2E_IMAGE_TAR="$(LOCALBIN)/image.tar" E2E_REPORT="$(E2E_REPORT)" \
+	  E2E_EXAMPLE_IMAGE_TAR="$(LOCALBIN)/example-image.tar" \
 	  K8S_BIN_DIR="$(K8S_BIN_DIR)" PAUSE_IMAGE_TAR="$(LOCALBIN)/pause.tar" \
 	  KIND="$(KIND)" KIND_CLUSTER="$(KIND_CLUSTER)" KUBECTL="$(KUBECTL)" HELM="$(HELM)" CONTAINER_TOOL="$(CONTAINER_TOOL)" \
 	  go test -tags e2e -count=1 -timeout 60m -v -run TestE2E ./test/e2e/
@@ -302,3 +321,7 @@ cluster-down: ## Stop the local cluster and restore the machine (sysctls, nftabl
 .PHONY: cluster-load
 cluster-load: image ## Import the image IMG (bin/image.tar) into the local cluster's containerd.
 	hack/cluster.sh load $(LOCALBIN)/image.tar
+
+.PHONY: cluster-load-example
+cluster-load-example: example-image ## Import the example host image EXAMPLE_IMG (bin/example-image.tar) into the local cluster's containerd.
+	hack/cluster.sh load $(LOCALBIN)/example-image.tar

@@ -19,12 +19,13 @@ package controllers
 import (
 	"github.com/hotreload/plugin-operator/internal/typeschema"
 	"github.com/hotreload/plugin-operator/pkg/plugins/counter"
+	"github.com/hotreload/plugin-operator/pkg/plugins/ratelimit"
 )
 
 // builtinTypes are the types of the project's own pluginhost image, as its pods advertise
 // them. Only tests link plugin code; the manager learns types from the hosts.
 func builtinTypes() *typeschema.Set {
-	set, err := typeschema.Compile(typeschema.Declarations(counter.Factory{}))
+	set, err := typeschema.Compile(typeschema.Declarations(counter.Factory{}, ratelimit.Factory{}))
 	if err != nil {
 		panic(err)
 	}

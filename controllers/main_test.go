@@ -49,6 +49,7 @@ import (
 	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 	"github.com/hotreload/plugin-operator/internal/typeschema"
 	"github.com/hotreload/plugin-operator/pkg/plugins/counter"
+	"github.com/hotreload/plugin-operator/pkg/plugins/ratelimit"
 )
 
 var (
@@ -327,7 +328,7 @@ func newPlugin(ns, name, app string, inc int32) *v1alpha1.Plugin {
 // builtinTypesJSON is the types array of the project's pluginhost /status, as its pods
 // advertise it.
 var builtinTypesJSON = func() string {
-	b, err := json.Marshal(typeschema.Declarations(counter.Factory{}))
+	b, err := json.Marshal(typeschema.Declarations(counter.Factory{}, ratelimit.Factory{}))
 	if err != nil {
 		panic(err)
 	}

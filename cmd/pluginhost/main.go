@@ -23,10 +23,12 @@ package main
 import (
 	"github.com/hotreload/plugin-operator/pkg/pluginhost"
 	"github.com/hotreload/plugin-operator/pkg/plugins/counter"
+	"github.com/hotreload/plugin-operator/pkg/plugins/ratelimit"
 )
 
 func main() {
 	pluginhost.Main(
 		counter.Factory{},
+		ratelimit.Factory{},
 	)
 }

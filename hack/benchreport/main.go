@@ -43,9 +43,14 @@ func main() {
 	out := flag.String("out", "docs/performance.md", "report to write")
 	bin := flag.String("bin", "bin", "directory with the built pluginhost")
 	quick := flag.Bool("quick", false, "shorter runs (for checking the tool itself)")
-	only := flag.String("only", "", "run only this section (e.g. idleCPU) and print it instead of writing -out")
+	only := flag.String("only", "", "run only this section (e.g. idleCPU) and write it into -out in place of the section of the same title")
+	var ab abOptions
+	flag.StringVar(&ab.base, "ab-base", "2d6818d", "sdkAB: the commit whose pluginhost is today's build (main before the plugin SDK)")
+	flag.IntVar(&ab.rounds, "ab-rounds", 7, "sdkAB: rounds (issue #19 asks for at least 7)")
+	flag.IntVar(&ab.workers, "ab-workers", 16, "sdkAB: closed-loop clients per measurement")
+	flag.DurationVar(&ab.duration, "ab-duration", 0, "sdkAB: length of each measurement (0: 2s, 1s with -quick)")
 	flag.Parse()
-	r := &report{quick: *quick, bin: *bin}
+	r := &report{quick: *quick, bin: *bin, ab: ab}
 	if *only != "" {
 		// One section measured again, replacing the section of the same title in -out.
 		steps := r.steps()
@@ -84,6 +89,7 @@ func main() {
 type report struct {
 	quick    bool
 	bin      string
+	ab       abOptions
 	sections []section
 	started  time.Time
 }
@@ -183,7 +189,7 @@ func (r *report) steps() []step {
 	return []step{
 		{"inProcess", r.inProcess}, {"httpRatio", r.httpRatio}, {"apply", r.apply},
 		{"reloadLatency", r.reloadLatency}, {"idleCPU", r.idleCPU}, {"load", r.load},
-		{"reloadUnderLoad", r.reloadUnderLoad}, {"faults", r.faults}, {"operator", r.operator},
+		{"sdkAB", r.sdkAB}, {"reloadUnderLoad", r.reloadUnderLoad}, {"faults", r.faults}, {"operator", r.operator},
 		{"operatorFaults", r.operatorFaults},
 	}
 }
@@ -484,7 +490,8 @@ func cpuTime(pid int) (time.Duration, error) {
 }
 
 // replaceSections writes this run's sections into the report at path in place of the
-// sections of the same titles, each noting that it was measured apart from the rest.
+// sections of the same titles, each noting that it was measured apart from the rest; a
+// section the report does not have yet goes at its end.
 func (r *report) replaceSections(path, step string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -495,11 +502,14 @@ func (r *report) replaceSections(path, step string) error {
 		head := "\n## " + sec.title + "\n"
 		start := strings.Index(doc, head)
 		if start < 0 {
-			return fmt.Errorf("%s has no section %q: run make bench", path, sec.title)
+			doc = strings.TrimRight(doc, "\n") + "\n"
+			start = len(doc)
 		}
 		end := len(doc)
-		if next := strings.Index(doc[start+len(head):], "\n## "); next >= 0 {
-			end = start + len(head) + next
+		if start < end {
+			if next := strings.Index(doc[start+len(head):], "\n## "); next >= 0 {
+				end = start + len(head) + next
+			}
 		}
 		note := fmt.Sprintf("Measured on its own on %s (`go run ./hack/benchreport -only %s`), after the rest of this file.\n\n",
 			r.started.UTC().Format("2006-01-02 15:04 UTC"), step)

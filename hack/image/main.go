@@ -19,9 +19,13 @@ limitations under the License.
 // same content, user and entry point as the Dockerfile (whose base, distroless
 // static:nonroot, is reproduced as a small layer with the nonroot user), so that
 // `ctr images import` or `kind load image-archive` can load it where no daemon runs.
-// `make cluster` uses it for the pod sandbox image (--pause).
+// `make cluster` uses it for the pod sandbox image (--pause). Without --manager it writes a
+// host-only image (`make example-image`): a custom pluginhost at /pluginhost, the command
+// the operator's Deployment runs, on the same base and user, with /pluginhost as the entry
+// point.
 //
 //	go run ./hack/image --manager bin/manager --pluginhost bin/pluginhost --tag T --out bin/image.tar
+//	go run ./hack/image --pluginhost bin/featureflags --tag T --out bin/featureflags-image.tar
 //	go run ./hack/image --pause bin/pause --tag T --out bin/pause.tar
 //
 // The output is reproducible: every timestamp is the Unix epoch, files are sorted.
@@ -54,6 +58,14 @@ const (
 var labels = map[string]string{
 	"org.opencontainers.image.title":       "plugin-operator",
 	"org.opencontainers.image.description": "Kubernetes operator for hot-reloaded plugin instances: /manager (operator) and /pluginhost (runtime)",
+	"org.opencontainers.image.source":      "https://github.com/hotreload/plugin-operator",
+	"org.opencontainers.image.licenses":    "Apache-2.0",
+}
+
+// hostOnlyLabels label a host-only image (no /manager).
+var hostOnlyLabels = map[string]string{
+	"org.opencontainers.image.title":       "plugin-operator pluginhost",
+	"org.opencontainers.image.description": "A plugin host built with the plugin-operator SDK (pkg/pluginhost): /pluginhost, for a PluginHost's spec.image",
 	"org.opencontainers.image.source":      "https://github.com/hotreload/plugin-operator",
 	"org.opencontainers.image.licenses":    "Apache-2.0",
 }
@@ -92,8 +104,8 @@ func main() {
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("image", flag.ContinueOnError)
-	manager := fs.String("manager", "", "the manager binary (/manager, the entry point)")
-	pluginhost := fs.String("pluginhost", "", "the pluginhost binary (/pluginhost)")
+	manager := fs.String("manager", "", "the manager binary (/manager, the entry point); without it the image holds only /pluginhost")
+	pluginhost := fs.String("pluginhost", "", "the pluginhost binary (/pluginhost): the project's, or a custom host built with pkg/pluginhost")
 	pause := fs.String("pause", "", "write a pod sandbox image of this pause binary instead")
 	tag := fs.String("tag", "", "image reference to record in the archive, e.g. example.com/plugin-operator:e2e")
 	out := fs.String("out", "", "output docker-archive tarball")
@@ -112,10 +124,10 @@ func run(args []string) error {
 	switch {
 	case *pause != "":
 		img, err = pauseImage(*pause, *arch)
-	case *manager != "" && *pluginhost != "":
+	case *pluginhost != "":
 		img, err = projectImage(*manager, *pluginhost, *arch)
 	default:
-		return errors.New("give --manager and --pluginhost, or --pause")
+		return errors.New("give --pluginhost (and --manager for the project's image), or --pause")
 	}
 	if err != nil {
 		return err
@@ -135,21 +147,31 @@ func run(args []string) error {
 	return nil
 }
 
+// projectImage is the project's image, or without manager a host-only image: the same
+// base, user and working directory, /pluginhost as the entry point (the Deployment names
+// /pluginhost as its command anyway; the entry point serves `docker run` and `ctr run`).
 func projectImage(manager, pluginhost, arch string) (v1.Image, error) {
 	var bins []file
 	for _, b := range []struct{ src, dst string }{{manager, "manager"}, {pluginhost, "pluginhost"}} {
+		if b.src == "" {
+			continue
+		}
 		body, err := os.ReadFile(b.src)
 		if err != nil {
 			return nil, err
 		}
 		bins = append(bins, file{path: b.dst, mode: 0o755, body: body})
 	}
+	entrypoint, lbl := "/manager", labels
+	if manager == "" {
+		entrypoint, lbl = "/pluginhost", hostOnlyLabels
+	}
 	return build(arch, v1.Config{
-		Entrypoint: []string{"/manager"},
+		Entrypoint: []string{entrypoint},
 		User:       nonrootUser,
 		WorkingDir: workingDir,
 		Env:        []string{"PATH=/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin"},
-		Labels:     labels,
+		Labels:     lbl,
 	}, distrolessBase(), bins)
 }
 

@@ -166,3 +166,19 @@ func ExampleDecodeJSON() {
 	// {Key:a Tokens:2} invalid request: request body: unexpected data after the JSON value
 	// {Key:a Tokens:2} <nil>
 }
+
+// DecodeOptions names the option at fault, as config validation does.
+func ExampleDecodeOptions() {
+	var o struct {
+		Rate  float64 `json:"rate"`
+		Burst int     `json:"burst"`
+	}
+	for _, opts := range []string{`{"rate": 2.5}`, `{"rate": "fast"}`, `{"rate": 1, "brust": 2}`} {
+		err := plugin.DecodeOptions(plugin.Spec{Options: json.RawMessage(opts)}, &o)
+		fmt.Println(err)
+	}
+	// Output:
+	// <nil>
+	// options.rate: must be a number, got JSON string
+	// options: unknown field "brust"
+}

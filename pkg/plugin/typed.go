@@ -69,7 +69,7 @@ func DecodeJSON(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
-	if err := decodeStrict(body, v); err != nil {
+	if err := decodeStrict(body, v, ""); err != nil {
 		return fmt.Errorf("%w: request body: %v", ErrInvalidRequest, err)
 	}
 	return nil
@@ -82,33 +82,41 @@ func DecodeOptions(spec Spec, v any) error {
 	if len(bytes.TrimSpace(spec.Options)) == 0 {
 		return nil
 	}
-	if err := decodeStrict(spec.Options, v); err != nil {
-		return fmt.Errorf("options: %v", err)
-	}
-	return nil
+	return decodeStrict(spec.Options, v, "options")
 }
 
-func decodeStrict(data []byte, v any) error {
+// decodeStrict decodes data into v; errors name the field at fault under prefix.
+func decodeStrict(data []byte, v any, prefix string) error {
+	at := func(field string) string {
+		switch {
+		case prefix == "" && field == "":
+			return ""
+		case prefix == "":
+			return field + ": "
+		case field == "":
+			return prefix + ": "
+		default:
+			return prefix + "." + field + ": "
+		}
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
 		var se *json.SyntaxError
 		switch {
-		case errors.As(err, &te) && te.Field != "":
-			return fmt.Errorf("%s: must be %s, got JSON %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
 		case errors.As(err, &te):
-			return fmt.Errorf("must be a JSON %s, got %s", jsonKind(te.Type.Kind().String()), te.Value)
+			return fmt.Errorf("%smust be %s, got JSON %s", at(te.Field), jsonKind(te.Type.Kind().String()), te.Value)
 		case errors.As(err, &se):
-			return fmt.Errorf("malformed JSON at byte %d: %v", se.Offset, se)
+			return fmt.Errorf("%smalformed JSON at byte %d: %v", at(""), se.Offset, se)
 		case errors.Is(err, io.ErrUnexpectedEOF):
-			return errors.New("malformed JSON: unexpected end of input")
+			return fmt.Errorf("%smalformed JSON: unexpected end of input", at(""))
 		default:
-			return errors.New(trimJSONPrefix(err.Error()))
+			return fmt.Errorf("%s%s", at(""), trimJSONPrefix(err.Error()))
 		}
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("unexpected data after the JSON value")
+		return fmt.Errorf("%sunexpected data after the JSON value", at(""))
 	}
 	return nil
 }

@@ -22,7 +22,8 @@ limitations under the License.
 // node), installs the operator with kustomize and with Helm, applies the samples under the
 // restricted Pod Security Standard, drives the counter API through the host's Service,
 // changes Plugins and measures how long the running pod takes to serve each change, with and
-// without the pod nudge, and checks bad configs, credential rotation, a manager restart in
+// without the pod nudge, runs the example plugin host (examples/featureflags, built from its
+// own module) as a PluginHost's spec.image, and checks bad configs, credential rotation, a manager restart in
 // the middle of a rollout, state across a pod deletion, garbage collection and clean
 // uninstalls. On the local node it also proves that `hack/cluster.sh down` restores the
 // machine: the machine's state before `up` and after `down` must be equal.
@@ -58,8 +59,12 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultCluster   = "plugin-operator-e2e"
-	DefaultImage     = "example.com/plugin-operator:e2e"
+	DefaultCluster = "plugin-operator-e2e"
+	DefaultImage   = "example.com/plugin-operator:e2e"
+	// ExampleImage is the example plugin host's image (examples/featureflags, `make
+	// example-image`), which testdata/e2e-values.yaml allows (--allowed-host-images) and
+	// the Makefile's test-e2e builds under this name.
+	ExampleImage     = "localhost/plugin-operator/featureflags:e2e"
 	Release          = "plugin-operator"
 	ReleaseNamespace = "plugin-operator-system"
 	// SamplesNamespace is where the suite applies config/samples. It enforces the
@@ -93,8 +98,9 @@ type Config struct {
 	NodeImage string
 	// K8sBinDir holds the cluster binaries of the local node (hack/install-k8s-binaries.sh
 	// --with-node); PauseArchive and ImageArchive are the docker-archive tarballs of the
-	// pod sandbox image and of Image (`make image`).
-	K8sBinDir, PauseArchive, ImageArchive string
+	// pod sandbox image and of Image (`make image`); ExampleArchive is ExampleImage's
+	// (`make example-image`), loaded on kind and on the local node alike.
+	K8sBinDir, PauseArchive, ImageArchive, ExampleArchive string
 	// KeepCluster leaves the cluster (and everything in it) after the suite, for debugging.
 	KeepCluster bool
 	// EditsWithNudge and EditsWithoutNudge are how many Plugin edits are measured.
@@ -108,7 +114,7 @@ type Config struct {
 
 // ConfigFromEnv reads E2E_CLUSTER, KIND, KUBECTL, HELM, CONTAINER_TOOL, KIND_CLUSTER,
 // E2E_IMAGE, KIND_NODE_IMAGE, K8S_BIN_DIR, PAUSE_IMAGE_TAR, E2E_IMAGE_TAR,
-// E2E_KEEP_CLUSTER, E2E_EDITS, E2E_EDITS_NO_NUDGE and E2E_REPORT; unset binaries are looked up on PATH.
+// E2E_EXAMPLE_IMAGE_TAR, E2E_KEEP_CLUSTER, E2E_EDITS, E2E_EDITS_NO_NUDGE and E2E_REPORT; unset binaries are looked up on PATH.
 func ConfigFromEnv(getenv func(string) string, repoRoot string) Config {
 	or := func(v, def string) string {
 		if v != "" {
@@ -135,6 +141,7 @@ func ConfigFromEnv(getenv func(string) string, repoRoot string) Config {
 		K8sBinDir:         getenv("K8S_BIN_DIR"),
 		PauseArchive:      or(getenv("PAUSE_IMAGE_TAR"), filepath.Join(repoRoot, "bin", "pause.tar")),
 		ImageArchive:      or(getenv("E2E_IMAGE_TAR"), filepath.Join(repoRoot, "bin", "image.tar")),
+		ExampleArchive:    or(getenv("E2E_EXAMPLE_IMAGE_TAR"), filepath.Join(repoRoot, "bin", "example-image.tar")),
 		KeepCluster:       keep,
 		EditsWithNudge:    count("E2E_EDITS", DefaultEditsWithNudge),
 		EditsWithoutNudge: count("E2E_EDITS_NO_NUDGE", DefaultEditsWithoutNudge),
@@ -196,6 +203,7 @@ func LocalPrerequisites(cfg Config, uid int, lookPath func(string) (string, erro
 	for _, a := range []struct{ what, path, how string }{
 		{"the pod sandbox image", cfg.PauseArchive, "make pause-image"},
 		{"the project's image", cfg.ImageArchive, "make image IMG=" + cfg.Image},
+		{"the example plugin host's image", cfg.ExampleArchive, "make example-image EXAMPLE_IMG=" + ExampleImage},
 	} {
 		if _, err := stat(a.path); err != nil {
 			missing = append(missing, fmt.Sprintf("%s %s; run `%s`", a.what, a.path, a.how))

@@ -25,12 +25,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hotreload/plugin-operator/internal/hostapi"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 func TestConfigFromEnv(t *testing.T) {
@@ -39,7 +41,7 @@ func TestConfigFromEnv(t *testing.T) {
 	cfg := ConfigFromEnv(func(k string) string { return env[k] }, "/repo")
 	want := Config{Provider: "local", Kind: "/bin/kind-x", Kubectl: "kubectl", Helm: "helm", ContainerTool: "docker",
 		Cluster: DefaultCluster, Image: DefaultImage, NodeImage: "kindest/node:v1.37.0", K8sBinDir: "/k8s",
-		PauseArchive: "/repo/bin/pause.tar", ImageArchive: "/repo/bin/image.tar", KeepCluster: true,
+		PauseArchive: "/repo/bin/pause.tar", ImageArchive: "/repo/bin/image.tar", ExampleArchive: "/repo/bin/example-image.tar", KeepCluster: true,
 		EditsWithNudge: 5, EditsWithoutNudge: DefaultEditsWithoutNudge, RepoRoot: "/repo"}
 	if cfg != want {
 		t.Errorf("ConfigFromEnv = %+v, want %+v", cfg, want)
@@ -85,7 +87,8 @@ func TestLocalPrerequisites(t *testing.T) {
 	if err == nil {
 		t.Fatal("not root, no kubelet, no image: nil error")
 	}
-	for _, w := range []string{"root", "uid 1000", "kubelet in /k8s", "make cluster-binaries", "/repo/bin/image.tar", "make image"} {
+	for _, w := range []string{"root", "uid 1000", "kubelet in /k8s", "make cluster-binaries", "/repo/bin/image.tar", "make image",
+		"/repo/bin/example-image.tar", "make example-image EXAMPLE_IMG=" + ExampleImage} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q does not mention %q", err, w)
 		}
@@ -297,5 +300,26 @@ func TestSnapshotDiff(t *testing.T) {
 	want := "## links\n+ pocluster0: <UP>\n## mounts\n+ /var/lib/kubelet rw\n## sysctl\n- vm.overcommit_memory = 0\n+ vm.overcommit_memory = 1"
 	if d := SnapshotDiff(before, after); d != want {
 		t.Errorf("SnapshotDiff =\n%s\nwant\n%s", d, want)
+	}
+}
+
+// TestExampleImageAgrees checks that the Makefile builds, and the suite's Helm values allow,
+// the example host image the suite runs.
+func TestExampleImageAgrees(t *testing.T) {
+	root, err := testutil.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{
+		"Makefile": "E2E_EXAMPLE_IMAGE := " + ExampleImage + "\n",
+		ValuesFile: "  - " + ExampleImage + "\n",
+	} {
+		b, err := os.ReadFile(filepath.Join(root, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s lacks %q", file, want)
+		}
 	}
 }

@@ -104,6 +104,7 @@ func TestE2E(t *testing.T) {
 	s.sub("idle CPU and memory as kubelet reports them", s.testIdleUsage)
 	s.sub("Plugin edits served in place with the pod nudge", s.testEditsWithNudge)
 	s.sub("a bad user ConfigMap: last good keeps serving", s.testBadUserConfig)
+	s.sub("a plugin type from outside the module: the example host image", s.testExamplePlugin)
 	s.sub("a rotated Secret reaches the running pod", s.testSecretRotation)
 	s.sub("manager restarted in the middle of a rollout", s.testManagerRestart)
 	s.sub("host pod deleted: a new pod restores the counters", s.testStateAcrossPods)
@@ -121,7 +122,7 @@ type cluster interface {
 	// up creates (or reuses) the cluster and returns its kubeconfig; it registers the
 	// cluster's teardown with t.Cleanup.
 	up() string
-	// loadImage makes cfg.Image available on the node, never pulled.
+	// loadImage makes cfg.Image and ExampleImage available on the node, never pulled.
 	loadImage()
 	// baseURL returns a URL of a Service's port that this process can reach, for as long as
 	// the test runs.
@@ -1061,6 +1062,8 @@ func (k *kindCluster) loadImage() {
 	s.step("Build the image %s with %s and load it into the kind node", s.cfg.Image, s.cfg.ContainerTool)
 	s.run(s.cfg.ContainerTool, []string{"DOCKER_BUILDKIT=1"}, "build", "-t", s.cfg.Image, s.cfg.RepoRoot)
 	s.run(s.cfg.Kind, nil, "load", "docker-image", s.cfg.Image, "--name", s.cfg.Cluster)
+	s.step("Load the example host image %s (%s) into the kind node", ExampleImage, s.cfg.ExampleArchive)
+	s.run(s.cfg.Kind, nil, "load", "image-archive", s.cfg.ExampleArchive, "--name", s.cfg.Cluster)
 }
 
 func (k *kindCluster) baseURL(namespace, service string, port int) string {
@@ -1125,8 +1128,8 @@ func (l *localCluster) up() string {
 
 func (l *localCluster) loadImage() {
 	s := l.s
-	s.step("Import %s (%s) into the node's containerd", s.cfg.ImageArchive, s.cfg.Image)
-	l.script(nil, "load", s.cfg.ImageArchive)
+	s.step("Import %s (%s) and %s (%s) into the node's containerd", s.cfg.ImageArchive, s.cfg.Image, s.cfg.ExampleArchive, ExampleImage)
+	l.script(nil, "load", s.cfg.ImageArchive, s.cfg.ExampleArchive)
 }
 
 func (l *localCluster) baseURL(namespace, service string, port int) string {

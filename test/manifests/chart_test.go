@@ -77,7 +77,8 @@ func chartScenarios(t *testing.T) []chartScenario {
 			want: installation{
 				namespace: e2e.ReleaseNamespace, prefix: e2e.Release + "-",
 				image: e2e.DefaultImage, hostImage: e2e.DefaultImage, metricsPort: 8443,
-				flags: map[string]string{"pod-nudge": "false", "zap-log-level": "debug", "status-poll-interval": "1s"},
+				flags: map[string]string{"pod-nudge": "false", "zap-log-level": "debug", "status-poll-interval": "1s",
+					"allowed-host-images": e2e.ExampleImage},
 			},
 			check: func(t *testing.T, objs []*unstructured.Unstructured) {
 				dep := toTyped[appsv1.Deployment](t, mustFind(t, objs, "Deployment", e2e.Release+"-controller-manager"))

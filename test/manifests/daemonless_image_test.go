@@ -31,6 +31,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
@@ -136,28 +137,7 @@ func TestDaemonlessImageMatchesDockerfile(t *testing.T) {
 		t.Errorf("labels %v, the Dockerfile's %v", cf.Config.Labels, want.labels)
 	}
 
-	// The flattened file system.
-	files := map[string]*tar.Header{}
-	contents := map[string][]byte{}
-	rc := mutate.Extract(img)
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := "/" + strings.TrimSuffix(strings.TrimPrefix(h.Name, "./"), "/")
-		files[p] = h
-		if h.Typeflag == tar.TypeReg {
-			if contents[p], err = io.ReadAll(tr); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	files, contents := flatten(t, img)
 	extracted := t.TempDir()
 	for _, dst := range want.copies {
 		h, ok := files[dst]
@@ -181,4 +161,32 @@ func TestDaemonlessImageMatchesDockerfile(t *testing.T) {
 	if h := files["/tmp"]; h == nil || h.Mode&0o1777 != 0o1777 {
 		t.Errorf("/tmp missing or not 1777 (distroless has it): %+v", h)
 	}
+}
+
+// flatten returns the image's flattened file system: the headers and the regular files'
+// contents by absolute path.
+func flatten(t *testing.T, img v1.Image) (map[string]*tar.Header, map[string][]byte) {
+	t.Helper()
+	files := map[string]*tar.Header{}
+	contents := map[string][]byte{}
+	rc := mutate.Extract(img)
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := "/" + strings.TrimSuffix(strings.TrimPrefix(h.Name, "./"), "/")
+		files[p] = h
+		if h.Typeflag == tar.TypeReg {
+			if contents[p], err = io.ReadAll(tr); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return files, contents
 }

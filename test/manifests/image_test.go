@@ -125,7 +125,7 @@ func TestImageBinaries(t *testing.T) {
 			t.Fatalf(".dockerignore leaves %s out of the build context", f)
 		}
 	}
-	for _, f := range []string{"bin", ".git", "charts", "docs", "test", "hack", "api/v1alpha1/admission_test.go"} {
+	for _, f := range []string{"bin", ".git", "charts", "docs", "test", "hack", "examples", "api/v1alpha1/admission_test.go"} {
 		if _, err := os.Stat(filepath.Join(ctxDir, f)); err == nil {
 			t.Errorf(".dockerignore lets %s into the build context", f)
 		}
