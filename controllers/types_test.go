@@ -19,6 +19,7 @@ package controllers_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -64,10 +65,11 @@ func TestPluginsCheckedAgainstAdvertisedTypes(t *testing.T) {
 	good := newPlugin(ns, "good", "types", 2)
 	gauge := withOptions(t, newPlugin(ns, "gauge", "types", 1), "gauge", `{"unit": "ms"}`)
 	odd := withOptions(t, newPlugin(ns, "odd", "types", 1), "counter", `{"increment": 1, "step": 2}`)
-	create(t, host, good, gauge, odd)
+	limiter := withOptions(t, newPlugin(ns, "limiter", "types", 1), "ratelimit", `{"rate": -1}`)
+	create(t, host, good, gauge, odd, limiter)
 
 	// (d) No pod has advertised: every Plugin waits, Reconciling, and nothing is rendered.
-	for _, p := range []*v1alpha1.Plugin{good, gauge, odd} {
+	for _, p := range []*v1alpha1.Plugin{good, gauge, odd, limiter} {
 		res := waitKstatus(t, p, "Plugin", kstatus.InProgressStatus)
 		got := pluginCondition(t, ns, p.Name, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonAwaitingHostTypes)
 		c := findCondition(got.Status.Conditions, v1alpha1.ConditionReady)
@@ -76,7 +78,7 @@ func TestPluginsCheckedAgainstAdvertisedTypes(t *testing.T) {
 		}
 	}
 	hostCondition(t, ns, "types", v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonWorkloadUnavailable)
-	configMapData(t, ns, "types", lacks(`"good"`, `"gauge"`, `"odd"`))
+	configMapData(t, ns, "types", lacks(`"good"`, `"gauge"`, `"odd"`, `"limiter"`))
 
 	// (a) The pod advertises: its types are recorded and the good Plugin is served.
 	pod := startPod(t, ns, "types", "types-0")
@@ -89,8 +91,8 @@ func TestPluginsCheckedAgainstAdvertisedTypes(t *testing.T) {
 	for _, ty := range h.Status.Types {
 		names = append(names, ty.Name)
 	}
-	if !strings.Contains(" "+strings.Join(names, " ")+" ", " counter ") || h.Status.TypesImage != opts.DefaultHostImage {
-		t.Errorf("status.types %v from %q, want counter from %s", names, h.Status.TypesImage, opts.DefaultHostImage)
+	if strings.Join(names, " ") != "counter ratelimit" || h.Status.TypesImage != opts.DefaultHostImage {
+		t.Errorf("status.types %v from %q, want counter and ratelimit from %s", names, h.Status.TypesImage, opts.DefaultHostImage)
 	}
 	for _, ty := range h.Status.Types {
 		if ty.Name == "counter" && (len(ty.Operations) == 0 || ty.OptionsSchema == nil || !strings.Contains(string(ty.OptionsSchema.Raw), "increment")) {
@@ -115,9 +117,15 @@ func TestPluginsCheckedAgainstAdvertisedTypes(t *testing.T) {
 	if c := findCondition(po.Status.Conditions, v1alpha1.ConditionStalled); !strings.Contains(c.Message, "spec.options.step") {
 		t.Errorf("InvalidOptions message %q does not name spec.options.step", c.Message)
 	}
+	waitKstatus(t, limiter, "Plugin", kstatus.FailedStatus)
+	pl := pluginCondition(t, ns, "limiter", v1alpha1.ConditionStalled, metav1.ConditionTrue, v1alpha1.ReasonInvalidOptions)
+	if c := findCondition(pl.Status.Conditions, v1alpha1.ConditionStalled); !strings.Contains(c.Message, "spec.options.rate") ||
+		!strings.Contains(c.Message, "must be greater than 0") {
+		t.Errorf("InvalidOptions message %q does not name spec.options.rate and its bound", c.Message)
+	}
 	waitKstatus(t, good, "Plugin", kstatus.CurrentStatus)
 	_, served := configMapData(t, ns, "types", contains(`"good"`))
-	if err := lacks(`"gauge"`, `"odd"`)(served); err != nil {
+	if err := lacks(`"gauge"`, `"odd"`, `"limiter"`)(served); err != nil {
 		t.Errorf("rendered config: %v", err)
 	}
 	// The host serves the good one and nothing else of them.
@@ -135,6 +143,17 @@ func TestPluginsCheckedAgainstAdvertisedTypes(t *testing.T) {
 		}
 		return nil
 	})
+	update(t, limiter, func(p *v1alpha1.Plugin) { withOptions(t, p, "ratelimit", `{"rate": 5, "burst": 10}`) })
+	pluginCondition(t, ns, "limiter", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonServing)
+	resp, err := http.Get("http://" + pod.addr + "/plugins/limiter/get?key=a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "10") {
+		t.Errorf("GET /plugins/limiter/get?key=a: %d %s, want 200 with a full bucket of 10", resp.StatusCode, body)
+	}
 	pluginCondition(t, ns, "good", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonServing)
 }
 
