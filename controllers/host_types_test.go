@@ -259,3 +259,23 @@ func TestAwaitingTypesConditions(t *testing.T) {
 }
 
 var _ pluginconfig.Types = anyTypes{}
+
+// TestUserConfigCheckedAgainstKnownTypes: before the host's types are known, the user's
+// config.json is checked for everything but its types and options; after, for those too.
+func TestUserConfigCheckedAgainstKnownTypes(t *testing.T) {
+	data := []byte(`{"plugins":[{"name":"x","type":"gauge","options":{"unit":"ms"}}]}`)
+	if _, err := parseUserConfig(data, anyTypes{}); err != nil {
+		t.Errorf("types unknown: %v", err)
+	}
+	if _, err := parseUserConfig([]byte(`{"plugins":[{"name":"x","type":"gauge","transport":"ftp"}]}`), anyTypes{}); err == nil ||
+		!strings.Contains(err.Error(), "transport") {
+		t.Errorf("types unknown, bad transport: %v", err)
+	}
+	if _, err := parseUserConfig(data, advertisedSet(t).Set); err == nil || !strings.Contains(err.Error(), "plugins[0].type") {
+		t.Errorf("types known, unknown type: %v", err)
+	}
+	if _, err := parseUserConfig([]byte(`{"plugins":[{"name":"x","type":"ratelimit","options":{"rate":-1}}]}`), advertisedSet(t).Set); err == nil ||
+		!strings.Contains(err.Error(), "plugins[0].options.rate") {
+		t.Errorf("types known, bad option: %v", err)
+	}
+}
