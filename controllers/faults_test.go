@@ -219,6 +219,7 @@ func TestAPIServerRestartDuringReconciles(t *testing.T) {
 	if err := c.Create(ctx, newHost(ns, "h", "h")); err != nil {
 		t.Fatal(err)
 	}
+	advertiseOn(t, c, ns, "h")
 	for i := range plugins {
 		if err := c.Create(ctx, newPlugin(ns, fmt.Sprintf("p%02d", i), "h", 1)); err != nil {
 			t.Fatal(err)

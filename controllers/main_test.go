@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -336,11 +337,16 @@ var builtinTypesJSON = func() string {
 }()
 
 // advertise stands in for a host pod of the default image without running a pluginhost: a
-// pod of host, running but not ready, whose /status answers version 1 with the built-in
-// types and no applied revision. The manager records the types from it, so that the
-// host's Plugins are checked and rendered; it reports the pod as running nothing yet.
-func advertise(t testing.TB, ns, host string) {
+// pod of host, controlled by its Deployment, running but not ready, whose /status answers
+// version 1 with the built-in types and no applied revision. The manager records the types
+// from it, so that the host's Plugins are checked and rendered; it reports the pod as
+// running nothing yet.
+func advertise(t testing.TB, ns, host string) { advertiseOn(t, env.Client, ns, host) }
+
+// advertiseOn is advertise through c, for a test with a control plane of its own.
+func advertiseOn(t testing.TB, c client.Client, ns, host string) {
 	t.Helper()
+	ctx := context.Background()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -352,13 +358,27 @@ func advertise(t testing.TB, ns, host string) {
 	}), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	pod := hostPod(t, ns, host, host+"-types", int32(ln.Addr().(*net.TCPAddr).Port))
-	if err := kubeletsim.MarkPodRunning(context.Background(), env.Client, pod, false, 0); err != nil {
+
+	deploy := &appsv1.Deployment{}
+	testutil.Eventually(t, wait, "Deployment "+host, func() error {
+		return c.Get(ctx, client.ObjectKey{Namespace: ns, Name: host}, deploy)
+	})
+	tmpl := deploy.Spec.Template.DeepCopy()
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: host + "-types", Labels: tmpl.Labels, Annotations: tmpl.Annotations,
+		OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(deploy, appsv1.SchemeGroupVersion.WithKind("Deployment"))}},
+		Spec: tmpl.Spec}
+	for i := range pod.Spec.Containers[0].Ports {
+		pod.Spec.Containers[0].Ports[i].ContainerPort = int32(ln.Addr().(*net.TCPAddr).Port)
+	}
+	if err := c.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	if err := kubeletsim.MarkPodRunning(ctx, c, pod, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, wait, "PluginHost "+host+" records the advertised types", func() error {
 		h := &v1alpha1.PluginHost{}
-		if err := get(t, h, ns, host); err != nil {
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: host}, h); err != nil {
 			return err
 		}
 		if len(h.Status.Types) == 0 {
