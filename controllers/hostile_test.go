@@ -112,6 +112,11 @@ func TestHostilePodMemory(t *testing.T) {
 	create(t, newHost(ns, "h", "h"), newPlugin(ns, "p", "h", 1))
 	advertise(t, ns, "h")
 	configMapData(t, ns, "h", contains(`"p"`))
+	// The recorded types outlive the pod that advertised them; it goes, so that h-0 is the
+	// host's only running pod.
+	if err := env.Client.Delete(context.Background(), &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "h-types"}}); err != nil {
+		t.Fatal(err)
+	}
 	h := &v1alpha1.PluginHost{}
 	testutil.Eventually(t, wait, "configRevision", func() error {
 		if err := get(t, h, ns, "h"); err != nil {
