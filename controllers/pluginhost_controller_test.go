@@ -374,6 +374,7 @@ func TestRejectedPlugins(t *testing.T) {
 	// A second, younger host that also selects "good": the older host keeps running it.
 	young := newHost(ns, "young", "rej")
 	create(t, young)
+	advertise(t, ns, "young")
 	testutil.Eventually(t, wait, "young host's verdict", func() error {
 		h := &v1alpha1.PluginHost{}
 		if err := get(t, h, ns, "young"); err != nil {
