@@ -126,6 +126,15 @@ func setPluginStatus(p *v1alpha1.Plugin, hosts []v1alpha1.PluginHost) {
 		accepted := metav1.ConditionFalse
 		if e.Reason == v1alpha1.ReasonAwaitingHostTypes {
 			accepted = metav1.ConditionUnknown
+			// A host stalled before it reads its pods will not learn its types until
+			// someone acts on what its condition names: say that, as for an accepted Plugin.
+			if c := stoppedBefore(host); c != nil {
+				msg := fmt.Sprintf("PluginHost %s is stalled (%s): %s", host.Name, c.Reason, c.Message)
+				set(v1alpha1.ConditionAccepted, accepted, e.Reason, e.Message)
+				set(v1alpha1.ConditionApplied, metav1.ConditionFalse, c.Reason, msg)
+				setReadiness(&st.Conditions, gen, false, c.Reason, "%s", msg)
+				return
+			}
 		}
 		setAll(accepted, e.Reason, e.Message)
 		return

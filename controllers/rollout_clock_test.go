@@ -40,7 +40,7 @@ func revisionServer(t *testing.T, rev *atomic.Value) int32 {
 	t.Helper()
 	rev.Store("")
 	return loopbackServer(t, func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintf(w, `{"revision":%q,"ready":true}`, rev.Load().(string))
+		fmt.Fprintf(w, `{"version":1,"revision":%q,"ready":true,"types":%s}`, rev.Load().(string), builtinTypesJSON)
 	})
 }
 
