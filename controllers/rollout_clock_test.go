@@ -28,6 +28,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
+	"github.com/hotreload/plugin-operator/internal/pluginconfig"
 	"github.com/hotreload/plugin-operator/internal/testing/kubeletsim"
 	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
@@ -134,13 +135,24 @@ func TestApplyDurationAcrossRestarts(t *testing.T) {
 	port := revisionServer(t, &applied)
 	plugin := newPlugin(ns, "c", "clock", 1)
 	create(t, newHost(ns, "clock", "clock"), plugin)
-	h := newRevision(t, ns, "clock", "")
+	// The pod advertises the host's types: the revision with the Plugin is rendered then.
+	runningPod(t, ns, "clock", "clock-0", port, true)
+	_, data := configMapData(t, ns, "clock", contains(`"c"`))
+	h := &v1alpha1.PluginHost{}
+	testutil.Eventually(t, wait, "the revision with the Plugin", func() error {
+		if err := get(t, h, ns, "clock"); err != nil {
+			return err
+		}
+		if want := pluginconfig.Revision([]byte(data)); h.Status.ConfigRevision != want {
+			return fmt.Errorf("configRevision %q, want %q", h.Status.ConfigRevision, want)
+		}
+		return nil
+	})
 	rev1, time1 := h.Status.ConfigRevision, h.Status.ConfigRevisionTime
 	if time1 == nil {
 		t.Fatalf("configRevision %s without configRevisionTime", rev1)
 	}
 	applied.Store(rev1)
-	runningPod(t, ns, "clock", "clock-0", port, true)
 	h = hostCondition(t, ns, "clock", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonRolledOut)
 
 	// The same revision, reconciled again: the time stays.
