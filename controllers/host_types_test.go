@@ -279,3 +279,41 @@ func TestUserConfigCheckedAgainstKnownTypes(t *testing.T) {
 		t.Errorf("types known, bad option: %v", err)
 	}
 }
+
+// A Plugin whose new generation the host's types refuse keeps its last entry of the
+// rendered configuration (with the current auth): one bad edit stops nothing that serves.
+// A refusal of another kind, or a Plugin with no last entry, is left out as before.
+func TestRefusedEditKeepsTheLastGoodEntry(t *testing.T) {
+	known := advertisedSet(t)
+	host := testHost("demo", time.Hour, matchApp("demo"))
+	last := pluginconfig.Plugin{Name: "r", Type: "ratelimit", Transport: "http", Options: map[string]any{"rate": 5}}
+	lastGood := func(p *v1alpha1.Plugin) (pluginconfig.Plugin, bool) { return last, p.Name == "r" }
+	for _, tc := range []struct {
+		name       string
+		plugin     v1alpha1.Plugin
+		lastGood   func(*v1alpha1.Plugin) (pluginconfig.Plugin, bool)
+		wantReason string
+		wantKept   bool
+	}{
+		{"invalid option kept", testPlugin("r", withType("ratelimit", `{"rate": -1}`)), lastGood, v1alpha1.ReasonInvalidOptions, true},
+		{"unknown type kept", testPlugin("r", withType("gauge", "")), lastGood, v1alpha1.ReasonUnknownPluginType, true},
+		{"no last entry", testPlugin("r", withType("ratelimit", `{"rate": -1}`)), nil, v1alpha1.ReasonInvalidOptions, false},
+		{"another field wrong", testPlugin("r", withType("ratelimit", `{"rate": -1}`), func(p *v1alpha1.Plugin) {
+			p.Spec.Connection.RequestTimeout = "0s"
+		}), lastGood, v1alpha1.ReasonInvalidSpec, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := configInputs{Host: &host, Hosts: []v1alpha1.PluginHost{host}, Plugins: []v1alpha1.Plugin{tc.plugin}, SecretsDir: "/s",
+				HostTypes: known, Types: known.Set, LastGood: tc.lastGood}
+			ev := evaluatePlugins(in)
+			got := ev.Plugins[0]
+			if got.Reason != tc.wantReason {
+				t.Fatalf("reason %s (%s), want %s", got.Reason, got.Message, tc.wantReason)
+			}
+			kept := len(ev.Accepted) == 1 && ev.Accepted[0].Options["rate"] == 5
+			if kept != tc.wantKept || kept != strings.Contains(got.Message, "last accepted configuration of this Plugin keeps serving") {
+				t.Fatalf("kept %v (accepted %+v, message %q), want %v", kept, ev.Accepted, got.Message, tc.wantKept)
+			}
+		})
+	}
+}

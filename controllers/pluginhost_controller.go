@@ -199,6 +199,7 @@ func (r *PluginHostReconciler) reconcileConfig(ctx context.Context, rc *hostReco
 	ev := evaluatePlugins(configInputs{
 		Host: host, Hosts: hosts.Items, Plugins: plugins.Items, Secrets: secrets, User: user,
 		SecretsDir: r.Options.SecretsMountPath, Types: known, HostTypes: rc.types,
+		LastGood: r.lastGood(ctx, rc),
 	})
 
 	// Without the types, a configuration is rendered only when there is none yet, without
@@ -254,6 +255,34 @@ func (r *PluginHostReconciler) reconcileConfig(ctx context.Context, rc *hostReco
 	}
 	host.Status.Plugins = ev.Plugins
 	return nil
+}
+
+// lastGood returns the LastGood of configInputs: a Plugin's entry in the rendered ConfigMap,
+// read once and only when a refused Plugin asks, and only when the host's status says the
+// entry was this Plugin's (same UID).
+func (r *PluginHostReconciler) lastGood(ctx context.Context, rc *hostReconcile) func(*v1alpha1.Plugin) (pluginconfig.Plugin, bool) {
+	var entries map[string]pluginconfig.Plugin
+	return func(p *v1alpha1.Plugin) (pluginconfig.Plugin, bool) {
+		if prev := findEntry(rc.before, p.Name); prev == nil || prev.UID != p.UID {
+			return pluginconfig.Plugin{}, false
+		}
+		if entries == nil {
+			entries = map[string]pluginconfig.Plugin{}
+			cm := &corev1.ConfigMap{}
+			if err := r.Get(ctx, types.NamespacedName{Namespace: rc.host.Namespace, Name: configMapName(rc.host)}, cm); err != nil {
+				return pluginconfig.Plugin{}, false // nothing rendered yet, or unreadable: nothing to keep
+			}
+			cfg, err := pluginconfig.Decode([]byte(cm.Data[ConfigFileName]))
+			if err != nil {
+				return pluginconfig.Plugin{}, false
+			}
+			for _, e := range cfg.Plugins {
+				entries[e.Name] = e
+			}
+		}
+		e, ok := entries[p.Name]
+		return e, ok
+	}
 }
 
 // readUserConfig reads and parses spec.configMapRef; a missing or invalid ConfigMap is

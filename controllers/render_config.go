@@ -18,6 +18,7 @@ package controllers
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -104,6 +105,10 @@ type configInputs struct {
 	// HostTypes says, with a Reason, why the host's types are not known: every Plugin that
 	// passes the other checks then waits with that reason.
 	HostTypes hostTypes
+	// LastGood returns a Plugin's entry in the configuration the host was last given, when
+	// that entry is this Plugin's (nil: none). A Plugin whose new generation has an unknown
+	// type or invalid options keeps it: one bad edit stops nothing that serves.
+	LastGood func(p *v1alpha1.Plugin) (pluginconfig.Plugin, bool)
 }
 
 // evaluation is the verdict on each selected Plugin.
@@ -155,6 +160,14 @@ func evaluatePlugins(in configInputs) evaluation {
 		case len(errs) > 0:
 			reason, msg := specRefusal(p, errs, in)
 			reject(reason, "%s", msg)
+			if kept, ok := keepLastGood(p, reason, converted, in); ok {
+				if r, _ := readCredentials(p, in.Secrets, creds); r != "" {
+					break // without its credentials the last entry cannot serve either
+				}
+				entry.Message = truncateText(msg+"; the last accepted configuration of this Plugin keeps serving", MaxReportedTextBytes)
+				ev.Accepted = append(ev.Accepted, kept)
+				maps.Copy(ev.Credentials, creds)
+			}
 		case in.HostTypes.Reason != "":
 			reject(in.HostTypes.Reason, "%s", in.HostTypes.Message)
 		default:
@@ -171,6 +184,22 @@ func evaluatePlugins(in configInputs) evaluation {
 		ev.Plugins = append(ev.Plugins, entry)
 	}
 	return ev
+}
+
+// keepLastGood returns the entry that keeps serving for a Plugin refused for reason: its
+// entry in the last configuration, with the auth of the current spec (which passed its
+// checks: credentials and their revocation follow the spec), when the refusal is the
+// host's verdict on its type or options.
+func keepLastGood(p *v1alpha1.Plugin, reason string, converted pluginconfig.Plugin, in configInputs) (pluginconfig.Plugin, bool) {
+	if in.LastGood == nil || (reason != v1alpha1.ReasonInvalidOptions && reason != v1alpha1.ReasonUnknownPluginType) {
+		return pluginconfig.Plugin{}, false
+	}
+	last, ok := in.LastGood(p)
+	if !ok {
+		return pluginconfig.Plugin{}, false
+	}
+	last.Auth = converted.Auth
+	return last, true
 }
 
 // specRefusal is the reason and message of a Plugin that validation refuses: an unknown
