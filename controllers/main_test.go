@@ -18,13 +18,9 @@ package controllers_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,7 +30,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -48,9 +43,6 @@ import (
 	"github.com/hotreload/plugin-operator/internal/testing/kubeletsim"
 	"github.com/hotreload/plugin-operator/internal/testing/testenv"
 	"github.com/hotreload/plugin-operator/internal/testing/testutil"
-	"github.com/hotreload/plugin-operator/internal/typeschema"
-	"github.com/hotreload/plugin-operator/pkg/plugins/counter"
-	"github.com/hotreload/plugin-operator/pkg/plugins/ratelimit"
 )
 
 var (
@@ -326,64 +318,10 @@ func newPlugin(ns, name, app string, inc int32) *v1alpha1.Plugin {
 	}
 }
 
-// builtinTypesJSON is the types array of the project's pluginhost /status, as its pods
-// advertise it.
-var builtinTypesJSON = func() string {
-	b, err := json.Marshal(typeschema.Declarations(counter.Factory{}, ratelimit.Factory{}))
-	if err != nil {
-		panic(err)
-	}
-	return string(b)
-}()
-
-// advertise stands in for a host pod of the default image without running a pluginhost: a
-// pod of host, controlled by its Deployment, running but not ready, whose /status answers
-// version 1 with the built-in types and no applied revision. The manager records the types
-// from it, so that the host's Plugins are checked and rendered; it reports the pod as
-// running nothing yet.
+// advertise stands in for a host pod of the default image (kubeletsim.Advertise).
 func advertise(t testing.TB, ns, host string) { advertiseOn(t, env.Client, ns, host) }
 
 // advertiseOn is advertise through c, for a test with a control plane of its own.
 func advertiseOn(t testing.TB, c client.Client, ns, host string) {
-	t.Helper()
-	ctx := context.Background()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := `{"version":1,"revision":"","ready":false,"types":` + builtinTypesJSON + `}`
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, body)
-	}), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-
-	deploy := &appsv1.Deployment{}
-	testutil.Eventually(t, wait, "Deployment "+host, func() error {
-		return c.Get(ctx, client.ObjectKey{Namespace: ns, Name: host}, deploy)
-	})
-	tmpl := deploy.Spec.Template.DeepCopy()
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: host + "-types", Labels: tmpl.Labels, Annotations: tmpl.Annotations,
-		OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(deploy, appsv1.SchemeGroupVersion.WithKind("Deployment"))}},
-		Spec: tmpl.Spec}
-	for i := range pod.Spec.Containers[0].Ports {
-		pod.Spec.Containers[0].Ports[i].ContainerPort = int32(ln.Addr().(*net.TCPAddr).Port)
-	}
-	if err := c.Create(ctx, pod); err != nil {
-		t.Fatal(err)
-	}
-	if err := kubeletsim.MarkPodRunning(ctx, c, pod, false, 0); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Eventually(t, wait, "PluginHost "+host+" records the advertised types", func() error {
-		h := &v1alpha1.PluginHost{}
-		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: host}, h); err != nil {
-			return err
-		}
-		if len(h.Status.Types) == 0 {
-			return errors.New("status.types is empty")
-		}
-		return nil
-	})
+	kubeletsim.Advertise(t, c, ns, host)
 }

@@ -41,7 +41,7 @@ func revisionServer(t *testing.T, rev *atomic.Value) int32 {
 	t.Helper()
 	rev.Store("")
 	return loopbackServer(t, func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintf(w, `{"version":1,"revision":%q,"ready":true,"types":%s}`, rev.Load().(string), builtinTypesJSON)
+		fmt.Fprintf(w, `{"version":1,"revision":%q,"ready":true,"types":%s}`, rev.Load().(string), kubeletsim.BuiltinTypesJSON)
 	})
 }
 

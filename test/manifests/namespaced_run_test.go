@@ -38,6 +38,7 @@ import (
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 	"github.com/hotreload/plugin-operator/controllers"
+	"github.com/hotreload/plugin-operator/internal/testing/kubeletsim"
 	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
@@ -106,6 +107,8 @@ func TestNamespacedManagerRuns(t *testing.T) {
 		}
 	}
 
+	// The host's pod advertises its types, without which its Plugins are not rendered.
+	kubeletsim.Advertise(t, c, watched, "h")
 	testutil.Eventually(t, time.Minute, "the manager, with the Roles alone, reconciling namespace "+watched, func() error {
 		return namespacedOutcome(c, watched)
 	})
