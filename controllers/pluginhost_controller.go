@@ -61,9 +61,10 @@ type PluginHostReconciler struct {
 }
 
 // conflictRecheckInterval is how often a host whose child name is taken looks again. The
-// cache holds Deployments, Services and PVCs with the host label only (to keep memory low on
-// large clusters), so no event announces that a foreign one is gone; each look costs one
-// metadata GET per missing child.
+// cache holds children with the host label only, and ConfigMaps and Secrets with the consent
+// label only (CacheOptions, to keep memory bounded by what the operator manages on large
+// clusters), so no event announces that a foreign, unlabelled one is gone; each look costs
+// one metadata GET per missing child.
 const conflictRecheckInterval = 10 * time.Second
 
 // hostReconcile carries one reconcile's state between its steps.
@@ -151,10 +152,34 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			return ctrl.Result{}, err
 		}
 	}
+	var after time.Duration
 	if !rc.facts.converged() {
-		return ctrl.Result{RequeueAfter: r.statusPollInterval(host, rc.facts)}, nil
+		after = r.statusPollInterval(host, rc.facts)
 	}
-	return ctrl.Result{}, nil
+	if waitsForUnwatched(rc) && (after == 0 || after > missingRecheckInterval) {
+		after = missingRecheckInterval
+	}
+	return ctrl.Result{RequeueAfter: after}, nil
+}
+
+// missingRecheckInterval is how often a host looks again for a Secret or ConfigMap it names
+// and did not find. The cache holds only the Secrets and ConfigMaps that carry the consent
+// label (CacheOptions), so the creation of an unmarked one sends no event; the look tells
+// "not found" from "not marked" within this interval. Each look costs one GET per missing
+// object. A marked object's creation is an event, answered at once.
+const missingRecheckInterval = 10 * time.Second
+
+// waitsForUnwatched reports whether the host names a Secret or ConfigMap that was not found.
+func waitsForUnwatched(rc *hostReconcile) bool {
+	if rc.facts.ConfigReason == v1alpha1.ReasonConfigMapNotFound {
+		return true
+	}
+	for _, e := range rc.host.Status.Plugins {
+		if e.Reason == v1alpha1.ReasonSecretNotFound {
+			return true
+		}
+	}
+	return false
 }
 
 // reconcileConfig evaluates the selected Plugins, renders config.json and applies the
