@@ -310,8 +310,9 @@ func (r *PluginHostReconciler) lastGood(ctx context.Context, rc *hostReconcile) 
 	}
 }
 
-// readUserConfig reads and parses spec.configMapRef; a missing or invalid ConfigMap is
-// recorded in rc.facts, not returned as an error.
+// readUserConfig reads and parses spec.configMapRef; a missing, unmarked or invalid
+// ConfigMap is recorded in rc.facts, not returned as an error. The ConfigMap is read from the
+// API server (ClientOptions), so one that the cache does not select is found too.
 func (r *PluginHostReconciler) readUserConfig(ctx context.Context, rc *hostReconcile, known pluginconfig.Types) (*pluginconfig.Config, error) {
 	ref := rc.host.Spec.ConfigMapRef
 	if ref == nil {
@@ -327,6 +328,11 @@ func (r *PluginHostReconciler) readUserConfig(ctx context.Context, rc *hostRecon
 		}
 		return nil, fmt.Errorf("getting ConfigMap %s: %w", ref.Name, err)
 	}
+	// Before the keys: an unmarked ConfigMap's content is none of the PluginHost's business.
+	if msg := configMapRefusal(cm); msg != "" {
+		rc.facts.ConfigReason, rc.facts.ConfigMessage = v1alpha1.ReasonConfigMapNotConsented, msg
+		return nil, nil
+	}
 	data, ok := []byte(cm.Data[key]), true
 	if _, inData := cm.Data[key]; !inData {
 		data, ok = cm.BinaryData[key]
@@ -339,7 +345,10 @@ func (r *PluginHostReconciler) readUserConfig(ctx context.Context, rc *hostRecon
 	cfg, err := parseUserConfig(data, known)
 	if err != nil {
 		rc.facts.ConfigReason = v1alpha1.ReasonConfigInvalid
-		rc.facts.ConfigMessage = fmt.Sprintf("ConfigMap %q key %q is not a valid config.json; keeping the last rendered configuration: %v", ref.Name, key, err)
+		// The parser's own words quote the content (values, unknown keys); only the place
+		// and kind of each error are reported (pluginconfig.Redact).
+		rc.facts.ConfigMessage = truncateText(fmt.Sprintf("ConfigMap %q key %q is not a valid config.json; keeping the last rendered configuration: %s",
+			ref.Name, key, pluginconfig.Redact(err)), MaxReportedTextBytes)
 		return nil, nil
 	}
 	return cfg, nil

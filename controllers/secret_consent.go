@@ -36,3 +36,20 @@ func secretRefusal(s *corev1.Secret) string {
 		"if it is meant for this, label it: kubectl label secret %s -n %s %s=true",
 		s.Name, s.Name, s.Namespace, v1alpha1.LabelPluginAuth)
 }
+
+// configMapRefusal explains why a PluginHost may not read ConfigMap cm (spec.configMapRef),
+// or is "" when it may. Without the owner's consent (the same label as for Secrets) whoever
+// may create a PluginHost would have any ConfigMap of the namespace parsed, and learn of its
+// content from the errors.
+func configMapRefusal(cm *corev1.ConfigMap) string {
+	if cm.Labels[v1alpha1.LabelPluginAuth] == "true" {
+		return ""
+	}
+	overwrite := ""
+	if _, ok := cm.Labels[v1alpha1.LabelPluginAuth]; ok {
+		overwrite = " --overwrite"
+	}
+	return fmt.Sprintf("ConfigMap %q (spec.configMapRef) is not marked for use by PluginHosts, so it is not read; keeping the last rendered configuration. "+
+		"If it is meant for this, label it: kubectl label configmap %s -n %s %s=true%s",
+		cm.Name, cm.Name, cm.Namespace, v1alpha1.LabelPluginAuth, overwrite)
+}
