@@ -190,3 +190,31 @@ func TestUnrelatedObjectsMemory(t *testing.T) {
 		t.Errorf("the manager's peak RSS grew by %.1f MiB for 600 objects it has nothing to do with; the bound is 20 MiB", mib(peak-before))
 	}
 }
+
+// BenchmarkUnrelatedObjects measures the real manager's RSS against the number and size of
+// ConfigMaps and Secrets it has nothing to do with, for docs/performance.md: n of each, with
+// no label of the operator's and one annotation of the given size, exist before the manager
+// starts (an install into a busy cluster). idle-MiB is its RSS once its caches have synced and
+// a host waiting on a marked ConfigMap and Secret has rendered them; peak-MiB its VmHWM since
+// it started. Run it with -benchtime=1x (one manager per case):
+//
+//	go test -run '^$' -bench BenchmarkUnrelatedObjects -benchtime=1x ./controllers
+func BenchmarkUnrelatedObjects(b *testing.B) {
+	needEnv(b)
+	for _, c := range []struct{ n, size int }{{0, 0}, {1000, 10 << 10}, {3000, 1 << 10}, {300, 250 << 10}} {
+		b.Run(fmt.Sprintf("objects=%dx2/annotation=%dKiB", c.n, c.size>>10), func(b *testing.B) {
+			for range b.N {
+				if c.n > 0 {
+					createUnrelated(b, newNamespace(b), c.n, c.size)
+				}
+				mgr := startClusterManager(b)
+				app := newNamespace(b)
+				markedHost(b, app)
+				createMarkers(b, app)
+				rss, peak := mgr.memory(b)
+				b.ReportMetric(float64(rss)/(1<<20), "idle-MiB")
+				b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
+			}
+		})
+	}
+}
