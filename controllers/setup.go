@@ -330,8 +330,9 @@ func (r *PluginHostReconciler) hostsOfConfigMap(ctx context.Context, o client.Ob
 
 // hostOfForeignChild maps an object that no PluginHost controls to the PluginHost whose child
 // (named by childName) would have its name: a host stalled by a ChildConflict hears at once
-// when a foreign ConfigMap or Secret goes. (The operator's own children reach their host
-// through Owns.)
+// when a foreign ConfigMap or Secret that the cache selects (it carries the consent label's
+// key) goes; an unlabelled one is never seen, and conflictRecheckInterval finds it gone.
+// (The operator's own children reach their host through Owns.)
 func (r *PluginHostReconciler) hostOfForeignChild(ctx context.Context, o client.Object, childName func(*v1alpha1.PluginHost) string) []reconcile.Request {
 	if ref := metav1.GetControllerOfNoCopy(o); ref != nil && ref.Kind == "PluginHost" {
 		return nil
