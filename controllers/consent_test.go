@@ -37,10 +37,11 @@ import (
 // whose value reached the host's status and events before) gives ConfigMapNotConsented with
 // the kubectl command that marks it; once marked it is parsed, and the parse error says where
 // and what is wrong without quoting it. Nothing of the value appears in any status or event.
+// It runs the real manager binary.
 func TestUserConfigMapNeedsConsent(t *testing.T) {
 	needEnv(t)
 	ns := newNamespace(t)
-	startManager(t, ns, testOptions())
+	startManagerBinary(t, "--watch-namespaces="+ns)
 	const secret = "s3cr3t-Hk29fQ"
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app-settings"},
 		Data: map[string]string{"cfg": `"` + secret + `"`}}

@@ -43,12 +43,16 @@ type clusterManager struct {
 
 // startClusterManager starts the manager binary without --watch-namespaces and waits until
 // /readyz says its caches have synced.
-func startClusterManager(t testing.TB) *clusterManager {
+func startClusterManager(t testing.TB) *clusterManager { return startManagerBinary(t) }
+
+// startManagerBinary starts the manager binary with the test's defaults and these extra
+// flags, and waits until /readyz says its caches have synced.
+func startManagerBinary(t testing.TB, flags ...string) *clusterManager {
 	t.Helper()
 	probe := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	cmd := exec.Command(managerBin, "--kubeconfig="+env.Kubeconfig,
-		"--metrics-bind-address=0", "--health-probe-bind-address="+probe, "--zap-log-level=error",
-		"--status-poll-interval=200ms", "--default-host-image=example.com/pluginhost:test")
+	cmd := exec.Command(managerBin, append([]string{"--kubeconfig=" + env.Kubeconfig,
+		"--metrics-bind-address=0", "--health-probe-bind-address=" + probe, "--zap-log-level=error",
+		"--status-poll-interval=200ms", "--default-host-image=example.com/pluginhost:test"}, flags...)...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
