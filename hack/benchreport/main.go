@@ -413,6 +413,7 @@ func (r *report) verdict() error {
 		return fmt.Errorf("KUBEBUILDER_ASSETS is not set: run make bench, which builds the control plane")
 	}
 	const hosts = 10
+	loadBefore := loadAvg()
 	bs, cmd, err := goBench("-bench=VerdictAfterAdvertisement", fmt.Sprintf("-benchtime=%dx", hosts), "-count=1", "./controllers/")
 	if err != nil {
 		return err
@@ -431,7 +432,11 @@ watch event of each Plugin carrying its verdict (target under a second):
 
 Ready includes the pod's reload (the kubelet stand-in's projection and the host's Argus poll)
 and the manager's next read of /status.
-`, hosts, v.metrics["stalled-p50-ms"], v.metrics["stalled-max-ms"], v.metrics["ready-p50-ms"], v.metrics["ready-max-ms"]))
+
+Machine load average (1 min, /proc/loadavg) before / after: %s / %s; above the core count,
+other work competed for the CPU and the times grow.
+`, hosts, v.metrics["stalled-p50-ms"], v.metrics["stalled-max-ms"], v.metrics["ready-p50-ms"], v.metrics["ready-max-ms"],
+		loadBefore, loadAvg()))
 	return nil
 }
 
