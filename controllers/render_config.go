@@ -115,7 +115,7 @@ type configInputs struct {
 type evaluation struct {
 	// Accepted are the config.json entries of the accepted Plugins, sorted by name.
 	Accepted []pluginconfig.Plugin
-	// Credentials is the content of <host>-credentials: <plugin>.<key> for every Secret key
+	// Credentials is the content of <host>-credentials: credentialKey(<plugin>, <key>) for every Secret key
 	// an accepted Plugin's auth reads.
 	Credentials map[string][]byte
 	// Plugins are the status.plugins entries, sorted by name, without Revision and
@@ -238,7 +238,7 @@ func specRefusal(p *v1alpha1.Plugin, errs field.ErrorList, in configInputs) (rea
 	}
 }
 
-// readCredentials copies the Secret keys p's auth reads into creds as <plugin>.<key>, or
+// readCredentials copies the Secret keys p's auth reads into creds under credentialKey, or
 // returns the reason and message of why it may not: the Secret or a key is missing, or the
 // Secret is not marked for plugin auth.
 func readCredentials(p *v1alpha1.Plugin, secrets map[string]*corev1.Secret, creds map[string][]byte) (reason, msg string) {
