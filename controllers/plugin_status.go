@@ -65,9 +65,7 @@ func setPluginStatus(p *v1alpha1.Plugin, hosts []v1alpha1.PluginHost) {
 	wasApplied := st.ObservedGeneration == gen && st.AppliedRevision != "" &&
 		meta.IsStatusConditionTrue(st.Conditions, v1alpha1.ConditionApplied)
 	set := func(typ string, status metav1.ConditionStatus, reason, msg string) {
-		meta.SetStatusCondition(&st.Conditions, metav1.Condition{
-			Type: typ, Status: status, Reason: reason, Message: msg, ObservedGeneration: gen,
-		})
+		setStatusCondition(&st.Conditions, gen, typ, status, reason, msg)
 	}
 	setAll := func(accepted metav1.ConditionStatus, reason, msg string) {
 		set(v1alpha1.ConditionAccepted, accepted, reason, msg)

@@ -141,7 +141,7 @@ func evaluatePlugins(in configInputs) evaluation {
 		p := &plugins[i]
 		entry := v1alpha1.SelectedPluginStatus{Name: p.Name, UID: p.UID, Generation: p.Generation}
 		reject := func(reason, format string, args ...any) {
-			entry.Reason, entry.Message = reason, fmt.Sprintf(format, args...)
+			entry.Reason, entry.Message = reason, statusMessage(fmt.Sprintf(format, args...))
 		}
 		converted, errs := convertPlugin(p, in.SecretsDir)
 		if len(errs) == 0 {
