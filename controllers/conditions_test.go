@@ -499,12 +499,12 @@ func TestStatusMessagesCapped(t *testing.T) {
 		check("Plugin "+c.Type, c.Message)
 	}
 
-	// A Plugin with 5,000 unknown option keys: its status.plugins message, which lists them,
+	// A Plugin with 3,000 unknown option keys: its status.plugins message, which lists them,
 	// is capped where it is made.
 	bad := testPlugin("u", withType("counter", `{}`))
 	bad.Spec.Options.Extra = map[string]json.RawMessage{}
-	for i := range 5000 {
-		bad.Spec.Options.Extra[fmt.Sprintf("unknown-option-key-%05d", i)] = json.RawMessage(`"é"`)
+	for i := range 3000 { // 3,000 keys, under MaxPluginEntryBytes
+		bad.Spec.Options.Extra[fmt.Sprintf("k%04d", i)] = json.RawMessage(`"é"`)
 	}
 	known := advertisedSet(t)
 	ev := evaluatePlugins(configInputs{Host: &host, Hosts: []v1alpha1.PluginHost{host}, Plugins: []v1alpha1.Plugin{bad},

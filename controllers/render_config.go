@@ -17,6 +17,7 @@ limitations under the License.
 package controllers
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -137,6 +138,8 @@ func evaluatePlugins(in configInputs) evaluation {
 		}
 	}
 	ev := evaluation{Credentials: map[string][]byte{}, Plugins: make([]v1alpha1.SelectedPluginStatus, 0, len(plugins))}
+	// The Plugins the host would run, admitted by admit once all are judged.
+	var candidates []candidate
 	for i := range plugins {
 		p := &plugins[i]
 		entry := v1alpha1.SelectedPluginStatus{Name: p.Name, UID: p.UID, Generation: p.Generation}
@@ -144,7 +147,13 @@ func evaluatePlugins(in configInputs) evaluation {
 			entry.Reason, entry.Message = reason, statusMessage(fmt.Sprintf(format, args...))
 		}
 		converted, errs := convertPlugin(p, in.SecretsDir)
-		if len(errs) == 0 {
+		size := entrySize(converted)
+		tooLarge := len(errs) == 0 && size > MaxPluginEntryBytes
+		if tooLarge {
+			// Before the schema: checking megabytes of options against it is wasted work, and
+			// their errors would only be cut.
+			errs = field.ErrorList{field.TooLong(field.NewPath("spec", "options"), "", MaxPluginEntryBytes)}
+		} else if len(errs) == 0 {
 			errs = validatePlugin(&converted, in.Types)
 		}
 		creds := map[string][]byte{}
@@ -159,14 +168,18 @@ func evaluatePlugins(in configInputs) evaluation {
 				ref.Name, configMapKey(ref), in.Host.Name, p.Name)
 		case len(errs) > 0:
 			reason, msg := specRefusal(p, errs, in)
+			if tooLarge {
+				reason, msg = v1alpha1.ReasonPluginTooLarge, fmt.Sprintf(
+					"The Plugin's entry of the configuration of PluginHost %s would be %d bytes of JSON, over the %d-byte limit of one Plugin: make spec.options smaller",
+					in.Host.Name, size, MaxPluginEntryBytes)
+			}
 			reject(reason, "%s", msg)
 			if kept, ok := keepLastGood(p, reason, converted, in); ok {
 				if r, _ := readCredentials(p, in.Secrets, creds); r != "" {
 					break // without its credentials the last entry cannot serve either
 				}
-				entry.Message = truncateText(msg+"; the last accepted configuration of this Plugin keeps serving", MaxReportedTextBytes)
-				ev.Accepted = append(ev.Accepted, kept)
-				maps.Copy(ev.Credentials, creds)
+				entry.Message = statusMessage(msg + "; the last accepted configuration of this Plugin keeps serving")
+				candidates = append(candidates, newCandidate(p, len(ev.Plugins), kept, creds, msg))
 			}
 		case in.HostTypes.Reason != "":
 			reject(in.HostTypes.Reason, "%s", in.HostTypes.Message)
@@ -176,14 +189,107 @@ func evaluatePlugins(in configInputs) evaluation {
 				break
 			}
 			entry.Reason = v1alpha1.ReasonAccepted
-			ev.Accepted = append(ev.Accepted, converted)
-			for k, v := range creds {
-				ev.Credentials[k] = v
-			}
+			candidates = append(candidates, newCandidate(p, len(ev.Plugins), converted, creds, ""))
 		}
 		ev.Plugins = append(ev.Plugins, entry)
 	}
+	admit(in, &ev, candidates)
 	return ev
+}
+
+// MaxPluginEntryBytes is the largest entry one Plugin may have in its host's config.json,
+// as compact JSON (its spec.options above all). A larger Plugin is refused alone
+// (PluginTooLarge): one Plugin cannot take a host's whole configuration.
+const MaxPluginEntryBytes = 64 << 10
+
+// MaxCredentialsBytes is how much of <host>-credentials the Plugins' copied credentials may
+// fill, keys and values: the API server refuses a Secret whose data is over 1 MiB.
+const MaxCredentialsBytes = 1<<20 - 4<<10
+
+// entrySize is the size of a Plugin's entry of config.json, as compact JSON.
+func entrySize(e pluginconfig.Plugin) int {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return 0 // convertPlugin's entries always encode; renderConfig reports it otherwise
+	}
+	return len(b)
+}
+
+// candidate is a Plugin the host would run, with what it needs: its config.json entry (its
+// current one, or its last accepted one when refusedMsg says why the current one is not)
+// and its credentials.
+type candidate struct {
+	plugin     *v1alpha1.Plugin
+	index      int // in evaluation.Plugins
+	entry      pluginconfig.Plugin
+	creds      map[string][]byte
+	refusedMsg string
+}
+
+func newCandidate(p *v1alpha1.Plugin, index int, e pluginconfig.Plugin, creds map[string][]byte, refusedMsg string) candidate {
+	return candidate{plugin: p, index: index, entry: e, creds: creds, refusedMsg: refusedMsg}
+}
+
+// olderPlugin orders Plugins for a host's room: by creationTimestamp, then name.
+func olderPlugin(a, b *v1alpha1.Plugin) int {
+	ta, tb := a.CreationTimestamp, b.CreationTimestamp
+	switch {
+	case ta.Before(&tb):
+		return -1
+	case tb.Before(&ta):
+		return 1
+	}
+	return strings.Compare(a.Name, b.Name)
+}
+
+// admit puts the candidates into the configuration, oldest first, as long as the
+// rendered config.json stays within pluginconfig.MaxConfigBytes and the credentials within
+// MaxCredentialsBytes; the others are refused with HostFull, alone: the host keeps rendering
+// and rolling out what fits. The configuration's size is counted as renderConfig encodes
+// it, each entry with its indentation and separator.
+func admit(in configInputs, ev *evaluation, candidates []candidate) {
+	slices.SortStableFunc(candidates, func(a, b candidate) int { return olderPlugin(a.plugin, b.plugin) })
+	base := &pluginconfig.Config{Plugins: []pluginconfig.Plugin{}}
+	if in.User != nil {
+		base.Plugins = append(base.Plugins, in.User.Plugins...)
+	}
+	used, credsUsed := encodedSize(base), 0
+	for _, c := range candidates {
+		cost := encodedSize(&pluginconfig.Config{Plugins: []pluginconfig.Plugin{c.entry}}) -
+			encodedSize(&pluginconfig.Config{Plugins: []pluginconfig.Plugin{}}) + len(",\n")
+		credsCost := 0
+		for k, v := range c.creds {
+			credsCost += len(k) + len(v)
+		}
+		if used+cost <= pluginconfig.MaxConfigBytes && credsUsed+credsCost <= MaxCredentialsBytes {
+			used += cost
+			credsUsed += credsCost
+			ev.Accepted = append(ev.Accepted, c.entry)
+			maps.Copy(ev.Credentials, c.creds)
+			continue
+		}
+		e := &ev.Plugins[c.index]
+		room := fmt.Sprintf("PluginHost %s has no room for this Plugin: with its %d bytes of configuration and %d bytes of credentials, "+
+			"the host's config.json would be over %d bytes (older Plugins and spec.configMapRef use %d) or its credentials over %d (older Plugins use %d). "+
+			"A host admits its Plugins oldest first; delete or shrink Plugins of this host, or select this Plugin with another PluginHost",
+			in.Host.Name, cost, credsCost, pluginconfig.MaxConfigBytes, used, MaxCredentialsBytes, credsUsed)
+		if c.refusedMsg != "" {
+			// Refused for its own spec, and its last entry does not fit either.
+			e.Message = statusMessage(c.refusedMsg + "; its last accepted configuration is not kept either: " + room)
+			continue
+		}
+		e.Reason, e.Message = v1alpha1.ReasonHostFull, statusMessage(room)
+	}
+	slices.SortStableFunc(ev.Accepted, func(a, b pluginconfig.Plugin) int { return strings.Compare(a.Name, b.Name) })
+}
+
+// encodedSize is the size of cfg as renderConfig encodes it (pluginconfig.Encode).
+func encodedSize(cfg *pluginconfig.Config) int {
+	data, err := pluginconfig.Encode(cfg)
+	if err != nil {
+		return 0
+	}
+	return len(data)
 }
 
 // keepLastGood returns the entry that keeps serving for a Plugin refused for reason: its
@@ -191,7 +297,8 @@ func evaluatePlugins(in configInputs) evaluation {
 // checks: credentials and their revocation follow the spec), when the refusal is the
 // host's verdict on its type or options.
 func keepLastGood(p *v1alpha1.Plugin, reason string, converted pluginconfig.Plugin, in configInputs) (pluginconfig.Plugin, bool) {
-	if in.LastGood == nil || (reason != v1alpha1.ReasonInvalidOptions && reason != v1alpha1.ReasonUnknownPluginType) {
+	if in.LastGood == nil || (reason != v1alpha1.ReasonInvalidOptions && reason != v1alpha1.ReasonUnknownPluginType &&
+		reason != v1alpha1.ReasonPluginTooLarge) {
 		return pluginconfig.Plugin{}, false
 	}
 	last, ok := in.LastGood(p)
