@@ -120,9 +120,19 @@ type evaluation struct {
 	// an accepted Plugin's auth reads.
 	Credentials map[string][]byte
 	// Plugins are the status.plugins entries, sorted by name, without Revision and
-	// AppliedGeneration.
+	// AppliedGeneration: at most MaxListedPlugins.
 	Plugins []v1alpha1.SelectedPluginStatus
+	// Unlisted counts the selected Plugins beyond MaxListedPlugins: not listed, not run.
+	Unlisted int
 }
+
+// MaxListedPlugins bounds status.plugins of a PluginHost, and so the Plugins it runs: the
+// oldest selected Plugins (creationTimestamp, then name) are listed, the others only counted
+// (status.unlistedPlugins) and refused (HostFull; a Plugin's status is computed from its
+// entry, so an unlisted Plugin cannot run). With each entry at most a 253-character name,
+// a UID, a reason, a revision and a 1 KiB message (MaxStatusMessageBytes), status.plugins
+// stays under 800 KiB whatever selects the host.
+const MaxListedPlugins = 500
 
 // evaluatePlugins decides which selected Plugins the host runs. A Plugin is left out when an
 // older PluginHost also selects it, when the user ConfigMap defines its name, when the
@@ -130,6 +140,13 @@ type evaluation struct {
 // Secret is not marked for plugin auth.
 func evaluatePlugins(in configInputs) evaluation {
 	plugins := slices.Clone(in.Plugins)
+	// The oldest MaxListedPlugins are listed and judged; the others are only counted.
+	slices.SortFunc(plugins, func(a, b v1alpha1.Plugin) int { return olderPlugin(&a, &b) })
+	unlisted := 0
+	if len(plugins) > MaxListedPlugins {
+		unlisted = len(plugins) - MaxListedPlugins
+		plugins = plugins[:MaxListedPlugins]
+	}
 	slices.SortFunc(plugins, func(a, b v1alpha1.Plugin) int { return strings.Compare(a.Name, b.Name) })
 	userNames := map[string]bool{}
 	if in.User != nil {
@@ -137,7 +154,7 @@ func evaluatePlugins(in configInputs) evaluation {
 			userNames[p.Name] = true
 		}
 	}
-	ev := evaluation{Credentials: map[string][]byte{}, Plugins: make([]v1alpha1.SelectedPluginStatus, 0, len(plugins))}
+	ev := evaluation{Credentials: map[string][]byte{}, Plugins: make([]v1alpha1.SelectedPluginStatus, 0, len(plugins)), Unlisted: unlisted}
 	// The Plugins the host would run, admitted by admit once all are judged.
 	var candidates []candidate
 	for i := range plugins {

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
@@ -142,5 +143,68 @@ func TestHostFullRefusesTheYoungest(t *testing.T) {
 		if entryByName(again, e.Name).Reason != e.Reason {
 			t.Errorf("%s: %s, then %s from the same Plugins in another order", e.Name, e.Reason, entryByName(again, e.Name).Reason)
 		}
+	}
+}
+
+// TestStatusPluginsBounded: whatever selects a host, status.plugins lists the
+// MaxListedPlugins oldest Plugins and counts the others; an unlisted Plugin's own status
+// says HostFull; the largest possible list stays under the documented 800 KiB.
+func TestStatusPluginsBounded(t *testing.T) {
+	host := testHost("demo", time.Hour, matchApp("demo"))
+	var plugins []v1alpha1.Plugin
+	for i := range MaxListedPlugins + 5 {
+		// Created in order p0000, p0001, ...; names shuffled against it by a prefix.
+		name := fmt.Sprintf("%c-p%04d", 'z'-rune(i%26), i)
+		plugins = append(plugins, testPlugin(name, createdAt(time.Duration(i)*time.Second)))
+	}
+	ev := evaluatePlugins(configInputs{Host: &host, Hosts: []v1alpha1.PluginHost{host}, SecretsDir: "/s", Types: anyTypes{}, Plugins: plugins})
+	if len(ev.Plugins) != MaxListedPlugins || ev.Unlisted != 5 {
+		t.Fatalf("%d listed, %d unlisted; want %d and 5", len(ev.Plugins), ev.Unlisted, MaxListedPlugins)
+	}
+	listed := map[string]bool{}
+	for i, e := range ev.Plugins {
+		listed[e.Name] = true
+		if i > 0 && ev.Plugins[i-1].Name >= e.Name {
+			t.Errorf("status.plugins not sorted by name at %d", i)
+		}
+	}
+	for i, p := range plugins {
+		if listed[p.Name] != (i < MaxListedPlugins) {
+			t.Errorf("Plugin created %d-th listed: %v", i, listed[p.Name])
+		}
+	}
+	if len(ev.Accepted) != MaxListedPlugins {
+		t.Errorf("%d rendered, want the %d listed", len(ev.Accepted), MaxListedPlugins)
+	}
+
+	host.Status.Plugins, host.Status.UnlistedPlugins = ev.Plugins, int32(ev.Unlisted)
+	young := plugins[len(plugins)-1]
+	setPluginStatus(&young, []v1alpha1.PluginHost{host})
+	if c := meta.FindStatusCondition(young.Status.Conditions, v1alpha1.ConditionAccepted); c == nil || c.Reason != v1alpha1.ReasonHostFull ||
+		!strings.Contains(c.Message, "500 oldest") || young.Status.ObservedGeneration != young.Generation {
+		t.Errorf("unlisted Plugin: %+v", young.Status)
+	}
+	if c := meta.FindStatusCondition(young.Status.Conditions, v1alpha1.ConditionStalled); c == nil || c.Status != metav1.ConditionTrue {
+		t.Errorf("unlisted Plugin not Stalled: %+v", c)
+	}
+	old := host.DeepCopy()
+	old.Status.UnlistedPlugins = 4
+	if all, _ := pluginsAffected(old, &host); !all {
+		t.Error("a change of unlistedPlugins wakes no Plugin")
+	}
+
+	// The largest list: 500 entries, names of 253 characters, 1 KiB messages.
+	for i := range host.Status.Plugins {
+		e := &host.Status.Plugins[i]
+		e.Name = fmt.Sprintf("%04d", i) + strings.Repeat("n", 249)
+		e.UID, e.Revision, e.Generation, e.AppliedGeneration = "0123456789abcdef0123456789abcdef0123", revA, 1<<62, 1<<62
+		e.Reason, e.Message = v1alpha1.ReasonUnknownPluginType, statusMessage(strings.Repeat("m", 5000))
+	}
+	b, err := json.Marshal(host.Status.Plugins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > 800<<10 {
+		t.Errorf("status.plugins at its largest is %d bytes, over the documented 800 KiB", len(b))
 	}
 }
