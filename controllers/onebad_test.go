@@ -263,3 +263,68 @@ func TestOversizedPluginRefusedAlone(t *testing.T) {
 		t.Errorf("rendered config: %v", err)
 	}
 }
+
+// TestHostFullRefusesTheYoungestAlone: Plugins of a free-form type, each within the limit of
+// one Plugin, that together would make config.json larger than a ConfigMap may be: the host
+// renders the oldest that fit and refuses the youngest alone (HostFull), instead of freezing
+// (ConfigInvalid); another Plugin's edit is rendered.
+func TestHostFullRefusesTheYoungestAlone(t *testing.T) {
+	needEnv(t)
+	ns := newNamespace(t)
+	startManager(t, ns, testOptions())
+	create(t, newHost(ns, "full", "full"))
+	kubeletsim.AdvertiseTypes(t, env.Client, ns, "full", blobTypes(t))
+
+	other := newPlugin(ns, "other", "full", 1)
+	create(t, other)
+	configMapData(t, ns, "full", contains(`"other"`))
+	// 18 Plugins of 60 KiB: about 16 fit in 1 MiB with "other".
+	const n = 18
+	for i := range n {
+		create(t, withOptions(t, newPlugin(ns, fmt.Sprintf("blob-%02d", i), "full", 1), "blob",
+			`{"data": "`+strings.Repeat("x", 60<<10)+`"}`))
+	}
+	// The youngest is refused; creationTimestamp has a resolution of a second, so the name
+	// orders Plugins created within one.
+	p := pluginCondition(t, ns, fmt.Sprintf("blob-%02d", n-1), v1alpha1.ConditionStalled, metav1.ConditionTrue, v1alpha1.ReasonHostFull)
+	update(t, other, func(p *v1alpha1.Plugin) { p.Spec.Options.Increment = ptr.To[int32](7) })
+	_, data := configMapData(t, ns, "full", contains(`"increment": 7`, `"blob-00"`))
+	h := hostEntry(t, ns, "full", "other", 2, v1alpha1.ReasonAccepted)
+	checkMessagesCapped(t, p, h)
+	if len(data) > 1<<20 {
+		t.Errorf("config.json of %d bytes, over 1 MiB", len(data))
+	}
+	full := 0
+	for i := range n {
+		name := fmt.Sprintf("blob-%02d", i)
+		var e *v1alpha1.SelectedPluginStatus
+		for j := range h.Status.Plugins {
+			if h.Status.Plugins[j].Name == name {
+				e = &h.Status.Plugins[j]
+			}
+		}
+		switch {
+		case e == nil:
+			t.Errorf("%s not listed", name)
+		case e.Reason == v1alpha1.ReasonHostFull:
+			full++
+			if strings.Contains(data, `"`+name+`"`) {
+				t.Errorf("%s is HostFull and rendered", name)
+			}
+		case e.Reason == v1alpha1.ReasonAccepted:
+			if !strings.Contains(data, `"`+name+`"`) {
+				t.Errorf("%s accepted, not rendered", name)
+			}
+		default:
+			t.Errorf("%s: %s (%s)", name, e.Reason, e.Message)
+		}
+	}
+	if full == 0 || full > 4 {
+		t.Errorf("%d of %d HostFull, want the few that do not fit", full, n)
+	}
+	for _, c := range h.Status.Conditions {
+		if c.Reason == v1alpha1.ReasonConfigInvalid {
+			t.Errorf("PluginHost %s is %s: %s", c.Type, c.Reason, c.Message)
+		}
+	}
+}

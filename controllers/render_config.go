@@ -271,9 +271,9 @@ func admit(in configInputs, ev *evaluation, candidates []candidate) {
 		base.Plugins = append(base.Plugins, in.User.Plugins...)
 	}
 	used, credsUsed := encodedSize(base), 0
+	empty := encodedSize(&pluginconfig.Config{Plugins: []pluginconfig.Plugin{}})
 	for _, c := range candidates {
-		cost := encodedSize(&pluginconfig.Config{Plugins: []pluginconfig.Plugin{c.entry}}) -
-			encodedSize(&pluginconfig.Config{Plugins: []pluginconfig.Plugin{}}) + len(",\n")
+		cost := encodedSize(&pluginconfig.Config{Plugins: []pluginconfig.Plugin{c.entry}}) - empty + len(",\n")
 		credsCost := 0
 		for k, v := range c.creds {
 			credsCost += len(k) + len(v)
