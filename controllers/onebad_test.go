@@ -328,3 +328,59 @@ func TestHostFullRefusesTheYoungestAlone(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusPluginsListBounded: a host that 503 Plugins select lists the 500 oldest in
+// status.plugins (the API server's maxItems) and counts the 3 youngest in
+// status.unlistedPlugins; those are HostFull in their own status and not rendered. Deleting
+// 3 old Plugins makes room: the 3 are listed, accepted and rendered.
+func TestStatusPluginsListBounded(t *testing.T) {
+	needEnv(t)
+	ns := newNamespace(t)
+	startManager(t, ns, testOptions())
+	create(t, newHost(ns, "many", "many"))
+	advertise(t, ns, "many")
+
+	const n = controllers.MaxListedPlugins + 3
+	// Created in name order: within a second of creationTimestamp the name decides.
+	for i := range n {
+		create(t, newPlugin(ns, fmt.Sprintf("p-%03d", i), "many", 1))
+	}
+	young := []string{fmt.Sprintf("p-%03d", n-3), fmt.Sprintf("p-%03d", n-2), fmt.Sprintf("p-%03d", n-1)}
+	for _, name := range young {
+		p := pluginCondition(t, ns, name, v1alpha1.ConditionAccepted, metav1.ConditionFalse, v1alpha1.ReasonHostFull)
+		checkMessagesCapped(t, p, nil)
+	}
+	h := &v1alpha1.PluginHost{}
+	testutil.Eventually(t, wait, "PluginHost many lists 500 Plugins and counts 3", func() error {
+		if err := get(t, h, ns, "many"); err != nil {
+			return err
+		}
+		if len(h.Status.Plugins) != controllers.MaxListedPlugins || h.Status.UnlistedPlugins != 3 {
+			return fmt.Errorf("%d listed, %d unlisted", len(h.Status.Plugins), h.Status.UnlistedPlugins)
+		}
+		return nil
+	})
+	_, data := configMapData(t, ns, "many", contains(`"p-000"`, fmt.Sprintf(`"p-%03d"`, n-4)))
+	if err := lacks(`"`+young[0]+`"`, `"`+young[2]+`"`)(data); err != nil {
+		t.Errorf("rendered config: %v", err)
+	}
+
+	for i := range 3 {
+		if err := env.Client.Delete(context.Background(), newPlugin(ns, fmt.Sprintf("p-%03d", i), "many", 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range young {
+		pluginCondition(t, ns, name, v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonAccepted)
+	}
+	configMapData(t, ns, "many", contains(`"`+young[0]+`"`, `"`+young[2]+`"`))
+	testutil.Eventually(t, wait, "PluginHost many lists 500 Plugins and counts none", func() error {
+		if err := get(t, h, ns, "many"); err != nil {
+			return err
+		}
+		if len(h.Status.Plugins) != controllers.MaxListedPlugins || h.Status.UnlistedPlugins != 0 {
+			return fmt.Errorf("%d listed, %d unlisted", len(h.Status.Plugins), h.Status.UnlistedPlugins)
+		}
+		return nil
+	})
+}
