@@ -116,8 +116,8 @@ type configInputs struct {
 type evaluation struct {
 	// Accepted are the config.json entries of the accepted Plugins, sorted by name.
 	Accepted []pluginconfig.Plugin
-	// Credentials is the content of <host>-credentials: credentialKey(<plugin>, <key>) for every Secret key
-	// an accepted Plugin's auth reads.
+	// Credentials is the content of <host>-credentials: credentialKey(<plugin>, <key>) for
+	// every Secret key an accepted Plugin's auth reads.
 	Credentials map[string][]byte
 	// Plugins are the status.plugins entries, sorted by name, without Revision and
 	// AppliedGeneration: at most MaxListedPlugins.
@@ -135,9 +135,11 @@ type evaluation struct {
 const MaxListedPlugins = 500
 
 // evaluatePlugins decides which selected Plugins the host runs. A Plugin is left out when an
-// older PluginHost also selects it, when the user ConfigMap defines its name, when the
-// runtime's validation refuses it, or when its auth Secret or a key of it is missing or the
-// Secret is not marked for plugin auth.
+// older PluginHost also selects it, when the user ConfigMap defines its name, when its entry
+// is over MaxPluginEntryBytes (PluginTooLarge), when the runtime's validation refuses it,
+// when its auth Secret or a key of it is missing or the Secret is not marked for plugin
+// auth, or when the host has no room left for it (HostFull: admit, MaxListedPlugins). Each
+// refusal concerns that Plugin alone: the others are rendered.
 func evaluatePlugins(in configInputs) evaluation {
 	plugins := slices.Clone(in.Plugins)
 	// The oldest MaxListedPlugins are listed and judged; the others are only counted.
@@ -312,7 +314,7 @@ func encodedSize(cfg *pluginconfig.Config) int {
 // keepLastGood returns the entry that keeps serving for a Plugin refused for reason: its
 // entry in the last configuration, with the auth of the current spec (which passed its
 // checks: credentials and their revocation follow the spec), when the refusal is the
-// host's verdict on its type or options.
+// host's verdict on its type or options, or the size of its entry.
 func keepLastGood(p *v1alpha1.Plugin, reason string, converted pluginconfig.Plugin, in configInputs) (pluginconfig.Plugin, bool) {
 	if in.LastGood == nil || (reason != v1alpha1.ReasonInvalidOptions && reason != v1alpha1.ReasonUnknownPluginType &&
 		reason != v1alpha1.ReasonPluginTooLarge) {
