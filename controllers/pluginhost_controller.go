@@ -254,6 +254,7 @@ func (r *PluginHostReconciler) reconcileConfig(ctx context.Context, rc *hostReco
 		}
 	}
 	host.Status.Plugins = ev.Plugins
+	host.Status.UnlistedPlugins = int32(ev.Unlisted)
 	return nil
 }
 
