@@ -47,8 +47,10 @@ type Options struct {
 	// DefaultHostImage is the runtime image of PluginHosts without spec.image.
 	DefaultHostImage string
 	// AllowedHostImages are the images, besides DefaultHostImage, that a PluginHost's
-	// spec.image may name: exact images, prefixes ending in "*", or "*" for any. Empty allows
-	// DefaultHostImage only.
+	// spec.image may name: "*" for any, a registry, a repository prefix (whole path
+	// segments), or a repository with a tag or a digest, compared as parsed references (see
+	// imageRule). Empty allows DefaultHostImage only; an invalid entry is an error of
+	// NewManager and SetupWithManager (ValidateAllowedHostImages).
 	AllowedHostImages []string
 	// PodNudge annotates host pods with a new revision so that kubelet re-projects the
 	// ConfigMap at once. Off for clusters that forbid the operator to patch pods.
@@ -177,6 +179,9 @@ const (
 // SetupWithManager registers the field indexes and both reconcilers with mgr.
 func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	opts = opts.withDefaults()
+	if err := ValidateAllowedHostImages(opts.AllowedHostImages); err != nil {
+		return err
+	}
 	idx := mgr.GetFieldIndexer()
 	if err := idx.IndexField(ctx, &v1alpha1.PluginHost{}, indexConfigMapRef, func(o client.Object) []string {
 		if ref := o.(*v1alpha1.PluginHost).Spec.ConfigMapRef; ref != nil {
