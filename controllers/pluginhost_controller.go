@@ -18,11 +18,8 @@ package controllers
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -58,6 +55,7 @@ type PluginHostReconciler struct {
 	reader  *statusReader
 	applier *applier
 	clock   rolloutClock
+	revKeys revisionKeys
 }
 
 // conflictRecheckInterval is how often a host whose child name is taken looks again. The
@@ -81,8 +79,8 @@ type hostReconcile struct {
 	// types are the plugin types of the host's current image, or why they are not known.
 	types hostTypes
 	facts hostFacts
-	// credentialsRevision is the digest of the rendered credentials Secret ("" if not
-	// rendered in this reconcile).
+	// credentialsRevision is the keyed digest of the rendered credentials ("" if not
+	// rendered in this reconcile; see credentialsDigest).
 	credentialsRevision string
 }
 
@@ -94,6 +92,7 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		if apierrors.IsNotFound(err) {
 			r.applier.forget(req.Namespace, childNames(req.Name)...)
 			r.clock.forgetHost(req.NamespacedName)
+			r.revKeys.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -211,11 +210,16 @@ func (r *PluginHostReconciler) reconcileConfig(ctx context.Context, rc *hostReco
 		if err != nil {
 			rc.facts.ConfigReason, rc.facts.ConfigMessage = v1alpha1.ReasonConfigInvalid, err.Error()
 		} else {
-			// The credentials first: the configuration refers to their files.
-			if err := r.applier.apply(ctx, renderCredentials(host, ev.Credentials)); err != nil {
+			// The credentials first: the configuration refers to their files. The Secret also
+			// keeps the key of the credentials revision, created once.
+			key, err := r.revKeys.get(ctx, r.Client, host)
+			if err != nil {
 				return err
 			}
-			rc.credentialsRevision = credentialsDigest(ev.Credentials)
+			if err := r.applier.apply(ctx, renderCredentials(host, withRevisionKey(ev.Credentials, key))); err != nil {
+				return err
+			}
+			rc.credentialsRevision = credentialsDigest(key, ev.Credentials)
 			if err := r.applier.apply(ctx, renderConfigMap(host, data)); err != nil {
 				return err
 			}
@@ -591,17 +595,6 @@ func (r *PluginHostReconciler) statusPollInterval(host *v1alpha1.PluginHost, f h
 		d = host.Spec.PollInterval.Duration
 	}
 	return d
-}
-
-// credentialsDigest identifies the content of the credentials Secret.
-func credentialsDigest(creds map[string][]byte) string {
-	keys := slices.Sorted(maps.Keys(creds))
-	h := sha256.New()
-	for _, k := range keys {
-		fmt.Fprintf(h, "%d:%s=%d:", len(k), k, len(creds[k]))
-		h.Write(creds[k])
-	}
-	return pluginconfig.RevisionPrefix + hex.EncodeToString(h.Sum(nil))
 }
 
 func deploymentAvailable(d *appsv1.Deployment) bool {
