@@ -132,8 +132,9 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if msg := imageRefusal(host, r.Options.DefaultHostImage, r.Options.AllowedHostImages); msg != "" {
 		// Nothing is rendered or applied, only the pods are read: the last accepted workload
 		// keeps running.
+		// Revocations excepted: a Secret's owner withdrawing consent is applied all the same.
 		rc.facts.ConfigReason, rc.facts.ConfigMessage = v1alpha1.ReasonImageNotAllowed, msg
-		steps = []func(context.Context, *hostReconcile) error{r.readPods, r.reconcileRollout}
+		steps = []func(context.Context, *hostReconcile) error{r.readPods, r.revokeWhileFrozen, r.reconcileRollout}
 	}
 	for _, step := range steps {
 		if err := step(ctx, rc); err != nil {
@@ -176,7 +177,8 @@ func (r *PluginHostReconciler) reconcileConfig(ctx context.Context, rc *hostReco
 	if err != nil {
 		// Admission cannot check a selector's operators; this generation can never work.
 		rc.facts.ConfigReason, rc.facts.ConfigMessage = v1alpha1.ReasonConfigInvalid, err.Error()
-		return nil //nolint:nilerr // reported in the Degraded condition; retrying cannot fix the spec
+		// Reported in the Degraded condition; retrying cannot fix the spec.
+		return r.revokeWhileFrozen(ctx, rc)
 	}
 
 	hosts := &v1alpha1.PluginHostList{}
@@ -205,6 +207,7 @@ func (r *PluginHostReconciler) reconcileConfig(ctx context.Context, rc *hostReco
 	// the Plugins, so that the first pod starts and advertises; otherwise the pods keep the
 	// last one, which may hold Plugins of the previous image that still serve.
 	keepLast := rc.types.Set == nil && host.Status.ConfigRevision != ""
+	rendered := false
 	if rc.facts.ConfigReason == "" && !keepLast {
 		data, err := renderConfig(user, ev.Accepted, known)
 		if err != nil {
@@ -223,6 +226,7 @@ func (r *PluginHostReconciler) reconcileConfig(ctx context.Context, rc *hostReco
 			if err := r.applier.apply(ctx, renderConfigMap(host, data)); err != nil {
 				return err
 			}
+			rendered = true
 			rev := pluginconfig.Revision(data)
 			if rev != host.Status.ConfigRevision {
 				ctrl.LoggerFrom(ctx).Info("Rendered a new configuration", "revision", short(rev), "plugins", len(ev.Accepted))
@@ -242,6 +246,13 @@ func (r *PluginHostReconciler) reconcileConfig(ctx context.Context, rc *hostReco
 					ev.Plugins[i].Revision = rev
 				}
 			}
+		}
+	}
+
+	if !rendered {
+		// The last configuration keeps serving, but for the credentials withdrawn since.
+		if err := r.revokeWhileFrozen(ctx, rc); err != nil {
+			return err
 		}
 	}
 
