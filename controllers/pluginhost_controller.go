@@ -516,7 +516,10 @@ func (r *PluginHostReconciler) reconcileRollout(ctx context.Context, rc *hostRec
 		}
 	}
 	running, results := rc.running, rc.results
-	now := metav1.Now()
+	now := time.Now()
+	// To the second, as the API server stores it: a status that changed in nothing else
+	// within the same second compares equal, and is not written.
+	checked := metav1.NewTime(now.Truncate(time.Second))
 	key := types.NamespacedName{Namespace: host.Namespace, Name: host.Name}
 	reports := make([]v1alpha1.PodStatus, 0, len(running))
 	for i, pod := range running {
@@ -534,7 +537,7 @@ func (r *PluginHostReconciler) reconcileRollout(ctx context.Context, rc *hostRec
 			}
 		} else {
 			st := res.status
-			rep.AppliedRevision, rep.LastChecked = st.Revision, now
+			rep.AppliedRevision, rep.LastChecked = st.Revision, checked
 			if st.LastError != "" && st.LastErrorRevision == desired && st.Revision != desired {
 				rep.LastReloadError = truncateText(st.LastError, MaxReportedTextBytes)
 			}
@@ -558,7 +561,7 @@ func (r *PluginHostReconciler) reconcileRollout(ctx context.Context, rc *hostRec
 			}
 		}
 	}
-	r.countRollout(rc, key, now.Time)
+	r.countRollout(rc, key, now)
 	return nil
 }
 
