@@ -35,8 +35,10 @@ const (
 	// should run (PluginHost status.configRevision). Updating it makes kubelet refresh the
 	// pod's projected config.json at once instead of at its next periodic sync.
 	ConfigRevisionAnnotation = "plugins.hotreload.io/config-revision"
-	// CredentialsRevisionAnnotation is set on a host's pods, with the nudge, to a digest of
-	// the credentials Secret, so that a rotated Secret is re-projected at once too.
+	// CredentialsRevisionAnnotation is set on a host's pods, with the nudge, to a keyed digest
+	// of the credentials Secret ("hmac-sha256:" and 64 hex digits, keyed by a random key the
+	// Secret itself keeps), so that a rotated Secret is re-projected at once too, and whoever
+	// may read pods learns nothing of the credentials.
 	CredentialsRevisionAnnotation = "plugins.hotreload.io/credentials-revision"
 
 	// ConfigRevisionPrefix starts every configuration revision; the 64 lowercase hex digits of
