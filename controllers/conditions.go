@@ -109,13 +109,31 @@ func short(rev string) string {
 	return pluginconfig.RevisionPrefix + pluginconfig.ShortRevision(rev)
 }
 
+// MaxStatusMessageBytes bounds every message the manager writes into a status: each
+// condition's message and each status.plugins[].message of a PluginHost. A longer one is cut
+// at a rune boundary and ends with "… (truncated)". Messages quote what users and pods wrote
+// (option values, unknown option keys, admission messages, pods' reload errors): without a
+// cap, one Plugin with thousands of unknown option keys could push its host's status past
+// the API server's limit on an object.
+const MaxStatusMessageBytes = MaxReportedTextBytes
+
+// statusMessage is msg as written into a status: at most MaxStatusMessageBytes.
+func statusMessage(msg string) string { return truncateText(msg, MaxStatusMessageBytes) }
+
+// setCondition sets a condition, its message cut to MaxStatusMessageBytes.
 func setCondition(conds *[]metav1.Condition, gen int64, typ string, ok bool, reason, format string, args ...any) {
 	status := metav1.ConditionFalse
 	if ok {
 		status = metav1.ConditionTrue
 	}
+	setStatusCondition(conds, gen, typ, status, reason, fmt.Sprintf(format, args...))
+}
+
+// setStatusCondition is meta.SetStatusCondition with the message cut to
+// MaxStatusMessageBytes: every condition the manager writes goes through it.
+func setStatusCondition(conds *[]metav1.Condition, gen int64, typ string, status metav1.ConditionStatus, reason, msg string) {
 	meta.SetStatusCondition(conds, metav1.Condition{
-		Type: typ, Status: status, Reason: reason, Message: fmt.Sprintf(format, args...), ObservedGeneration: gen,
+		Type: typ, Status: status, Reason: reason, Message: statusMessage(msg), ObservedGeneration: gen,
 	})
 }
 

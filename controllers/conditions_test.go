@@ -17,10 +17,13 @@ limitations under the License.
 package controllers
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -462,4 +465,52 @@ func TestStatusPollInterval(t *testing.T) {
 	if got := r.statusPollInterval(slow, hostFacts{DesiredRevision: want, Running: []podFact{{Name: "a"}}}); got != time.Second {
 		t.Errorf("a host polling slower than --status-poll-interval: %v", got)
 	}
+}
+
+// TestStatusMessagesCapped: every condition the manager writes, a host's and a Plugin's, and
+// every status.plugins message, is at most MaxStatusMessageBytes and valid UTF-8, however
+// long the text it quotes (here a pod's refusal, a host stall and an entry's message built
+// from thousands of option keys).
+func TestStatusMessagesCapped(t *testing.T) {
+	long := strings.Repeat("clé-inconnue, ", 20000) // multi-byte runes: the cut is on a boundary
+	check := func(what, msg string) {
+		t.Helper()
+		if len(msg) > MaxStatusMessageBytes || !utf8.ValidString(msg) {
+			t.Errorf("%s: message of %d bytes (valid UTF-8: %v), want at most %d", what, len(msg), utf8.ValidString(msg), MaxStatusMessageBytes)
+		}
+		if len(msg) == MaxStatusMessageBytes && !strings.HasSuffix(msg, "… (truncated)") {
+			t.Errorf("%s: cut without the mark", what)
+		}
+	}
+
+	host := testHost("demo", time.Hour, matchApp("demo"))
+	setHostConditions(&host, hostFacts{DesiredRevision: revA, Pods: 1, ReadyPods: 1,
+		Running: []podFact{{Name: "p", Ready: true, Applied: revB, Refused: long}}})
+	setHostConditions(&host, hostFacts{Refusal: long})
+	for _, c := range host.Status.Conditions {
+		check("PluginHost "+c.Type, c.Message)
+	}
+
+	p := testPlugin("c")
+	host.Status.Plugins = []v1alpha1.SelectedPluginStatus{{Name: "c", UID: p.UID, Generation: p.Generation,
+		Reason: v1alpha1.ReasonInvalidOptions, Message: long}}
+	setPluginStatus(&p, []v1alpha1.PluginHost{host})
+	for _, c := range p.Status.Conditions {
+		check("Plugin "+c.Type, c.Message)
+	}
+
+	// A Plugin with 3,000 unknown option keys: its status.plugins message, which lists them,
+	// is capped where it is made.
+	bad := testPlugin("u", withType("counter", `{}`))
+	bad.Spec.Options.Extra = map[string]json.RawMessage{}
+	for i := range 3000 { // 3,000 keys, under MaxPluginEntryBytes
+		bad.Spec.Options.Extra[fmt.Sprintf("k%04d", i)] = json.RawMessage(`"é"`)
+	}
+	known := advertisedSet(t)
+	ev := evaluatePlugins(configInputs{Host: &host, Hosts: []v1alpha1.PluginHost{host}, Plugins: []v1alpha1.Plugin{bad},
+		SecretsDir: "/s", Types: known.Set, HostTypes: known})
+	if len(ev.Plugins) != 1 || ev.Plugins[0].Reason != v1alpha1.ReasonInvalidOptions {
+		t.Fatalf("entries %+v, want one InvalidOptions", ev.Plugins)
+	}
+	check("status.plugins[u]", ev.Plugins[0].Message)
 }

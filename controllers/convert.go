@@ -18,6 +18,8 @@ package controllers
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"path"
 	"strings"
@@ -59,9 +61,28 @@ func authSecretName(p *v1alpha1.Plugin) string {
 	return p.Spec.Auth.SecretRef.Name
 }
 
+// maxCredentialKeyLength is the longest credential key kept as <plugin>.<key>: the limit of
+// a Secret key (253 characters), which is also under the 255-byte limit of a file name.
+const maxCredentialKeyLength = 253
+
+// credentialKeyPrefixLength is how much of a long Plugin name a bounded credential key keeps,
+// for the reader's sake: the digest alone tells the Plugins apart.
+const credentialKeyPrefixLength = 100
+
 // credentialKey is the key, in the Secret <host>-credentials, and the file name, under the
-// secrets mount, of a Plugin's Secret key.
-func credentialKey(plugin, key string) string { return plugin + "." + key }
+// secrets mount, of a Plugin's Secret key: <plugin>.<key>, as long as that fits a Secret key.
+// A longer one (a Plugin name of up to 253 characters leaves no room for ".api-key") is
+// <first 100 characters of the name>_<hex sha256 of the full name>.<key>, at most 180
+// characters: "_" is not a character of a Plugin name, so it never equals the key of a
+// short name, and the digest keeps two long names apart. The rendered configuration names
+// the file (apiKeyFile, tokenFile, ...), so the host reads whatever key is chosen here.
+func credentialKey(plugin, key string) string {
+	if len(plugin)+1+len(key) <= maxCredentialKeyLength {
+		return plugin + "." + key
+	}
+	sum := sha256.Sum256([]byte(plugin))
+	return plugin[:min(len(plugin), credentialKeyPrefixLength)] + "_" + hex.EncodeToString(sum[:]) + "." + key
+}
 
 // convertPlugin turns a Plugin into its config.json entry, with the credentials its auth
 // method reads as files under secretsDir (the mount of <host>-credentials). It reads no

@@ -18,6 +18,7 @@ package controllers
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -183,5 +184,43 @@ func TestValidatePluginNamesPluginFields(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCredentialKeyBounded: a name that fits keeps <plugin>.<key> (existing installs keep
+// their keys); a longer one gets a key that the API server accepts as a Secret key and a
+// node as a file name, distinct for two names sharing a long prefix, and the rendered
+// configuration names that very file.
+func TestCredentialKeyBounded(t *testing.T) {
+	secretKey := regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
+	for _, name := range []string{"demo", strings.Repeat("a", 253-len(".api-key"))} {
+		if got := credentialKey(name, v1alpha1.SecretKeyAPIKey); got != name+".api-key" {
+			t.Errorf("credentialKey(%d characters) = %q, want the name and the key", len(name), got)
+		}
+	}
+	long := strings.Repeat("a", 120) + "." + strings.Repeat("b", 128) // 249 characters
+	other := strings.Repeat("a", 120) + "." + strings.Repeat("c", 128)
+	keys := map[string]bool{}
+	for _, name := range []string{long, other, strings.Repeat("x", 253)} {
+		for _, k := range []string{v1alpha1.SecretKeyAPIKey, v1alpha1.SecretKeyToken, v1alpha1.SecretKeyUsername, v1alpha1.SecretKeyPassword} {
+			got := credentialKey(name, k)
+			if len(got) > 200 || !secretKey.MatchString(got) || !strings.HasSuffix(got, "."+k) || !strings.HasPrefix(got, name[:100]+"_") {
+				t.Errorf("credentialKey(%d characters, %s) = %q (%d): not a bounded Secret key", len(name), k, got, len(got))
+			}
+			if keys[got] {
+				t.Errorf("key %q given twice", got)
+			}
+			keys[got] = true
+		}
+	}
+	p := testPlugin(long, func(p *v1alpha1.Plugin) {
+		p.Spec.Auth = &v1alpha1.PluginAuth{Method: v1alpha1.AuthMethodAPIKey, SecretRef: &v1alpha1.SecretReference{Name: "s"}}
+	})
+	out, errs := convertPlugin(&p, "/secrets")
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if want := "/secrets/" + credentialKey(long, v1alpha1.SecretKeyAPIKey); out.Auth.APIKeyFile != want {
+		t.Errorf("apiKeyFile %q, want %q", out.Auth.APIKeyFile, want)
 	}
 }

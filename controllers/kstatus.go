@@ -64,6 +64,10 @@ var reasonReadiness = map[string]readiness{
 	// refuses: someone must change the Plugin or the host's image.
 	v1alpha1.ReasonUnknownPluginType: stalled,
 	v1alpha1.ReasonInvalidOptions:    stalled,
+	// A Plugin too large for one entry, or for the room left in its host: someone must
+	// shrink it or others, or move it to another host.
+	v1alpha1.ReasonPluginTooLarge: stalled,
+	v1alpha1.ReasonHostFull:       stalled,
 	// The host's pods of the current image come up and advertise without anyone's help; an
 	// image built before the SDK never does, which the message says.
 	v1alpha1.ReasonAwaitingHostTypes: reconciling,

@@ -73,6 +73,9 @@ func NewScheme() (*runtime.Scheme, error) {
 // reconcilers, and the health checks. ctx bounds the reconcilers' background work (the status
 // poller); the caller starts the manager.
 func NewManager(ctx context.Context, cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
+	if err := ValidateAllowedHostImages(o.Controllers.AllowedHostImages); err != nil {
+		return nil, err
+	}
 	scheme, err := NewScheme()
 	if err != nil {
 		return nil, err

@@ -32,7 +32,7 @@ const (
 	// ConfigFileName is the key of the rendered configuration in <host>-config.
 	ConfigFileName = "config.json"
 	// DefaultSecretsMountPath is where the Secret <host>-credentials is mounted, as a
-	// directory; it holds <plugin>.<key> for every Secret key a Plugin's auth reads.
+	// directory; it holds credentialKey(<plugin>, <key>) for every Secret key a Plugin's auth reads.
 	DefaultSecretsMountPath = "/var/run/plugins/secrets"
 	// StateMountPath holds plugin state (a PVC or an emptyDir).
 	StateMountPath = "/var/lib/pluginhost"

@@ -155,6 +155,7 @@ func pluginsAffected(oldHost, newHost *v1alpha1.PluginHost) (all bool, changed [
 		!oldHost.DeletionTimestamp.Equal(newHost.DeletionTimestamp) ||
 		oldHost.Status.ConfigRevision != newHost.Status.ConfigRevision ||
 		oldHost.Status.AppliedRevision != newHost.Status.AppliedRevision ||
+		oldHost.Status.UnlistedPlugins != newHost.Status.UnlistedPlugins ||
 		len(oldHost.Status.Pods) != len(newHost.Status.Pods) ||
 		stalledChanged(oldHost, newHost) {
 		return true, nil

@@ -65,9 +65,7 @@ func setPluginStatus(p *v1alpha1.Plugin, hosts []v1alpha1.PluginHost) {
 	wasApplied := st.ObservedGeneration == gen && st.AppliedRevision != "" &&
 		meta.IsStatusConditionTrue(st.Conditions, v1alpha1.ConditionApplied)
 	set := func(typ string, status metav1.ConditionStatus, reason, msg string) {
-		meta.SetStatusCondition(&st.Conditions, metav1.Condition{
-			Type: typ, Status: status, Reason: reason, Message: msg, ObservedGeneration: gen,
-		})
+		setStatusCondition(&st.Conditions, gen, typ, status, reason, msg)
 	}
 	setAll := func(accepted metav1.ConditionStatus, reason, msg string) {
 		set(v1alpha1.ConditionAccepted, accepted, reason, msg)
@@ -99,6 +97,17 @@ func setPluginStatus(p *v1alpha1.Plugin, hosts []v1alpha1.PluginHost) {
 	}
 
 	e := findEntry(host, p.Name)
+	if e == nil && host.Status.UnlistedPlugins > 0 {
+		// The host lists its oldest Plugins and runs no other: a Plugin it does not list,
+		// while it leaves some out, is one of them (a new Plugin is the youngest).
+		st.ObservedGeneration = gen
+		st.AppliedRevision = ""
+		setAll(metav1.ConditionFalse, v1alpha1.ReasonHostFull, fmt.Sprintf(
+			"PluginHost %s lists and runs the %d oldest Plugins that select it and none of the %d others, this one among them: "+
+				"delete Plugins of this host, or select this Plugin with another PluginHost",
+			host.Name, len(host.Status.Plugins), host.Status.UnlistedPlugins))
+		return
+	}
 	if e == nil || e.Generation != gen || (e.UID != "" && e.UID != p.UID) {
 		st.AppliedRevision = ""
 		// A host stalled before it evaluates Plugins will not evaluate this generation until

@@ -18,11 +18,8 @@ package controllers
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -58,6 +55,7 @@ type PluginHostReconciler struct {
 	reader  *statusReader
 	applier *applier
 	clock   rolloutClock
+	revKeys revisionKeys
 }
 
 // conflictRecheckInterval is how often a host whose child name is taken looks again. The
@@ -82,8 +80,8 @@ type hostReconcile struct {
 	// types are the plugin types of the host's current image, or why they are not known.
 	types hostTypes
 	facts hostFacts
-	// credentialsRevision is the digest of the rendered credentials Secret ("" if not
-	// rendered in this reconcile).
+	// credentialsRevision is the keyed digest of the rendered credentials ("" if not
+	// rendered in this reconcile; see credentialsDigest).
 	credentialsRevision string
 }
 
@@ -95,6 +93,7 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		if apierrors.IsNotFound(err) {
 			r.applier.forget(req.Namespace, childNames(req.Name)...)
 			r.clock.forgetHost(req.NamespacedName)
+			r.revKeys.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -134,8 +133,9 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if msg := imageRefusal(host, r.Options.DefaultHostImage, r.Options.AllowedHostImages); msg != "" {
 		// Nothing is rendered or applied, only the pods are read: the last accepted workload
 		// keeps running.
+		// Revocations excepted: a Secret's owner withdrawing consent is applied all the same.
 		rc.facts.ConfigReason, rc.facts.ConfigMessage = v1alpha1.ReasonImageNotAllowed, msg
-		steps = []func(context.Context, *hostReconcile) error{r.readPods, r.reconcileRollout}
+		steps = []func(context.Context, *hostReconcile) error{r.readPods, r.revokeWhileFrozen, r.reconcileRollout}
 	}
 	for _, step := range steps {
 		if err := step(ctx, rc); err != nil {
@@ -202,7 +202,8 @@ func (r *PluginHostReconciler) reconcileConfig(ctx context.Context, rc *hostReco
 	if err != nil {
 		// Admission cannot check a selector's operators; this generation can never work.
 		rc.facts.ConfigReason, rc.facts.ConfigMessage = v1alpha1.ReasonConfigInvalid, err.Error()
-		return nil //nolint:nilerr // reported in the Degraded condition; retrying cannot fix the spec
+		// Reported in the Degraded condition; retrying cannot fix the spec.
+		return r.revokeWhileFrozen(ctx, rc)
 	}
 
 	hosts := &v1alpha1.PluginHostList{}
@@ -231,19 +232,26 @@ func (r *PluginHostReconciler) reconcileConfig(ctx context.Context, rc *hostReco
 	// the Plugins, so that the first pod starts and advertises; otherwise the pods keep the
 	// last one, which may hold Plugins of the previous image that still serve.
 	keepLast := rc.types.Set == nil && host.Status.ConfigRevision != ""
+	rendered := false
 	if rc.facts.ConfigReason == "" && !keepLast {
 		data, err := renderConfig(user, ev.Accepted, known)
 		if err != nil {
 			rc.facts.ConfigReason, rc.facts.ConfigMessage = v1alpha1.ReasonConfigInvalid, err.Error()
 		} else {
-			// The credentials first: the configuration refers to their files.
-			if err := r.applier.apply(ctx, renderCredentials(host, ev.Credentials)); err != nil {
+			// The credentials first: the configuration refers to their files. The Secret also
+			// keeps the key of the credentials revision, created once.
+			key, err := r.revKeys.get(ctx, r.Client, host)
+			if err != nil {
 				return err
 			}
-			rc.credentialsRevision = credentialsDigest(ev.Credentials)
+			if err := r.applier.apply(ctx, renderCredentials(host, withRevisionKey(ev.Credentials, key))); err != nil {
+				return err
+			}
+			rc.credentialsRevision = credentialsDigest(key, ev.Credentials)
 			if err := r.applier.apply(ctx, renderConfigMap(host, data)); err != nil {
 				return err
 			}
+			rendered = true
 			rev := pluginconfig.Revision(data)
 			if rev != host.Status.ConfigRevision {
 				ctrl.LoggerFrom(ctx).Info("Rendered a new configuration", "revision", short(rev), "plugins", len(ev.Accepted))
@@ -266,6 +274,13 @@ func (r *PluginHostReconciler) reconcileConfig(ctx context.Context, rc *hostReco
 		}
 	}
 
+	if !rendered {
+		// The last configuration keeps serving, but for the credentials withdrawn since.
+		if err := r.revokeWhileFrozen(ctx, rc); err != nil {
+			return err
+		}
+	}
+
 	for i := range ev.Plugins {
 		e := &ev.Plugins[i]
 		prev := findEntry(rc.before, e.Name)
@@ -279,6 +294,7 @@ func (r *PluginHostReconciler) reconcileConfig(ctx context.Context, rc *hostReco
 		}
 	}
 	host.Status.Plugins = ev.Plugins
+	host.Status.UnlistedPlugins = int32(ev.Unlisted)
 	return nil
 }
 
@@ -535,7 +551,10 @@ func (r *PluginHostReconciler) reconcileRollout(ctx context.Context, rc *hostRec
 		}
 	}
 	running, results := rc.running, rc.results
-	now := metav1.Now()
+	now := time.Now()
+	// To the second, as the API server stores it: a status that changed in nothing else
+	// within the same second compares equal, and is not written.
+	checked := metav1.NewTime(now.Truncate(time.Second))
 	key := types.NamespacedName{Namespace: host.Namespace, Name: host.Name}
 	reports := make([]v1alpha1.PodStatus, 0, len(running))
 	for i, pod := range running {
@@ -553,7 +572,7 @@ func (r *PluginHostReconciler) reconcileRollout(ctx context.Context, rc *hostRec
 			}
 		} else {
 			st := res.status
-			rep.AppliedRevision, rep.LastChecked = st.Revision, now
+			rep.AppliedRevision, rep.LastChecked = st.Revision, checked
 			if st.LastError != "" && st.LastErrorRevision == desired && st.Revision != desired {
 				rep.LastReloadError = truncateText(st.LastError, MaxReportedTextBytes)
 			}
@@ -577,7 +596,7 @@ func (r *PluginHostReconciler) reconcileRollout(ctx context.Context, rc *hostRec
 			}
 		}
 	}
-	r.countRollout(rc, key, now.Time)
+	r.countRollout(rc, key, now)
 	return nil
 }
 
@@ -625,17 +644,6 @@ func (r *PluginHostReconciler) statusPollInterval(host *v1alpha1.PluginHost, f h
 		d = host.Spec.PollInterval.Duration
 	}
 	return d
-}
-
-// credentialsDigest identifies the content of the credentials Secret.
-func credentialsDigest(creds map[string][]byte) string {
-	keys := slices.Sorted(maps.Keys(creds))
-	h := sha256.New()
-	for _, k := range keys {
-		fmt.Fprintf(h, "%d:%s=%d:", len(k), k, len(creds[k]))
-		h.Write(creds[k])
-	}
-	return pluginconfig.RevisionPrefix + hex.EncodeToString(h.Sum(nil))
 }
 
 func deploymentAvailable(d *appsv1.Deployment) bool {

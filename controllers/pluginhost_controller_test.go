@@ -33,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
+	"github.com/hotreload/plugin-operator/controllers"
 	"github.com/hotreload/plugin-operator/internal/pluginconfig"
 	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
@@ -128,8 +129,9 @@ func TestConfigMapContentAndChildren(t *testing.T) {
 	if err := get(t, creds, ns, "demo-credentials"); err != nil {
 		t.Fatal(err)
 	}
-	if len(creds.Data) != 1 || string(creds.Data["secured.token"]) != "s3cret" {
-		t.Errorf("credentials %v, want secured.token=s3cret only", creds.Data)
+	// The credentials, and the key of their revision (TestCredentialsRevisionIsKeyed).
+	if len(creds.Data) != 2 || string(creds.Data["secured.token"]) != "s3cret" || len(creds.Data[controllers.RevisionKeyField]) != 32 {
+		t.Errorf("credentials %v, want secured.token=s3cret and %s only", creds.Data, controllers.RevisionKeyField)
 	}
 
 	// Every child: a controller owner reference to the host, the host label, our field owner.
@@ -358,8 +360,9 @@ func TestRejectedPlugins(t *testing.T) {
 	if err := get(t, creds, ns, "main-credentials"); err != nil {
 		t.Fatal(err)
 	}
-	if len(creds.Data) != 0 {
-		t.Errorf("credentials hold %d keys of an unmarked Secret", len(creds.Data))
+	// Nothing but the key of the credentials revision (TestCredentialsRevisionIsKeyed).
+	if _, ok := creds.Data[controllers.RevisionKeyField]; len(creds.Data) != 1 || !ok {
+		t.Errorf("credentials hold %d keys of an unmarked Secret", len(creds.Data)-1)
 	}
 	// Marked: the Plugin is accepted and rolls out, without touching the Plugin.
 	update(t, later, func(s *corev1.Secret) { s.Labels = map[string]string{v1alpha1.LabelPluginAuth: "true"} })

@@ -17,6 +17,7 @@ limitations under the License.
 package controllers
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -115,20 +116,39 @@ type configInputs struct {
 type evaluation struct {
 	// Accepted are the config.json entries of the accepted Plugins, sorted by name.
 	Accepted []pluginconfig.Plugin
-	// Credentials is the content of <host>-credentials: <plugin>.<key> for every Secret key
-	// an accepted Plugin's auth reads.
+	// Credentials is the content of <host>-credentials: credentialKey(<plugin>, <key>) for
+	// every Secret key an accepted Plugin's auth reads.
 	Credentials map[string][]byte
 	// Plugins are the status.plugins entries, sorted by name, without Revision and
-	// AppliedGeneration.
+	// AppliedGeneration: at most MaxListedPlugins.
 	Plugins []v1alpha1.SelectedPluginStatus
+	// Unlisted counts the selected Plugins beyond MaxListedPlugins: not listed, not run.
+	Unlisted int
 }
 
+// MaxListedPlugins bounds status.plugins of a PluginHost, and so the Plugins it runs: the
+// oldest selected Plugins (creationTimestamp, then name) are listed, the others only counted
+// (status.unlistedPlugins) and refused (HostFull; a Plugin's status is computed from its
+// entry, so an unlisted Plugin cannot run). With each entry at most a 253-character name,
+// a UID, a reason, a revision and a 1 KiB message (MaxStatusMessageBytes), status.plugins
+// stays under 800 KiB whatever selects the host.
+const MaxListedPlugins = 500
+
 // evaluatePlugins decides which selected Plugins the host runs. A Plugin is left out when an
-// older PluginHost also selects it, when the user ConfigMap defines its name, when the
-// runtime's validation refuses it, or when its auth Secret or a key of it is missing or the
-// Secret is not marked for plugin auth.
+// older PluginHost also selects it, when the user ConfigMap defines its name, when its entry
+// is over MaxPluginEntryBytes (PluginTooLarge), when the runtime's validation refuses it,
+// when its auth Secret or a key of it is missing or the Secret is not marked for plugin
+// auth, or when the host has no room left for it (HostFull: admit, MaxListedPlugins). Each
+// refusal concerns that Plugin alone: the others are rendered.
 func evaluatePlugins(in configInputs) evaluation {
 	plugins := slices.Clone(in.Plugins)
+	// The oldest MaxListedPlugins are listed and judged; the others are only counted.
+	slices.SortFunc(plugins, func(a, b v1alpha1.Plugin) int { return olderPlugin(&a, &b) })
+	unlisted := 0
+	if len(plugins) > MaxListedPlugins {
+		unlisted = len(plugins) - MaxListedPlugins
+		plugins = plugins[:MaxListedPlugins]
+	}
 	slices.SortFunc(plugins, func(a, b v1alpha1.Plugin) int { return strings.Compare(a.Name, b.Name) })
 	userNames := map[string]bool{}
 	if in.User != nil {
@@ -136,15 +156,23 @@ func evaluatePlugins(in configInputs) evaluation {
 			userNames[p.Name] = true
 		}
 	}
-	ev := evaluation{Credentials: map[string][]byte{}, Plugins: make([]v1alpha1.SelectedPluginStatus, 0, len(plugins))}
+	ev := evaluation{Credentials: map[string][]byte{}, Plugins: make([]v1alpha1.SelectedPluginStatus, 0, len(plugins)), Unlisted: unlisted}
+	// The Plugins the host would run, admitted by admit once all are judged.
+	var candidates []candidate
 	for i := range plugins {
 		p := &plugins[i]
 		entry := v1alpha1.SelectedPluginStatus{Name: p.Name, UID: p.UID, Generation: p.Generation}
 		reject := func(reason, format string, args ...any) {
-			entry.Reason, entry.Message = reason, fmt.Sprintf(format, args...)
+			entry.Reason, entry.Message = reason, statusMessage(fmt.Sprintf(format, args...))
 		}
 		converted, errs := convertPlugin(p, in.SecretsDir)
-		if len(errs) == 0 {
+		size := entrySize(converted)
+		tooLarge := len(errs) == 0 && size > MaxPluginEntryBytes
+		if tooLarge {
+			// Before the schema: checking megabytes of options against it is wasted work, and
+			// their errors would only be cut.
+			errs = field.ErrorList{field.TooLong(field.NewPath("spec", "options"), "", MaxPluginEntryBytes)}
+		} else if len(errs) == 0 {
 			errs = validatePlugin(&converted, in.Types)
 		}
 		creds := map[string][]byte{}
@@ -159,14 +187,18 @@ func evaluatePlugins(in configInputs) evaluation {
 				ref.Name, configMapKey(ref), in.Host.Name, p.Name)
 		case len(errs) > 0:
 			reason, msg := specRefusal(p, errs, in)
+			if tooLarge {
+				reason, msg = v1alpha1.ReasonPluginTooLarge, fmt.Sprintf(
+					"The Plugin's entry of the configuration of PluginHost %s would be %d bytes of JSON, over the %d-byte limit of one Plugin: make spec.options smaller",
+					in.Host.Name, size, MaxPluginEntryBytes)
+			}
 			reject(reason, "%s", msg)
 			if kept, ok := keepLastGood(p, reason, converted, in); ok {
 				if r, _ := readCredentials(p, in.Secrets, creds); r != "" {
 					break // without its credentials the last entry cannot serve either
 				}
-				entry.Message = truncateText(msg+"; the last accepted configuration of this Plugin keeps serving", MaxReportedTextBytes)
-				ev.Accepted = append(ev.Accepted, kept)
-				maps.Copy(ev.Credentials, creds)
+				entry.Message = statusMessage(msg + "; the last accepted configuration of this Plugin keeps serving")
+				candidates = append(candidates, newCandidate(p, len(ev.Plugins), kept, creds, msg))
 			}
 		case in.HostTypes.Reason != "":
 			reject(in.HostTypes.Reason, "%s", in.HostTypes.Message)
@@ -176,22 +208,116 @@ func evaluatePlugins(in configInputs) evaluation {
 				break
 			}
 			entry.Reason = v1alpha1.ReasonAccepted
-			ev.Accepted = append(ev.Accepted, converted)
-			for k, v := range creds {
-				ev.Credentials[k] = v
-			}
+			candidates = append(candidates, newCandidate(p, len(ev.Plugins), converted, creds, ""))
 		}
 		ev.Plugins = append(ev.Plugins, entry)
 	}
+	admit(in, &ev, candidates)
 	return ev
+}
+
+// MaxPluginEntryBytes is the largest entry one Plugin may have in its host's config.json,
+// as compact JSON (its spec.options above all). A larger Plugin is refused alone
+// (PluginTooLarge): one Plugin cannot take a host's whole configuration.
+const MaxPluginEntryBytes = 64 << 10
+
+// MaxCredentialsBytes is how much of <host>-credentials the Plugins' copied credentials may
+// fill, keys and values: the API server refuses a Secret whose data is over 1 MiB.
+const MaxCredentialsBytes = 1<<20 - 4<<10
+
+// entrySize is the size of a Plugin's entry of config.json, as compact JSON.
+func entrySize(e pluginconfig.Plugin) int {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return 0 // convertPlugin's entries always encode; renderConfig reports it otherwise
+	}
+	return len(b)
+}
+
+// candidate is a Plugin the host would run, with what it needs: its config.json entry (its
+// current one, or its last accepted one when refusedMsg says why the current one is not)
+// and its credentials.
+type candidate struct {
+	plugin     *v1alpha1.Plugin
+	index      int // in evaluation.Plugins
+	entry      pluginconfig.Plugin
+	creds      map[string][]byte
+	refusedMsg string
+}
+
+func newCandidate(p *v1alpha1.Plugin, index int, e pluginconfig.Plugin, creds map[string][]byte, refusedMsg string) candidate {
+	return candidate{plugin: p, index: index, entry: e, creds: creds, refusedMsg: refusedMsg}
+}
+
+// olderPlugin orders Plugins for a host's room: by creationTimestamp, then name.
+func olderPlugin(a, b *v1alpha1.Plugin) int {
+	ta, tb := a.CreationTimestamp, b.CreationTimestamp
+	switch {
+	case ta.Before(&tb):
+		return -1
+	case tb.Before(&ta):
+		return 1
+	}
+	return strings.Compare(a.Name, b.Name)
+}
+
+// admit puts the candidates into the configuration, oldest first, as long as the
+// rendered config.json stays within pluginconfig.MaxConfigBytes and the credentials within
+// MaxCredentialsBytes; the others are refused with HostFull, alone: the host keeps rendering
+// and rolling out what fits. The configuration's size is counted as renderConfig encodes
+// it, each entry with its indentation and separator.
+func admit(in configInputs, ev *evaluation, candidates []candidate) {
+	slices.SortStableFunc(candidates, func(a, b candidate) int { return olderPlugin(a.plugin, b.plugin) })
+	base := &pluginconfig.Config{Plugins: []pluginconfig.Plugin{}}
+	if in.User != nil {
+		base.Plugins = append(base.Plugins, in.User.Plugins...)
+	}
+	used, credsUsed := encodedSize(base), 0
+	empty := encodedSize(&pluginconfig.Config{Plugins: []pluginconfig.Plugin{}})
+	for _, c := range candidates {
+		cost := encodedSize(&pluginconfig.Config{Plugins: []pluginconfig.Plugin{c.entry}}) - empty + len(",\n")
+		credsCost := 0
+		for k, v := range c.creds {
+			credsCost += len(k) + len(v)
+		}
+		if used+cost <= pluginconfig.MaxConfigBytes && credsUsed+credsCost <= MaxCredentialsBytes {
+			used += cost
+			credsUsed += credsCost
+			ev.Accepted = append(ev.Accepted, c.entry)
+			maps.Copy(ev.Credentials, c.creds)
+			continue
+		}
+		e := &ev.Plugins[c.index]
+		room := fmt.Sprintf("PluginHost %s has no room for this Plugin: with its %d bytes of configuration and %d bytes of credentials, "+
+			"the host's config.json would be over %d bytes (older Plugins and spec.configMapRef use %d) or its credentials over %d (older Plugins use %d). "+
+			"A host admits its Plugins oldest first; delete or shrink Plugins of this host, or select this Plugin with another PluginHost",
+			in.Host.Name, cost, credsCost, pluginconfig.MaxConfigBytes, used, MaxCredentialsBytes, credsUsed)
+		if c.refusedMsg != "" {
+			// Refused for its own spec, and its last entry does not fit either.
+			e.Message = statusMessage(c.refusedMsg + "; its last accepted configuration is not kept either: " + room)
+			continue
+		}
+		e.Reason, e.Message = v1alpha1.ReasonHostFull, statusMessage(room)
+	}
+	slices.SortStableFunc(ev.Accepted, func(a, b pluginconfig.Plugin) int { return strings.Compare(a.Name, b.Name) })
+}
+
+// encodedSize is the size of cfg as renderConfig encodes it (pluginconfig.Encode).
+func encodedSize(cfg *pluginconfig.Config) int {
+	data, err := pluginconfig.Encode(cfg)
+	if err != nil {
+		return 0
+	}
+	return len(data)
 }
 
 // keepLastGood returns the entry that keeps serving for a Plugin refused for reason: its
 // entry in the last configuration, with the auth of the current spec (which passed its
 // checks: credentials and their revocation follow the spec), when the refusal is the
-// host's verdict on its type or options.
+// host's verdict on its type or options, or the size of its entry.
 func keepLastGood(p *v1alpha1.Plugin, reason string, converted pluginconfig.Plugin, in configInputs) (pluginconfig.Plugin, bool) {
-	if in.LastGood == nil || (reason != v1alpha1.ReasonInvalidOptions && reason != v1alpha1.ReasonUnknownPluginType) {
+	if in.LastGood == nil || (reason != v1alpha1.ReasonInvalidOptions && reason != v1alpha1.ReasonUnknownPluginType &&
+		reason != v1alpha1.ReasonPluginTooLarge) {
 		return pluginconfig.Plugin{}, false
 	}
 	last, ok := in.LastGood(p)
@@ -238,7 +364,7 @@ func specRefusal(p *v1alpha1.Plugin, errs field.ErrorList, in configInputs) (rea
 	}
 }
 
-// readCredentials copies the Secret keys p's auth reads into creds as <plugin>.<key>, or
+// readCredentials copies the Secret keys p's auth reads into creds under credentialKey, or
 // returns the reason and message of why it may not: the Secret or a key is missing, or the
 // Secret is not marked for plugin auth.
 func readCredentials(p *v1alpha1.Plugin, secrets map[string]*corev1.Secret, creds map[string][]byte) (reason, msg string) {

@@ -85,8 +85,8 @@ func cachedChildMeta(host *v1alpha1.PluginHost, name string) metav1.ObjectMeta {
 }
 
 // renderCredentials is <host>-credentials: a copy of every Secret key the accepted Plugins'
-// auth reads, as <plugin>.<key>. It always exists, possibly empty, because the pod always
-// mounts it.
+// auth reads, under credentialKey (<plugin>.<key> for a name that fits). It always exists,
+// possibly empty, because the pod always mounts it.
 func renderCredentials(host *v1alpha1.PluginHost, data map[string][]byte) *corev1.Secret {
 	if data == nil {
 		data = map[string][]byte{}

@@ -34,6 +34,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 	"github.com/hotreload/plugin-operator/internal/testing/testutil"
@@ -272,6 +273,92 @@ func TestStatusReaderFairShare(t *testing.T) {
 	for i, pr := range <-slowDone {
 		if pr.err == nil {
 			t.Errorf("slow pod %d: want an error (empty reply), got %+v", i, pr.status)
+		}
+	}
+}
+
+// TestImageRules: --allowed-host-images entries are parsed image references, matched by
+// registry, repository (whole path segments), tag and digest; an entry that is not one of
+// the stated forms is an error of the manager's start naming it.
+func TestImageRules(t *testing.T) {
+	const def = "ghcr.io/hotreload/plugin-operator:v1"
+	dig := "sha256:" + strings.Repeat("ab", 32)
+	other := "sha256:" + strings.Repeat("cd", 32)
+	for _, tc := range []struct {
+		entry, image string
+		want         bool
+	}{
+		// A repository prefix: whole path segments, any tag or digest.
+		{"reg.example.com/img", "reg.example.com/img:v2", true},
+		{"reg.example.com/img", "reg.example.com/img", true},
+		{"reg.example.com/img", "reg.example.com/img@" + dig, true},
+		{"reg.example.com/img", "reg.example.com/img/sub:v1", true},
+		{"reg.example.com/img", "reg.example.com/img-evil:v1", false},
+		{"reg.example.com/img", "reg.example.com/imgx", false},
+		{"reg.example.com/img", "other.example.com/img:v1", false},
+		{"reg.example.com/team/*", "reg.example.com/team/host:v9", true},
+		{"reg.example.com/team/*", "reg.example.com/team-evil/host:v9", false},
+		{"reg.example.com/team/*", "reg.example.com/team:v9", true},
+		// A registry.
+		{"reg.example.com", "reg.example.com/any/thing:v1", true},
+		{"reg.example.com/*", "reg.example.com/any:v1", true},
+		{"reg.example.com", "reg.example.com.evil.io/x:v1", false},
+		{"reg.example.com", "evil.io/reg.example.com/x:v1", false},
+		{"localhost:5000", "localhost:5000/x:v1", true},
+		{"localhost:5000", "localhost/x:v1", false},
+		// A tag: that tag only; an image by digest does not match it.
+		{"reg.example.com/img:v2", "reg.example.com/img:v2", true},
+		{"reg.example.com/img:v2", "reg.example.com/img:v3", false},
+		{"reg.example.com/img:v2", "reg.example.com/img:v2-evil", false},
+		{"reg.example.com/img:v2", "reg.example.com/img/sub:v2", false},
+		{"reg.example.com/img:v2", "reg.example.com/img:v2@" + other, false},
+		{"reg.example.com/img:latest", "reg.example.com/img", true},
+		// A digest: that digest only, whatever tag the image also names.
+		{"reg.example.com/img@" + dig, "reg.example.com/img@" + dig, true},
+		{"reg.example.com/img@" + dig, "reg.example.com/img:v1@" + dig, true},
+		{"reg.example.com/img@" + dig, "reg.example.com/img@" + other, false},
+		{"reg.example.com/img@" + dig, "reg.example.com/img:v1", false},
+		// Docker Hub, named explicitly, and its short forms in spec.image.
+		{"docker.io/library/ubuntu", "ubuntu:24.04", true},
+		{"docker.io/library/ubuntu", "index.docker.io/library/ubuntu", true},
+		{"docker.io/library/ubuntu", "ubuntu-evil", false},
+		// Anything.
+		{"*", "whatever.example/x:y", true},
+		// An image that is not a reference matches nothing but "*".
+		{"reg.example.com", "reg.example.com/UPPER:v1", false},
+	} {
+		if err := ValidateAllowedHostImages([]string{tc.entry}); err != nil {
+			t.Errorf("entry %q refused: %v", tc.entry, err)
+			continue
+		}
+		if got := imageAllowed(tc.image, def, []string{tc.entry}); got != tc.want {
+			t.Errorf("entry %q, image %q: allowed %v, want %v", tc.entry, tc.image, got, tc.want)
+		}
+	}
+	if !imageAllowed(def, def, nil) {
+		t.Error("the default image is refused")
+	}
+
+	for _, entry := range []string{
+		"reg.example.com/img*", "reg.example.com/*/img", "reg.example.com/img:v*", "*.example.com/img",
+		"ubuntu", "library/ubuntu:24.04", "team/host", // no registry: never read as Docker Hub by mistake
+		"reg.example.com/Img", "reg.example.com/img:", "reg.example.com/img@sha256:short", "reg.example.com/img:v1/*",
+		"reg.example.com/", "reg.example.com/img@" + dig + "/*",
+	} {
+		err := ValidateAllowedHostImages([]string{"reg.example.com/ok", entry})
+		if err == nil || !strings.Contains(err.Error(), strconv.Quote(entry)) || !strings.Contains(err.Error(), "--allowed-host-images") {
+			t.Errorf("entry %q: error %v, want one naming the flag and the entry", entry, err)
+		}
+		// So the manager does not start with it.
+		opts := DefaultOptions()
+		opts.AllowedHostImages = []string{entry}
+		if _, err := NewManager(context.Background(), &rest.Config{Host: "http://127.0.0.1:1"}, ManagerOptions{Controllers: opts}); err == nil ||
+			!strings.Contains(err.Error(), strconv.Quote(entry)) {
+			t.Errorf("NewManager with entry %q: %v, want an error naming it", entry, err)
+		}
+		// Nor does it admit anything.
+		if imageAllowed("reg.example.com/img-evil:v1", def, []string{entry}) {
+			t.Errorf("invalid entry %q admits reg.example.com/img-evil:v1", entry)
 		}
 	}
 }

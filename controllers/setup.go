@@ -48,8 +48,10 @@ type Options struct {
 	// DefaultHostImage is the runtime image of PluginHosts without spec.image.
 	DefaultHostImage string
 	// AllowedHostImages are the images, besides DefaultHostImage, that a PluginHost's
-	// spec.image may name: exact images, prefixes ending in "*", or "*" for any. Empty allows
-	// DefaultHostImage only.
+	// spec.image may name: "*" for any, a registry, a repository prefix (whole path
+	// segments), or a repository with a tag or a digest, compared as parsed references (see
+	// imageRule). Empty allows DefaultHostImage only; an invalid entry is an error of
+	// NewManager and SetupWithManager (ValidateAllowedHostImages).
 	AllowedHostImages []string
 	// PodNudge annotates host pods with a new revision so that kubelet re-projects the
 	// ConfigMap at once. Off for clusters that forbid the operator to patch pods.
@@ -227,6 +229,9 @@ const (
 // SetupWithManager registers the field indexes and both reconcilers with mgr.
 func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	opts = opts.withDefaults()
+	if err := ValidateAllowedHostImages(opts.AllowedHostImages); err != nil {
+		return err
+	}
 	idx := mgr.GetFieldIndexer()
 	if err := idx.IndexField(ctx, &v1alpha1.PluginHost{}, indexConfigMapRef, func(o client.Object) []string {
 		if ref := o.(*v1alpha1.PluginHost).Spec.ConfigMapRef; ref != nil {
@@ -281,7 +286,7 @@ func (r *PluginHostReconciler) setupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.hostsOfConfigMap), builder.OnlyMetadata).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.hostsOfSecret), builder.OnlyMetadata).
 		// Pod status (running, IP, Ready) decides what is read and reported.
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(hostOfPod)).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.hostOfPod)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
 		Complete(r)
 }
@@ -377,11 +382,31 @@ func (r *PluginHostReconciler) hostsOfSecret(ctx context.Context, o client.Objec
 	}), foreign...)
 }
 
-// hostOfPod maps a host pod to its PluginHost by the host label.
-func hostOfPod(_ context.Context, o client.Object) []reconcile.Request {
+// hostOfPod maps a host pod to its PluginHost, named by the host label, when the pod is
+// trusted (trustedPod: its owner chain leads to the host's Deployment, read from the cache).
+// A pod that merely carries the label triggers nothing, however often it changes: the
+// reconcile would ignore it anyway. A pod whose ReplicaSet is not cached yet is mapped at its
+// next event (it is scheduled, runs, turns ready), by which time the ReplicaSet is.
+func (r *PluginHostReconciler) hostOfPod(ctx context.Context, o client.Object) []reconcile.Request {
 	name := o.GetLabels()[v1alpha1.LabelHost]
-	if name == "" {
+	pod, ok := o.(*corev1.Pod)
+	if name == "" || !ok {
 		return nil
 	}
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
+	host := &v1alpha1.PluginHost{ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: name}}
+	deploy := &appsv1.Deployment{}
+	if err := r.Get(ctx, types.NamespacedName{Namespace: pod.Namespace, Name: deploymentName(host)}, deploy); err != nil {
+		return nil
+	}
+	var replicaSets map[string]*appsv1.ReplicaSet
+	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil && ref.Kind == "ReplicaSet" {
+		rs := &appsv1.ReplicaSet{}
+		if err := r.Get(ctx, types.NamespacedName{Namespace: pod.Namespace, Name: ref.Name}, rs); err == nil {
+			replicaSets = map[string]*appsv1.ReplicaSet{rs.Name: rs}
+		}
+	}
+	if !trustedPod(pod, deploy, replicaSets) {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: pod.Namespace, Name: name}}}
 }

@@ -39,8 +39,10 @@ const (
 	// should run (PluginHost status.configRevision). Updating it makes kubelet refresh the
 	// pod's projected config.json at once instead of at its next periodic sync.
 	ConfigRevisionAnnotation = "plugins.hotreload.io/config-revision"
-	// CredentialsRevisionAnnotation is set on a host's pods, with the nudge, to a digest of
-	// the credentials Secret, so that a rotated Secret is re-projected at once too.
+	// CredentialsRevisionAnnotation is set on a host's pods, with the nudge, to a keyed digest
+	// of the credentials Secret ("hmac-sha256:" and 64 hex digits, keyed by a random key the
+	// Secret itself keeps), so that a rotated Secret is re-projected at once too, and whoever
+	// may read pods learns nothing of the credentials.
 	CredentialsRevisionAnnotation = "plugins.hotreload.io/credentials-revision"
 
 	// ConfigRevisionPrefix starts every configuration revision; the 64 lowercase hex digits of
@@ -161,6 +163,22 @@ const (
 	// ReasonHostUnavailable (Ready=False): the Plugin is applied but no pod of its host is
 	// ready.
 	ReasonHostUnavailable = "HostUnavailable"
+
+	// ReasonPluginTooLarge (Accepted=False): the Plugin's entry of the host's configuration
+	// (its spec.options above all) is over the limit of one Plugin, 64 KiB of JSON. The host
+	// leaves it out alone and renders the others; after an edit, the last accepted entry of
+	// the Plugin keeps serving, as for InvalidOptions. Make spec.options smaller.
+	ReasonPluginTooLarge = "PluginTooLarge"
+
+	// ReasonHostFull (Accepted=False): the Plugin's PluginHost has no room for it. Either
+	// the host already lists 500 older Plugins in status.plugins (it runs no Plugin it does
+	// not list; status.unlistedPlugins counts the others, which are not checked further), or
+	// the Plugin is valid but with it the rendered configuration would be over the 1 MiB
+	// limit of a ConfigMap, or the copied credentials over the 1 MiB limit of a Secret. The
+	// host admits its Plugins oldest first (by creationTimestamp, then name), so older
+	// Plugins keep their place and the host keeps rolling out. Delete or shrink Plugins of
+	// the host, or select this Plugin with another PluginHost.
+	ReasonHostFull = "HostFull"
 )
 
 // Condition reasons of a PluginHost; ReasonRollingOut is also used by Plugins.

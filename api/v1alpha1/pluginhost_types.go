@@ -355,12 +355,13 @@ type SelectedPluginStatus struct {
 	Generation int64 `json:"generation"`
 
 	// reason is `Accepted` when the Plugin is in the desired configuration;
-	// otherwise why it is left out: `InvalidSpec`, `SecretNotFound` or
-	// `NameConflict`.
+	// otherwise why it is left out: `InvalidSpec`, `SecretNotFound`,
+	// `NameConflict`, `PluginTooLarge`, `HostFull` and the other reasons of a
+	// Plugin's Accepted condition.
 	// +required
 	Reason string `json:"reason"`
 
-	// message explains reason in a sentence.
+	// message explains reason in a sentence, at most 1 KiB.
 	// +optional
 	Message string `json:"message,omitempty"`
 
@@ -423,11 +424,21 @@ type PluginHostStatus struct {
 
 	// plugins record, for each Plugin that pluginSelector selects, whether it is
 	// in the configuration and which of its generations the pods run. Plugins
-	// defined in configMapRef are not listed.
+	// defined in configMapRef are not listed. At most 500 entries, each message
+	// at most 1 KiB: the 500 oldest selected Plugins (by creationTimestamp,
+	// then name). A host runs no Plugin it does not list: the younger ones are
+	// counted in unlistedPlugins and are HostFull.
 	// +optional
 	// +listType=map
 	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=500
 	Plugins []SelectedPluginStatus `json:"plugins,omitempty"`
+
+	// unlistedPlugins is the number of Plugins that pluginSelector selects
+	// beyond the 500 that plugins lists. The host does not run them; each says
+	// so in its own status (reason HostFull).
+	// +optional
+	UnlistedPlugins int32 `json:"unlistedPlugins,omitempty"`
 
 	// pluginCount is the number of plugins in the desired configuration: the
 	// selected Plugins plus those of configMapRef.

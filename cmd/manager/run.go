@@ -77,14 +77,16 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.DurationVar(&c.StatusTimeout, "status-timeout", c.StatusTimeout, "timeout of one GET /status of a host pod")
 	fs.IntVar(&c.MaxConcurrentProbes, "max-concurrent-probes", c.MaxConcurrentProbes, "most GET /status requests in flight over all hosts")
 	fs.Int64Var(&c.MaxStatusBytes, "max-status-bytes", c.MaxStatusBytes, "largest GET /status reply read from a host pod; a longer reply is an error")
-	fs.Func("allowed-host-images", "comma-separated images a PluginHost's spec.image may name; an entry ending in * allows every image starting with the rest, \"*\" allows any; --default-host-image is always allowed", func(s string) error {
+	fs.Func("allowed-host-images", "comma-separated images a PluginHost's spec.image may name, compared as parsed references: "+
+		"a registry (registry.example.com), a repository prefix matching whole path segments (registry.example.com/team, also written registry.example.com/team/*), "+
+		"a repository with a tag (…/host:v2) or a digest (…/host@sha256:…), or \"*\" for any; every entry names its registry; --default-host-image is always allowed", func(s string) error {
 		c.AllowedHostImages = nil
 		for img := range strings.SplitSeq(s, ",") {
 			if img = strings.TrimSpace(img); img != "" {
 				c.AllowedHostImages = append(c.AllowedHostImages, img)
 			}
 		}
-		return nil
+		return controllers.ValidateAllowedHostImages(c.AllowedHostImages)
 	})
 	fs.IntVar(&c.MaxConcurrentReconciles, "max-concurrent-reconciles", c.MaxConcurrentReconciles, "workers of the PluginHost controller")
 	fs.IntVar(&c.MaxConcurrentPluginReconciles, "max-concurrent-plugin-reconciles", c.MaxConcurrentPluginReconciles, "workers of the Plugin controller (status writes only)")

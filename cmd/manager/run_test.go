@@ -260,3 +260,18 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// An --allowed-host-images entry that is not a registry, a repository prefix, a tagged or
+// digested repository or "*" stops the manager before it starts, naming the entry.
+func TestAllowedHostImagesFlagRefusesInvalidEntries(t *testing.T) {
+	for _, entry := range []string{"registry.example.com/img*", "team/host"} {
+		_, err := parseFlags([]string{"--allowed-host-images=registry.example.com/ok," + entry}, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), `"`+entry+`"`) {
+			t.Errorf("%s: %v, want an error naming the entry", entry, err)
+		}
+	}
+	if err := run(context.Background(), []string{"--allowed-host-images=registry.example.com/img*"}, io.Discard); err == nil ||
+		!strings.Contains(err.Error(), `"registry.example.com/img*"`) {
+		t.Errorf("run: %v, want an error naming the entry", err)
+	}
+}

@@ -103,6 +103,11 @@ type appliedConfig struct {
 	data    []byte
 	config  *pluginconfig.Config
 	entries map[string]*entry
+	// unknownAuth is the auth of the first plugin of this config that has some (nil if none):
+	// a request for an unknown plugin name is answered 401 with its method and challenge, as
+	// a known plugin answers a request without credentials, so that plugin names cannot be
+	// listed anonymously.
+	unknownAuth *authenticator
 }
 
 // reloadStatus is what /status reports about reloads.
@@ -217,6 +222,9 @@ func (h *Host) build(data []byte, rev string, prev *appliedConfig, res *Result) 
 		}
 		e := newEntry(spec, factory, auth)
 		next.entries[spec.Name] = e
+		if next.unknownAuth == nil {
+			next.unknownAuth = auth
+		}
 
 		var old *entry
 		if prev != nil {

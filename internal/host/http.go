@@ -124,11 +124,29 @@ func (h *Host) servePlugin(w http.ResponseWriter, r *http.Request) {
 	}
 	e := gen.entries[name]
 	if e == nil {
+		if au := gen.unknownAuth; au != nil {
+			// Some plugin has auth: an unknown name gets the answer a known one gets without
+			// credentials, so that plugin names cannot be probed anonymously.
+			h.opts.Metrics.unrouted(http.StatusUnauthorized)
+			unauthorized(w, name, au)
+			return
+		}
 		h.opts.Metrics.unrouted(http.StatusNotFound)
 		writeError(w, http.StatusNotFound, fmt.Sprintf("plugin %q not found", name))
 		return
 	}
 	rt := e.route(op)
+	if e.auth != nil && !e.auth.allow(r) {
+		// Before the operation and the method: without credentials a client learns nothing of
+		// the plugin, not even its type's operations.
+		code := unauthorized(w, e.name, e.auth)
+		if rt != nil {
+			rt.metrics.observe(code, time.Since(start))
+		} else {
+			h.opts.Metrics.unrouted(code)
+		}
+		return
+	}
 	if rt == nil {
 		h.opts.Metrics.unrouted(http.StatusNotFound)
 		writeError(w, http.StatusNotFound, fmt.Sprintf("plugin %q (type %s) has no operation %q; operations: %s", name, e.spec.Type, op, e.allowed))
@@ -136,6 +154,12 @@ func (h *Host) servePlugin(w http.ResponseWriter, r *http.Request) {
 	}
 	code := h.serveOperation(w, r, e, rt)
 	rt.metrics.observe(code, time.Since(start))
+}
+
+// unauthorized answers 401 for plugin name, whose auth is au.
+func unauthorized(w http.ResponseWriter, name string, au *authenticator) int {
+	w.Header()["Www-Authenticate"] = au.challenge
+	return writeError(w, http.StatusUnauthorized, fmt.Sprintf("plugin %q requires %s authentication", name, au.method))
 }
 
 // splitPluginPath splits /plugins/{name}/{op}.
@@ -156,10 +180,6 @@ func (h *Host) serveOperation(w http.ResponseWriter, r *http.Request, e *entry, 
 	if r.Method != rt.op.Method {
 		w.Header()["Allow"] = rt.allow
 		return writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s /plugins/%s/%s: method not allowed, use %s", r.Method, e.name, rt.op.Name, rt.op.Method))
-	}
-	if e.auth != nil && !e.auth.allow(r) {
-		w.Header()["Www-Authenticate"] = e.auth.challenge
-		return writeError(w, http.StatusUnauthorized, fmt.Sprintf("plugin %q requires %s authentication", e.name, e.auth.method))
 	}
 	if !e.enabled {
 		return writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("plugin %q is disabled in the configuration (enabled: false); its state is kept", e.name))

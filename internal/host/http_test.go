@@ -17,6 +17,7 @@ limitations under the License.
 package host
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -371,5 +372,49 @@ func TestIncrementsDuringReloadsAreExact(t *testing.T) {
 	wg.Wait()
 	if got := do(t, "GET", srv.URL+"/plugins/counter-1/get", "").value(t); got != int64(acked) {
 		t.Fatalf("counter %d, acknowledged %d", got, acked)
+	}
+}
+
+// TestAuthBeforeNotFound: with a plugin that has auth, a client without credentials learns
+// nothing from the plugins' API: an unknown plugin name, an unknown operation and a wrong
+// method all answer 401 exactly as the operation itself does, so plugin names and types
+// cannot be listed anonymously. With the right credentials the precise 404 and 405 come back.
+func TestAuthBeforeNotFound(t *testing.T) {
+	cfg := `{"plugins":[
+ {"name":"secret-counter","type":"counter","auth":{"method":"api-key","api_key":"key-1"}},
+ {"name":"other","type":"counter","auth":{"method":"api-key","api_key":"key-2"}}]}`
+	srv := serve(t, newTestHost(t, cfg))
+	// Answers without credentials, with the plugin's name in the path replaced by NAME: the
+	// same for a plugin that exists and one that does not.
+	anon := func(method, path string) string {
+		t.Helper()
+		r := do(t, method, srv.URL+path, "")
+		name := strings.Split(strings.TrimPrefix(path, "/plugins/"), "/")[0]
+		return fmt.Sprintf("%d %s %s", r.Status, r.Header.Get("WWW-Authenticate"), strings.ReplaceAll(r.Body, name, "NAME"))
+	}
+	want := anon("GET", "/plugins/secret-counter/get")
+	if !strings.HasPrefix(want, "401 ") {
+		t.Fatalf("an operation without credentials: %s, want 401", want)
+	}
+	for _, tc := range []struct{ method, path string }{
+		{"GET", "/plugins/no-such-plugin/get"},
+		{"POST", "/plugins/no-such-plugin/increment"},
+		{"GET", "/plugins/secret-counter/no-such-operation"},
+		{"DELETE", "/plugins/secret-counter/get"},
+		{"GET", "/plugins/secret-counter/increment"},
+	} {
+		if got := anon(tc.method, tc.path); got != want {
+			t.Errorf("%s %s without credentials: %q, want %q (as a known plugin's operation)", tc.method, tc.path, got, want)
+		}
+	}
+	key := []string{"X-API-Key", "key-1"}
+	if r := do(t, "GET", srv.URL+"/plugins/secret-counter/no-such-operation", "", key...); r.Status != 404 {
+		t.Errorf("unknown operation with credentials: %d %s, want 404", r.Status, r.Body)
+	}
+	if r := do(t, "DELETE", srv.URL+"/plugins/secret-counter/get", "", key...); r.Status != 405 || r.Header.Get("Allow") == "" {
+		t.Errorf("wrong method with credentials: %d %s, want 405 with Allow", r.Status, r.Body)
+	}
+	if v := do(t, "GET", srv.URL+"/plugins/secret-counter/get", "", key...).value(t); v != 0 {
+		t.Errorf("get = %d", v)
 	}
 }

@@ -31,6 +31,8 @@ import (
 	"testing"
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/hotreload/plugin-operator/internal/testing/testenv"
 	"github.com/hotreload/plugin-operator/internal/testing/testutil"
@@ -45,6 +47,10 @@ var (
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	// The managers these tests run log to the test binary's stderr (shown when a test
+	// fails); without a logger controller-runtime prints a "SetLogger was never called"
+	// stack trace instead.
+	ctrllog.SetLogger(zap.New(zap.WriteTo(os.Stderr)))
 	var err error
 	if root, err = testutil.RepoRoot(); err != nil {
 		fmt.Fprintln(os.Stderr, err)

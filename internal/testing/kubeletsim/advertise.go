@@ -55,13 +55,20 @@ var BuiltinTypesJSON = func() string {
 // running nothing yet. It returns once the PluginHost's status.types is set.
 func Advertise(t testing.TB, c client.Client, ns, host string) {
 	t.Helper()
+	AdvertiseTypes(t, c, ns, host, BuiltinTypesJSON)
+}
+
+// AdvertiseTypes is Advertise with other types: typesJSON is the JSON array of
+// hostapi.TypeInfo the pod's /status answers with.
+func AdvertiseTypes(t testing.TB, c client.Client, ns, host, typesJSON string) {
+	t.Helper()
 	const wait = time.Minute
 	ctx := context.Background()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := `{"version":1,"revision":"","ready":false,"types":` + BuiltinTypesJSON + `}`
+	body := `{"version":1,"revision":"","ready":false,"types":` + typesJSON + `}`
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, body)
