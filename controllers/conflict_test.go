@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -171,7 +172,11 @@ func TestNoTakeoverOfForeignChildren(t *testing.T) {
 
 			// The foreign object goes: the host recovers by itself and owns its child.
 			deleteForeign(t, after)
+			gone := time.Now()
 			hostCondition(t, ns, "victim", v1alpha1.ConditionStalled, metav1.ConditionFalse, v1alpha1.ReasonWorkloadUnavailable)
+			// No event announces that an object without the operator's labels is gone: the
+			// host looks again every 10 s (conflictRecheckInterval). Measured, not asserted.
+			t.Logf("ChildConflict on %s %s recovered %v after the foreign object went", tt.kind, tt.name, time.Since(gone).Round(10*time.Millisecond))
 			child := tt.empty()
 			testutil.Eventually(t, wait, "the host's own "+tt.kind, func() error {
 				if err := get(t, child, ns, tt.name); err != nil {

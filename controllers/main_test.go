@@ -297,6 +297,9 @@ func waitEvent(t testing.TB, ns, reason, regarding, note string) {
 	})
 }
 
+// consentLabels mark a user ConfigMap or Secret as meant for PluginHosts and Plugins.
+func consentLabels() map[string]string { return map[string]string{v1alpha1.LabelPluginAuth: "true"} }
+
 // newHost returns a PluginHost selecting app=<app>.
 func newHost(ns, name, app string) *v1alpha1.PluginHost {
 	return &v1alpha1.PluginHost{

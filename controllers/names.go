@@ -74,6 +74,11 @@ const (
 	managedBy = "plugin-operator"
 )
 
+// ChildConsentValue is the value of the consent label (LabelPluginAuth) on the operator's own
+// ConfigMaps and Secrets: the key puts them in the manager's cache, the value is not "true",
+// so it marks nothing as readable by Plugins or PluginHosts.
+const ChildConsentValue = "operator"
+
 // Names of a host's children.
 func configMapName(host *v1alpha1.PluginHost) string   { return host.Name + "-config" }
 func credentialsName(host *v1alpha1.PluginHost) string { return host.Name + "-credentials" }

@@ -59,9 +59,10 @@ type PluginHostReconciler struct {
 }
 
 // conflictRecheckInterval is how often a host whose child name is taken looks again. The
-// cache holds Deployments, Services and PVCs with the host label only (to keep memory low on
-// large clusters), so no event announces that a foreign one is gone; each look costs one
-// metadata GET per missing child.
+// cache holds children with the host label only, and ConfigMaps and Secrets with the consent
+// label only (CacheOptions, to keep memory bounded by what the operator manages on large
+// clusters), so no event announces that a foreign, unlabelled one is gone; each look costs
+// one metadata GET per missing child.
 const conflictRecheckInterval = 10 * time.Second
 
 // hostReconcile carries one reconcile's state between its steps.
@@ -151,10 +152,34 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			return ctrl.Result{}, err
 		}
 	}
+	var after time.Duration
 	if !rc.facts.converged() {
-		return ctrl.Result{RequeueAfter: r.statusPollInterval(host, rc.facts)}, nil
+		after = r.statusPollInterval(host, rc.facts)
 	}
-	return ctrl.Result{}, nil
+	if waitsForUnwatched(rc) && (after == 0 || after > missingRecheckInterval) {
+		after = missingRecheckInterval
+	}
+	return ctrl.Result{RequeueAfter: after}, nil
+}
+
+// missingRecheckInterval is how often a host looks again for a Secret or ConfigMap it names
+// and did not find. The cache holds only the Secrets and ConfigMaps that carry the consent
+// label (CacheOptions), so the creation of an unmarked one sends no event; the look tells
+// "not found" from "not marked" within this interval. Each look costs one GET per missing
+// object. A marked object's creation is an event, answered at once.
+const missingRecheckInterval = 10 * time.Second
+
+// waitsForUnwatched reports whether the host names a Secret or ConfigMap that was not found.
+func waitsForUnwatched(rc *hostReconcile) bool {
+	if rc.facts.ConfigReason == v1alpha1.ReasonConfigMapNotFound {
+		return true
+	}
+	for _, e := range rc.host.Status.Plugins {
+		if e.Reason == v1alpha1.ReasonSecretNotFound {
+			return true
+		}
+	}
+	return false
 }
 
 // reconcileConfig evaluates the selected Plugins, renders config.json and applies the
@@ -301,8 +326,9 @@ func (r *PluginHostReconciler) lastGood(ctx context.Context, rc *hostReconcile) 
 	}
 }
 
-// readUserConfig reads and parses spec.configMapRef; a missing or invalid ConfigMap is
-// recorded in rc.facts, not returned as an error.
+// readUserConfig reads and parses spec.configMapRef; a missing, unmarked or invalid
+// ConfigMap is recorded in rc.facts, not returned as an error. The ConfigMap is read from the
+// API server (ClientOptions), so one that the cache does not select is found too.
 func (r *PluginHostReconciler) readUserConfig(ctx context.Context, rc *hostReconcile, known pluginconfig.Types) (*pluginconfig.Config, error) {
 	ref := rc.host.Spec.ConfigMapRef
 	if ref == nil {
@@ -318,6 +344,11 @@ func (r *PluginHostReconciler) readUserConfig(ctx context.Context, rc *hostRecon
 		}
 		return nil, fmt.Errorf("getting ConfigMap %s: %w", ref.Name, err)
 	}
+	// Before the keys: an unmarked ConfigMap's content is none of the PluginHost's business.
+	if msg := configMapRefusal(cm); msg != "" {
+		rc.facts.ConfigReason, rc.facts.ConfigMessage = v1alpha1.ReasonConfigMapNotConsented, msg
+		return nil, nil
+	}
 	data, ok := []byte(cm.Data[key]), true
 	if _, inData := cm.Data[key]; !inData {
 		data, ok = cm.BinaryData[key]
@@ -330,7 +361,10 @@ func (r *PluginHostReconciler) readUserConfig(ctx context.Context, rc *hostRecon
 	cfg, err := parseUserConfig(data, known)
 	if err != nil {
 		rc.facts.ConfigReason = v1alpha1.ReasonConfigInvalid
-		rc.facts.ConfigMessage = fmt.Sprintf("ConfigMap %q key %q is not a valid config.json; keeping the last rendered configuration: %v", ref.Name, key, err)
+		// The parser's own words quote the content (values, unknown keys); only the place
+		// and kind of each error are reported (pluginconfig.Redact).
+		rc.facts.ConfigMessage = truncateText(fmt.Sprintf("ConfigMap %q key %q is not a valid config.json; keeping the last rendered configuration: %s",
+			ref.Name, key, pluginconfig.Redact(err)), MaxReportedTextBytes)
 		return nil, nil
 	}
 	return cfg, nil

@@ -189,7 +189,7 @@ func TestConfigChangesKeepPodTemplate(t *testing.T) {
 	ns := newNamespace(t)
 	startManager(t, ns, testOptions())
 
-	user := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "base"},
+	user := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "base", Labels: consentLabels()},
 		Data: map[string]string{"config.json": `{"plugins":[{"name":"from-user","type":"counter"}]}`}}
 	host := newHost(ns, "tpl", "tpl")
 	host.Spec.ConfigMapRef = &v1alpha1.ConfigMapKeyReference{Name: "base"}
@@ -298,7 +298,7 @@ func TestRejectedPlugins(t *testing.T) {
 	ns := newNamespace(t)
 	startManager(t, ns, testOptions())
 
-	user := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "base"},
+	user := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "base", Labels: consentLabels()},
 		Data: map[string]string{"config.json": `{"plugins":[{"name":"taken","type":"counter"}]}`}}
 	host := newHost(ns, "main", "rej")
 	host.Spec.ConfigMapRef = &v1alpha1.ConfigMapKeyReference{Name: "base"}
@@ -431,7 +431,7 @@ func TestInvalidUserConfigKeepsLastConfig(t *testing.T) {
 	ns := newNamespace(t)
 	startManager(t, ns, testOptions())
 
-	user := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "base"},
+	user := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "base", Labels: consentLabels()},
 		Data: map[string]string{"seed.json": `{"plugins":[{"name":"from-user","type":"counter"}]}`}}
 	host := newHost(ns, "keep", "keep")
 	host.Spec.ConfigMapRef = &v1alpha1.ConfigMapKeyReference{Name: "base", Key: "seed.json"}
@@ -481,7 +481,12 @@ func TestInvalidUserConfigKeepsLastConfig(t *testing.T) {
 		if err := condition(h.Status.Conditions, v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonConfigInvalid, 0); err != nil {
 			return err
 		}
-		return contains(`plugins[0].type: Unsupported value: "gauge"`)(findCondition(h.Status.Conditions, v1alpha1.ConditionDegraded).Message)
+		// The field and the schema's supported values, not the ConfigMap's value.
+		msg := findCondition(h.Status.Conditions, v1alpha1.ConditionDegraded).Message
+		if err := contains(`plugins[0].type: Unsupported value`, `"counter"`)(msg); err != nil {
+			return err
+		}
+		return lacks(`gauge`)(msg)
 	})
 	unchanged("invalid content")
 
@@ -491,7 +496,7 @@ func TestInvalidUserConfigKeepsLastConfig(t *testing.T) {
 	hostCondition(t, ns, "keep", v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonConfigMapNotFound)
 	unchanged("missing ConfigMap")
 
-	create(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "base"},
+	create(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "base", Labels: consentLabels()},
 		Data: map[string]string{"seed.json": `{"plugins":[{"name":"from-user","type":"counter"}]}`}})
 	hostCondition(t, ns, "keep", v1alpha1.ConditionDegraded, metav1.ConditionFalse, v1alpha1.ReasonAsExpected)
 	configMapData(t, ns, "keep", contains(`"increment": 5`))

@@ -69,9 +69,19 @@ func objectMeta(host *v1alpha1.PluginHost, name string) metav1.ObjectMeta {
 func renderConfigMap(host *v1alpha1.PluginHost, config []byte) *corev1.ConfigMap {
 	return &corev1.ConfigMap{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
-		ObjectMeta: objectMeta(host, configMapName(host)),
+		ObjectMeta: cachedChildMeta(host, configMapName(host)),
 		Data:       map[string]string{ConfigFileName: string(config)},
 	}
+}
+
+// cachedChildMeta is objectMeta for a child ConfigMap or Secret: the manager's cache selects
+// those kinds by the consent label (CacheOptions), so they carry it too, with
+// ChildConsentValue, which consents to nothing: a Plugin or PluginHost that names one of
+// them is refused as for an unmarked object.
+func cachedChildMeta(host *v1alpha1.PluginHost, name string) metav1.ObjectMeta {
+	m := objectMeta(host, name)
+	m.Labels[v1alpha1.LabelPluginAuth] = ChildConsentValue
+	return m
 }
 
 // renderCredentials is <host>-credentials: a copy of every Secret key the accepted Plugins'
@@ -83,7 +93,7 @@ func renderCredentials(host *v1alpha1.PluginHost, data map[string][]byte) *corev
 	}
 	return &corev1.Secret{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: objectMeta(host, credentialsName(host)),
+		ObjectMeta: cachedChildMeta(host, credentialsName(host)),
 		Type:       corev1.SecretTypeOpaque,
 		Data:       data,
 	}

@@ -60,7 +60,7 @@ func TestRevocationWhileFrozen(t *testing.T) {
 			tokens := authSecret(ns, "tokens", map[string]string{"token": "s3cret"})
 			secured := newPlugin(ns, "secured", "fz", 1)
 			secured.Spec.Auth = &v1alpha1.PluginAuth{Method: v1alpha1.AuthMethodBearer, SecretRef: &v1alpha1.SecretReference{Name: "tokens"}}
-			create(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "user"}, Data: map[string]string{"config.json": `{"plugins":[]}`}},
+			create(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "user", Labels: consentLabels()}, Data: map[string]string{"config.json": `{"plugins":[]}`}},
 				host, tokens, secured, newPlugin(ns, "plain", "fz", 1))
 			advertise(t, ns, "fz")
 			configMapData(t, ns, "fz", contains(`"secured"`, `"plain"`, "secured.token"))

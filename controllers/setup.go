@@ -26,6 +26,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
@@ -134,15 +135,26 @@ func (o Options) withDefaults() Options {
 }
 
 // CacheOptions returns the manager's cache settings: the watched namespaces (all when
-// empty), and label selectors that keep only the operator's own pods, Deployments,
-// ReplicaSets, Services, PVCs, NetworkPolicies and PodDisruptionBudgets in memory.
-// ConfigMaps and Secrets are watched as metadata only (see ClientOptions).
+// empty), label selectors applied by the API server, and a transform.
+//
+// Unrelated objects never reach the manager: every kind it watches is selected on the server
+// side, since a transform runs only after a list has been decoded.
+//   - Pods, Deployments, ReplicaSets, Services, PVCs, NetworkPolicies and
+//     PodDisruptionBudgets: those with the host label, which the operator sets on its
+//     children (and the Deployment on its ReplicaSets and pods).
+//   - ConfigMaps and Secrets, watched as metadata only (see ClientOptions): those with the
+//     consent label LabelPluginAuth, whatever its value. A user's Secret or ConfigMap carries
+//     it with "true" when its owner lets Plugins and PluginHosts use it; the operator's own
+//     <host>-credentials and <host>-config carry it with ChildConsentValue, which consents
+//     to nothing.
+//
+// Anything else (a foreign object with a child's name, an unmarked Secret or ConfigMap) is
+// read from the API server when a reconcile needs it (ownership.go, readUserConfig,
+// readSecrets). The transform drops managedFields and the last-applied-configuration
+// annotation of client-side kubectl apply from everything cached: nothing here reads them.
 func CacheOptions(namespaces []string) cache.Options {
-	hostLabel, err := labels.NewRequirement(v1alpha1.LabelHost, selection.Exists, nil)
-	if err != nil {
-		panic(err) // a constant label key
-	}
-	owned := cache.ByObject{Label: labels.NewSelector().Add(*hostLabel)}
+	owned := cache.ByObject{Label: labelExists(v1alpha1.LabelHost)}
+	consented := cache.ByObject{Label: labelExists(v1alpha1.LabelPluginAuth)}
 	opts := cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Pod{}:                   owned,
@@ -152,7 +164,10 @@ func CacheOptions(namespaces []string) cache.Options {
 			&corev1.PersistentVolumeClaim{}: owned,
 			&networkingv1.NetworkPolicy{}:   owned,
 			&policyv1.PodDisruptionBudget{}: owned,
+			&corev1.ConfigMap{}:             consented,
+			&corev1.Secret{}:                consented,
 		},
+		DefaultTransform: StripForCache,
 	}
 	if len(namespaces) > 0 {
 		opts.DefaultNamespaces = map[string]cache.Config{}
@@ -163,9 +178,44 @@ func CacheOptions(namespaces []string) cache.Options {
 	return opts
 }
 
+// labelExists selects the objects that carry the label key, whatever its value.
+func labelExists(key string) labels.Selector {
+	req, err := labels.NewRequirement(key, selection.Exists, nil)
+	if err != nil {
+		panic(err) // a constant label key
+	}
+	return labels.NewSelector().Add(*req)
+}
+
+// lastAppliedAnnotation is what client-side `kubectl apply` stores: a copy of the whole
+// object as last applied, as large as the object itself.
+const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
+
+// StripForCache is the cache's transform: it drops managedFields and the
+// last-applied-configuration annotation before an object is stored. Code that needs either
+// reads the object from the API server (mgr.GetAPIReader()).
+func StripForCache(in any) (any, error) {
+	obj, err := meta.Accessor(in)
+	if err != nil {
+		return in, nil //nolint:nilerr // not an object (a tombstone): stored as it is
+	}
+	// Only when set, as in cache.TransformStripManagedFields (kubernetes/kubernetes#124337).
+	if obj.GetManagedFields() != nil {
+		obj.SetManagedFields(nil)
+	}
+	if a := obj.GetAnnotations(); a != nil {
+		if _, ok := a[lastAppliedAnnotation]; ok {
+			delete(a, lastAppliedAnnotation)
+			obj.SetAnnotations(a)
+		}
+	}
+	return in, nil
+}
+
 // ClientOptions returns the manager's client settings: ConfigMaps and Secrets are read from
-// the API server, never cached, so that the operator does not hold every Secret and
-// ConfigMap of the cluster in memory; it reads the few a reconcile needs.
+// the API server, never from the cache, so that the operator holds no Secret's or
+// ConfigMap's data in memory (the cache has the metadata of the selected ones only, for the
+// watches); it reads the few a reconcile needs.
 func ClientOptions() client.Options {
 	return client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.ConfigMap{}, &corev1.Secret{}}}}
 }
@@ -285,8 +335,9 @@ func (r *PluginHostReconciler) hostsOfConfigMap(ctx context.Context, o client.Ob
 
 // hostOfForeignChild maps an object that no PluginHost controls to the PluginHost whose child
 // (named by childName) would have its name: a host stalled by a ChildConflict hears at once
-// when a foreign ConfigMap or Secret goes. (The operator's own children reach their host
-// through Owns.)
+// when a foreign ConfigMap or Secret that the cache selects (it carries the consent label's
+// key) goes; an unlabelled one is never seen, and conflictRecheckInterval finds it gone.
+// (The operator's own children reach their host through Owns.)
 func (r *PluginHostReconciler) hostOfForeignChild(ctx context.Context, o client.Object, childName func(*v1alpha1.PluginHost) string) []reconcile.Request {
 	if ref := metav1.GetControllerOfNoCopy(o); ref != nil && ref.Kind == "PluginHost" {
 		return nil

@@ -26,9 +26,13 @@ const (
 	// workload, pods, Service), to the PluginHost's name.
 	LabelHost = "plugins.hotreload.io/host"
 
-	// LabelPluginAuth marks a Secret, with the value "true", as meant for Plugins' auth
-	// (spec.auth.secretRef): the operator copies the keys of a marked Secret only into the
-	// pods of the PluginHost that runs the Plugin.
+	// LabelPluginAuth is the consent label. With the value "true" it marks a Secret as meant
+	// for Plugins' auth (spec.auth.secretRef): the operator copies the keys of a marked Secret
+	// only into the pods of the PluginHost that runs the Plugin. It marks a ConfigMap, with
+	// the same value, as meant for a PluginHost's spec.configMapRef: the operator reads no
+	// other ConfigMap of the namespace. The operator's own ConfigMaps and Secrets carry it
+	// with another value, which marks nothing; the manager caches (the metadata of) the
+	// ConfigMaps and Secrets that carry the key, and no others.
 	LabelPluginAuth = "plugins.hotreload.io/plugin-auth"
 
 	// ConfigRevisionAnnotation is set on a host's pods to the configuration revision they
@@ -205,6 +209,12 @@ const (
 	// ReasonConfigMapNotFound (Degraded=True): the ConfigMap or key of spec.configMapRef does
 	// not exist.
 	ReasonConfigMapNotFound = "ConfigMapNotFound"
+
+	// ReasonConfigMapNotConsented (Degraded=True): the ConfigMap of spec.configMapRef lacks
+	// the label plugins.hotreload.io/plugin-auth=true (LabelPluginAuth), so the operator does
+	// not read it; the message gives the kubectl command that marks it. The host keeps
+	// running its last rendered configuration.
+	ReasonConfigMapNotConsented = "ConfigMapNotConsented"
 
 	// ReasonImageNotAllowed (Degraded=True): spec.image is not among the manager's allowed
 	// host images (--allowed-host-images); nothing is rendered or applied for the host, and

@@ -78,7 +78,10 @@ type PluginHostSpec struct {
 	// configMapRef names a ConfigMap, in the PluginHost's namespace, holding a
 	// config.json in the runtime's own format (a `plugins` array). Its plugins
 	// are merged with the selected Plugins; a name defined in both is a
-	// conflict, and the Plugin is not run.
+	// conflict, and the Plugin is not run. The ConfigMap is read only if it
+	// carries the label `plugins.hotreload.io/plugin-auth: "true"`, its owner's
+	// consent; otherwise the PluginHost is Degraded (reason
+	// ConfigMapNotConsented) and its message gives the command that marks it.
 	// +optional
 	ConfigMapRef *ConfigMapKeyReference `json:"configMapRef,omitempty"`
 

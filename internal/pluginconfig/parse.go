@@ -58,11 +58,11 @@ func Parse(data []byte, types Types) (*Config, error) {
 // JSON, an empty or oversized document are errors. // and /* */ comments are allowed.
 func Decode(data []byte) (*Config, error) {
 	if len(data) > MaxConfigBytes {
-		return nil, fmt.Errorf("config is %d bytes, over the %d-byte limit", len(data), MaxConfigBytes)
+		return nil, plainError(fmt.Sprintf("config is %d bytes, over the %d-byte limit", len(data), MaxConfigBytes))
 	}
 	data = stripComments(data)
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, errors.New("config is empty")
+		return nil, plainError("config is empty")
 	}
 	if err := checkSyntax(data); err != nil {
 		return nil, err
@@ -87,7 +87,7 @@ func checkSyntax(data []byte) error {
 	if err == nil {
 		if _, terr := dec.Token(); terr == nil {
 			line, col := position(data, dec.InputOffset())
-			return fmt.Errorf("invalid JSON at line %d, column %d: unexpected data after the top-level value", line, col)
+			return &SyntaxError{Line: line, Column: col, detail: "unexpected data after the top-level value"}
 		}
 		return nil
 	}
@@ -96,9 +96,9 @@ func checkSyntax(data []byte) error {
 	case errors.As(err, &se):
 		// Offset counts the bytes read, including the offending one.
 		line, col := position(data, max(se.Offset-1, 0))
-		return fmt.Errorf("invalid JSON at line %d, column %d: %s", line, col, se.Error())
+		return &SyntaxError{Line: line, Column: col, detail: se.Error()}
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return errors.New("invalid JSON: unexpected end of input (truncated file?)")
+		return plainError("invalid JSON: unexpected end of input (truncated file?)")
 	default:
 		return fmt.Errorf("invalid JSON: %w", err)
 	}

@@ -562,6 +562,8 @@ const seedConfig = `apiVersion: v1
 kind: ConfigMap
 metadata:
   name: seed-config
+  labels:
+    plugins.hotreload.io/plugin-auth: "true"
 data:
   config.json: |
 %s

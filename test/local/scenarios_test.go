@@ -272,6 +272,8 @@ const userConfigYAML = `apiVersion: v1
 kind: ConfigMap
 metadata:
   name: seed-config
+  labels:
+    plugins.hotreload.io/plugin-auth: "true"
 data:
   config.json: |
 %s
