@@ -51,7 +51,7 @@ type Options struct {
 	// spec.image may name: "*" for any, a registry, a repository prefix (whole path
 	// segments), or a repository with a tag or a digest, compared as parsed references (see
 	// imageRule). Empty allows DefaultHostImage only; an invalid entry is an error of
-	// NewManager and SetupWithManager (ValidateAllowedHostImages).
+	// NewManager (ValidateAllowedHostImages).
 	AllowedHostImages []string
 	// PodNudge annotates host pods with a new revision so that kubelet re-projects the
 	// ConfigMap at once. Off for clusters that forbid the operator to patch pods.
@@ -134,7 +134,7 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// CacheOptions returns the manager's cache settings: the watched namespaces (all when
+// cacheOptions returns the manager's cache settings: the watched namespaces (all when
 // empty), label selectors applied by the API server, and a transform.
 //
 // Unrelated objects never reach the manager: every kind it watches is selected on the server
@@ -142,7 +142,7 @@ func (o Options) withDefaults() Options {
 //   - Pods, Deployments, ReplicaSets, Services, PVCs, NetworkPolicies and
 //     PodDisruptionBudgets: those with the host label, which the operator sets on its
 //     children (and the Deployment on its ReplicaSets and pods).
-//   - ConfigMaps and Secrets, watched as metadata only (see ClientOptions): those with the
+//   - ConfigMaps and Secrets, watched as metadata only (see clientOptions): those with the
 //     consent label LabelPluginAuth, whatever its value. A user's Secret or ConfigMap carries
 //     it with "true" when its owner lets Plugins and PluginHosts use it; the operator's own
 //     <host>-credentials and <host>-config carry it with ChildConsentValue, which consents
@@ -152,7 +152,7 @@ func (o Options) withDefaults() Options {
 // read from the API server when a reconcile needs it (ownership.go, readUserConfig,
 // readSecrets). The transform drops managedFields and the last-applied-configuration
 // annotation of client-side kubectl apply from everything cached: nothing here reads them.
-func CacheOptions(namespaces []string) cache.Options {
+func cacheOptions(namespaces []string) cache.Options {
 	owned := cache.ByObject{Label: labelExists(v1alpha1.LabelHost)}
 	consented := cache.ByObject{Label: labelExists(v1alpha1.LabelPluginAuth)}
 	opts := cache.Options{
@@ -167,7 +167,7 @@ func CacheOptions(namespaces []string) cache.Options {
 			&corev1.ConfigMap{}:             consented,
 			&corev1.Secret{}:                consented,
 		},
-		DefaultTransform: StripForCache,
+		DefaultTransform: stripForCache,
 	}
 	if len(namespaces) > 0 {
 		opts.DefaultNamespaces = map[string]cache.Config{}
@@ -191,10 +191,10 @@ func labelExists(key string) labels.Selector {
 // object as last applied, as large as the object itself.
 const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 
-// StripForCache is the cache's transform: it drops managedFields and the
+// stripForCache is the cache's transform: it drops managedFields and the
 // last-applied-configuration annotation before an object is stored. Code that needs either
 // reads the object from the API server (mgr.GetAPIReader()).
-func StripForCache(in any) (any, error) {
+func stripForCache(in any) (any, error) {
 	obj, err := meta.Accessor(in)
 	if err != nil {
 		return in, nil //nolint:nilerr // not an object (a tombstone): stored as it is
@@ -212,11 +212,11 @@ func StripForCache(in any) (any, error) {
 	return in, nil
 }
 
-// ClientOptions returns the manager's client settings: ConfigMaps and Secrets are read from
+// clientOptions returns the manager's client settings: ConfigMaps and Secrets are read from
 // the API server, never from the cache, so that the operator holds no Secret's or
 // ConfigMap's data in memory (the cache has the metadata of the selected ones only, for the
 // watches); it reads the few a reconcile needs.
-func ClientOptions() client.Options {
+func clientOptions() client.Options {
 	return client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.ConfigMap{}, &corev1.Secret{}}}}
 }
 
@@ -226,8 +226,8 @@ const (
 	indexSecretRef    = "spec.auth.secretRef.name"
 )
 
-// SetupWithManager registers the field indexes and both reconcilers with mgr.
-func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error {
+// setupControllers registers the field indexes and both reconcilers with mgr.
+func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	opts = opts.withDefaults()
 	if err := ValidateAllowedHostImages(opts.AllowedHostImages); err != nil {
 		return err
@@ -264,7 +264,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error
 
 func (r *PluginHostReconciler) setupWithManager(mgr ctrl.Manager) error {
 	if r.reader == nil || r.applier == nil {
-		return errors.New("PluginHostReconciler: use SetupWithManager")
+		return errors.New("PluginHostReconciler: use NewManager")
 	}
 	specChanged := builder.WithPredicates(predicate.GenerationChangedPredicate{})
 	return ctrl.NewControllerManagedBy(mgr).
