@@ -36,6 +36,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -287,6 +288,10 @@ func (r *PluginHostReconciler) setupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.hostsOfSecret), builder.OnlyMetadata).
 		// Pod status (running, IP, Ready) decides what is read and reported.
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.hostOfPod)).
+		// A ReplicaSet of the host's Deployment decides which pods are trusted: its creation,
+		// deletion and a change of its controller or labels; not its status (replica counts).
+		Watches(&appsv1.ReplicaSet{}, handler.EnqueueRequestsFromMapFunc(r.hostOfReplicaSet),
+			builder.WithPredicates(predicate.Or[client.Object](controllerChanged, predicate.LabelChangedPredicate{}))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
 		Complete(r)
 }
@@ -382,11 +387,40 @@ func (r *PluginHostReconciler) hostsOfSecret(ctx context.Context, o client.Objec
 	}), foreign...)
 }
 
+// controllerChanged passes creations, deletions and the updates that change an object's
+// controller reference.
+var controllerChanged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+	a, b := metav1.GetControllerOfNoCopy(e.ObjectOld), metav1.GetControllerOfNoCopy(e.ObjectNew)
+	return (a == nil) != (b == nil) || (a != nil && a.UID != b.UID)
+}}
+
+// hostOfReplicaSet maps a ReplicaSet that the host's Deployment controls (by name and UID,
+// read from the cache) to the host named by its host label. The Deployment controller
+// creates the ReplicaSet just before its pods, and the pod informer may deliver a pod before
+// the ReplicaSet informer has cached its owner: hostOfPod then maps nothing, and this event
+// is the one that brings the reconcile which trusts the pod.
+func (r *PluginHostReconciler) hostOfReplicaSet(ctx context.Context, o client.Object) []reconcile.Request {
+	name := o.GetLabels()[v1alpha1.LabelHost]
+	ref := metav1.GetControllerOfNoCopy(o)
+	if name == "" || ref == nil || ref.Kind != "Deployment" {
+		return nil
+	}
+	host := &v1alpha1.PluginHost{ObjectMeta: metav1.ObjectMeta{Namespace: o.GetNamespace(), Name: name}}
+	if ref.Name != deploymentName(host) {
+		return nil
+	}
+	deploy := &appsv1.Deployment{}
+	if err := r.Get(ctx, types.NamespacedName{Namespace: host.Namespace, Name: ref.Name}, deploy); err != nil || deploy.UID != ref.UID {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: host.Namespace, Name: name}}}
+}
+
 // hostOfPod maps a host pod to its PluginHost, named by the host label, when the pod is
 // trusted (trustedPod: its owner chain leads to the host's Deployment, read from the cache).
 // A pod that merely carries the label triggers nothing, however often it changes: the
-// reconcile would ignore it anyway. A pod whose ReplicaSet is not cached yet is mapped at its
-// next event (it is scheduled, runs, turns ready), by which time the ReplicaSet is.
+// reconcile would ignore it anyway. A pod whose ReplicaSet is not cached yet is not mapped:
+// the ReplicaSet's own event, once cached, brings the reconcile (hostOfReplicaSet).
 func (r *PluginHostReconciler) hostOfPod(ctx context.Context, o client.Object) []reconcile.Request {
 	name := o.GetLabels()[v1alpha1.LabelHost]
 	pod, ok := o.(*corev1.Pod)
