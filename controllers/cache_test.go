@@ -51,7 +51,12 @@ func TestCacheHoldsOnlyWhatItManages(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
 
 	annotated := map[string]string{lastApplied: `{"big":"..."}`, "keep": "me"}
 	create(t,
