@@ -123,7 +123,7 @@ func (a *applier) forget(namespace string, names ...string) {
 
 // cachedObject returns an empty object to read obj's kind from the manager's cache:
 // ConfigMaps and Secrets are cached as metadata only, and only those with the consent
-// label's key (see CacheOptions and ClientOptions), the other kinds as typed objects. An
+// label's key (see cacheOptions and clientOptions), the other kinds as typed objects. An
 // object the cache does not hold is applied again, which costs one apply.
 func cachedObject(obj client.Object) client.Object {
 	switch obj.(type) {

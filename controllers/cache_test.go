@@ -23,7 +23,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -33,27 +32,6 @@ import (
 )
 
 const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
-
-// TestStripForCache: the cache's transform drops managedFields and the last-applied
-// configuration, keeps every other annotation, and passes a tombstone through.
-func TestStripForCache(t *testing.T) {
-	for _, obj := range []client.Object{&corev1.ConfigMap{}, &metav1.PartialObjectMetadata{}} {
-		obj.SetAnnotations(map[string]string{lastApplied: "{...}", "keep": "me"})
-		obj.SetManagedFields([]metav1.ManagedFieldsEntry{{Manager: "kubectl"}})
-		out, err := controllers.StripForCache(obj)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o := out.(client.Object)
-		if len(o.GetManagedFields()) != 0 || o.GetAnnotations()[lastApplied] != "" || o.GetAnnotations()["keep"] != "me" {
-			t.Errorf("%T: managedFields %v, annotations %v", obj, o.GetManagedFields(), o.GetAnnotations())
-		}
-	}
-	tomb := cache.DeletedFinalStateUnknown{Key: "ns/x"}
-	if out, err := controllers.StripForCache(tomb); err != nil || out != tomb {
-		t.Errorf("tombstone: %v, %v", out, err)
-	}
-}
 
 // TestCacheHoldsOnlyWhatItManages: the manager's cache (as NewManager builds it) has no
 // ConfigMap or Secret without the consent label's key, whatever else they carry, and what it

@@ -28,6 +28,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -182,5 +183,79 @@ func TestHostilePodMemory(t *testing.T) {
 		if len(e.Note) > controllers.MaxReportedTextBytes {
 			t.Errorf("event note of %d bytes", len(e.Note))
 		}
+	}
+}
+
+// TestPodOfTheDeploymentItselfNotTrusted: a pod whose controller is the host's Deployment
+// itself, with the host's labels and the Deployment's UID, is not trusted. The Deployment
+// controller never makes such a pod (it makes ReplicaSets, which make pods), so anyone who
+// may create pods in the namespace made it: the manager never reads its /status, never
+// reports it, never annotates it. Only pod → ReplicaSet → Deployment, each the controller
+// of the next with matching UIDs, is the host's.
+func TestPodOfTheDeploymentItselfNotTrusted(t *testing.T) {
+	needEnv(t)
+	ns := newNamespace(t)
+	startManager(t, ns, testOptions())
+	create(t, newHost(ns, "h", "h"), newPlugin(ns, "p", "h", 1))
+	advertise(t, ns, "h")
+	configMapData(t, ns, "h", contains(`"p"`))
+	h := &v1alpha1.PluginHost{}
+	testutil.Eventually(t, wait, "configRevision", func() error {
+		if err := get(t, h, ns, "h"); err != nil {
+			return err
+		}
+		if h.Status.ConfigRevision == "" {
+			return fmt.Errorf("no configRevision yet")
+		}
+		return nil
+	})
+	rev := h.Status.ConfigRevision
+
+	var directHits atomic.Int32
+	directRev := "sha256:" + strings.Repeat("1", 64)
+	directPort := loopbackServer(t, func(w http.ResponseWriter, _ *http.Request) {
+		directHits.Add(1)
+		fmt.Fprintf(w, `{"revision":%q,"ready":true}`, directRev)
+	})
+	port := loopbackServer(t, func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, `{"revision":%q,"ready":true}`, rev)
+	})
+	deploy := &appsv1.Deployment{}
+	if err := get(t, deploy, ns, "h"); err != nil {
+		t.Fatal(err)
+	}
+	// Running before the host's own pod exists: the reconcile that reports that pod saw it.
+	direct := impostorPod(t, ns, "h", "h-direct", directPort, metav1.NewControllerRef(deploy, appsv1.SchemeGroupVersion.WithKind("Deployment")))
+	if err := kubeletsim.MarkPodRunning(context.Background(), env.Client, direct, true, 0); err != nil {
+		t.Fatal(err)
+	}
+	pod := hostPod(t, ns, "h", "h-0", port)
+	if err := kubeletsim.MarkPodRunning(context.Background(), env.Client, pod, true, 0); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, wait, "h-0 reported with its revision", func() error {
+		if err := get(t, h, ns, "h"); err != nil {
+			return err
+		}
+		for _, p := range h.Status.Pods {
+			if p.Name == "h-0" && p.AppliedRevision == rev {
+				return nil
+			}
+		}
+		return fmt.Errorf("status.pods %+v", h.Status.Pods)
+	})
+	if n := directHits.Load(); n != 0 {
+		t.Errorf("the manager read the /status of a pod the Deployment controls directly %d times", n)
+	}
+	for _, p := range h.Status.Pods {
+		if p.Name == direct.Name || p.AppliedRevision == directRev {
+			t.Errorf("status.pods reports the pod the Deployment controls directly: %+v", p)
+		}
+	}
+	if err := get(t, direct, ns, direct.Name); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := direct.Annotations[v1alpha1.ConfigRevisionAnnotation]; ok {
+		t.Errorf("the pod the Deployment controls directly was annotated %q", v)
 	}
 }

@@ -89,14 +89,14 @@ func NewManager(ctx context.Context, cfg *rest.Config, o ManagerOptions) (ctrl.M
 		LeaderElectionID:              o.LeaderElectionID,
 		LeaderElectionNamespace:       o.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
-		Cache:                         CacheOptions(o.WatchNamespaces),
-		Client:                        ClientOptions(),
+		Cache:                         cacheOptions(o.WatchNamespaces),
+		Client:                        clientOptions(),
 		Controller:                    config.Controller{SkipNameValidation: ptr.To(o.SkipNameValidation)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
 	}
-	if err := SetupWithManager(ctx, mgr, o.Controllers); err != nil {
+	if err := setupControllers(ctx, mgr, o.Controllers); err != nil {
 		return nil, fmt.Errorf("setting up controllers: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -60,7 +60,7 @@ type PluginHostReconciler struct {
 
 // conflictRecheckInterval is how often a host whose child name is taken looks again. The
 // cache holds children with the host label only, and ConfigMaps and Secrets with the consent
-// label only (CacheOptions, to keep memory bounded by what the operator manages on large
+// label only (cacheOptions, to keep memory bounded by what the operator manages on large
 // clusters), so no event announces that a foreign, unlabelled one is gone; each look costs
 // one metadata GET per missing child.
 const conflictRecheckInterval = 10 * time.Second
@@ -164,7 +164,7 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 
 // missingRecheckInterval is how often a host looks again for a Secret or ConfigMap it names
 // and did not find. The cache holds only the Secrets and ConfigMaps that carry the consent
-// label (CacheOptions), so the creation of an unmarked one sends no event; the look tells
+// label (cacheOptions), so the creation of an unmarked one sends no event; the look tells
 // "not found" from "not marked" within this interval. Each look costs one GET per missing
 // object. A marked object's creation is an event, answered at once.
 const missingRecheckInterval = 10 * time.Second
@@ -328,7 +328,7 @@ func (r *PluginHostReconciler) lastGood(ctx context.Context, rc *hostReconcile) 
 
 // readUserConfig reads and parses spec.configMapRef; a missing, unmarked or invalid
 // ConfigMap is recorded in rc.facts, not returned as an error. The ConfigMap is read from the
-// API server (ClientOptions), so one that the cache does not select is found too.
+// API server (clientOptions), so one that the cache does not select is found too.
 func (r *PluginHostReconciler) readUserConfig(ctx context.Context, rc *hostReconcile, known pluginconfig.Types) (*pluginconfig.Config, error) {
 	ref := rc.host.Spec.ConfigMapRef
 	if ref == nil {

@@ -26,7 +26,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -35,6 +34,7 @@ import (
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 	"github.com/hotreload/plugin-operator/controllers"
 	"github.com/hotreload/plugin-operator/internal/pluginconfig"
+	"github.com/hotreload/plugin-operator/internal/testing/kubeletsim"
 	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
@@ -575,25 +575,23 @@ func TestPodNudge(t *testing.T) {
 	}
 }
 
-// hostPod creates a pod of host as its Deployment would (its template), through a
-// ReplicaSet <host>-rs that the Deployment controls, with the runtime's ports (API and
-// operational) set to port: the test runtimes serve both on one listener. Nothing runs it: the caller marks it running if it needs to.
+// hostPod creates a pod of host as the Deployment controller would: through the
+// Deployment's ReplicaSet of its current template (kubeletsim.EnsureReplicaSet), with the
+// runtime's ports (API and operational) set to port: the test runtimes serve both on one
+// listener. Nothing runs it: the caller marks it running if it needs to.
 func hostPod(t testing.TB, ns, host, name string, port int32) *corev1.Pod {
 	t.Helper()
 	deploy := &appsv1.Deployment{}
 	testutil.Eventually(t, wait, "Deployment "+host, func() error { return get(t, deploy, ns, host) })
-	rs := &appsv1.ReplicaSet{}
-	if err := get(t, rs, ns, host+"-rs"); apierrors.IsNotFound(err) {
-		rs = &appsv1.ReplicaSet{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: host + "-rs", Labels: deploy.Spec.Template.Labels,
-				OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(deploy, appsv1.SchemeGroupVersion.WithKind("Deployment"))}},
-			Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To[int32](0), Selector: deploy.Spec.Selector, Template: deploy.Spec.Template},
-		}
-		create(t, rs)
-	} else if err != nil {
+	rs, err := kubeletsim.EnsureReplicaSet(context.Background(), env.Client, deploy, 1)
+	if err != nil {
 		t.Fatal(err)
 	}
-	pod := impostorPod(t, ns, host, name, port, metav1.NewControllerRef(rs, appsv1.SchemeGroupVersion.WithKind("ReplicaSet")))
+	pod := kubeletsim.NewPod(rs, name)
+	for i := range pod.Spec.Containers[0].Ports {
+		pod.Spec.Containers[0].Ports[i].ContainerPort = port
+	}
+	create(t, pod)
 	return pod
 }
 

@@ -31,32 +31,29 @@ import (
 // condition or an event (a pod's lastError).
 const MaxReportedTextBytes = 1024
 
-// trustedPod reports whether pod belongs to deploy: its controller is a ReplicaSet (one of
-// replicaSets, by name and UID) whose controller is deploy (by UID). The host label alone is
-// not enough: anyone who may create pods in the namespace can set it, and the manager would
-// then read that pod's /status, report its errors and annotate it. A pod that deploy controls
-// directly is trusted too (the node agent of test/local creates those; the Deployment
-// controller does not).
+// trustedPod reports whether pod belongs to deploy through the owner chain the Deployment
+// controller makes: the pod's controller is a ReplicaSet (one of replicaSets, by name and
+// UID) whose controller is deploy (by UID). The host label alone is not enough: anyone who
+// may create pods in the namespace can set it, and the manager would then read that pod's
+// /status, report its errors and annotate it. Nor is a pod that names deploy itself as its
+// controller: the Deployment controller never makes one (it makes ReplicaSets, which make
+// pods), so whoever did is not the operator. The host's workload is always a Deployment
+// (renderDeployment); there is no StatefulSet chain to trust.
 func trustedPod(pod *corev1.Pod, deploy *appsv1.Deployment, replicaSets map[string]*appsv1.ReplicaSet) bool {
 	if deploy == nil || deploy.UID == "" {
 		return false
 	}
 	ref := metav1.GetControllerOf(pod)
-	if ref == nil {
+	if ref == nil || ref.Kind != "ReplicaSet" || ref.APIVersion != appsv1.SchemeGroupVersion.String() {
 		return false
 	}
-	switch {
-	case ref.Kind == "Deployment" && ref.APIVersion == appsv1.SchemeGroupVersion.String():
-		return ref.UID == deploy.UID
-	case ref.Kind == "ReplicaSet" && ref.APIVersion == appsv1.SchemeGroupVersion.String():
-		rs := replicaSets[ref.Name]
-		if rs == nil || rs.UID != ref.UID {
-			return false
-		}
-		owner := metav1.GetControllerOf(rs)
-		return owner != nil && owner.Kind == "Deployment" && owner.UID == deploy.UID
+	rs := replicaSets[ref.Name]
+	if rs == nil || rs.UID != ref.UID {
+		return false
 	}
-	return false
+	owner := metav1.GetControllerOf(rs)
+	return owner != nil && owner.Kind == "Deployment" && owner.APIVersion == appsv1.SchemeGroupVersion.String() &&
+		owner.Name == deploy.Name && owner.UID == deploy.UID
 }
 
 // truncateText cuts s to at most n bytes, at a rune boundary, marking the cut.

@@ -75,7 +75,7 @@ func renderConfigMap(host *v1alpha1.PluginHost, config []byte) *corev1.ConfigMap
 }
 
 // cachedChildMeta is objectMeta for a child ConfigMap or Secret: the manager's cache selects
-// those kinds by the consent label (CacheOptions), so they carry it too, with
+// those kinds by the consent label (cacheOptions), so they carry it too, with
 // ChildConsentValue, which consents to nothing: a Plugin or PluginHost that names one of
 // them is refused as for an unmarked object.
 func cachedChildMeta(host *v1alpha1.PluginHost, name string) metav1.ObjectMeta {

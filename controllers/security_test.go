@@ -66,6 +66,8 @@ func TestTrustedPod(t *testing.T) {
 	notController.Controller = nil
 	forgedUID := ctrlRef(sets["h-abc"], gvRS)
 	forgedUID.UID = "forged"
+	otherGroup := ctrlRef(sets["h-abc"], gvRS)
+	otherGroup.APIVersion = "example.com/v1"
 	for _, tc := range []struct {
 		name   string
 		pod    *corev1.Pod
@@ -73,7 +75,8 @@ func TestTrustedPod(t *testing.T) {
 		want   bool
 	}{
 		{"through the host's ReplicaSet", pod(ctrlRef(sets["h-abc"], gvRS)), deploy, true},
-		{"controlled by the Deployment itself", pod(ctrlRef(deploy, gvDeploy)), deploy, true},
+		// The Deployment controller never makes such a pod: someone else did.
+		{"controlled by the Deployment itself", pod(ctrlRef(deploy, gvDeploy)), deploy, false},
 		{"labels only", pod(), deploy, false},
 		{"a ReplicaSet of another Deployment", pod(ctrlRef(sets["h-other"], gvRS)), deploy, false},
 		{"an orphaned ReplicaSet", pod(ctrlRef(sets["h-orph"], gvRS)), deploy, false},
@@ -81,6 +84,7 @@ func TestTrustedPod(t *testing.T) {
 		{"the right name, another UID", pod(forgedUID), deploy, false},
 		{"an owner that is not the controller", pod(notController), deploy, false},
 		{"another Deployment", pod(ctrlRef(other, gvDeploy)), deploy, false},
+		{"a ReplicaSet of the host's Deployment, another API group", pod(otherGroup), deploy, false},
 		{"no Deployment yet", pod(ctrlRef(sets["h-abc"], gvRS)), &appsv1.Deployment{}, false},
 	} {
 		if got := trustedPod(tc.pod, tc.deploy, sets); got != tc.want {

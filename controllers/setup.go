@@ -36,6 +36,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -51,7 +52,7 @@ type Options struct {
 	// spec.image may name: "*" for any, a registry, a repository prefix (whole path
 	// segments), or a repository with a tag or a digest, compared as parsed references (see
 	// imageRule). Empty allows DefaultHostImage only; an invalid entry is an error of
-	// NewManager and SetupWithManager (ValidateAllowedHostImages).
+	// NewManager (ValidateAllowedHostImages).
 	AllowedHostImages []string
 	// PodNudge annotates host pods with a new revision so that kubelet re-projects the
 	// ConfigMap at once. Off for clusters that forbid the operator to patch pods.
@@ -134,7 +135,7 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// CacheOptions returns the manager's cache settings: the watched namespaces (all when
+// cacheOptions returns the manager's cache settings: the watched namespaces (all when
 // empty), label selectors applied by the API server, and a transform.
 //
 // Unrelated objects never reach the manager: every kind it watches is selected on the server
@@ -142,7 +143,7 @@ func (o Options) withDefaults() Options {
 //   - Pods, Deployments, ReplicaSets, Services, PVCs, NetworkPolicies and
 //     PodDisruptionBudgets: those with the host label, which the operator sets on its
 //     children (and the Deployment on its ReplicaSets and pods).
-//   - ConfigMaps and Secrets, watched as metadata only (see ClientOptions): those with the
+//   - ConfigMaps and Secrets, watched as metadata only (see clientOptions): those with the
 //     consent label LabelPluginAuth, whatever its value. A user's Secret or ConfigMap carries
 //     it with "true" when its owner lets Plugins and PluginHosts use it; the operator's own
 //     <host>-credentials and <host>-config carry it with ChildConsentValue, which consents
@@ -152,7 +153,7 @@ func (o Options) withDefaults() Options {
 // read from the API server when a reconcile needs it (ownership.go, readUserConfig,
 // readSecrets). The transform drops managedFields and the last-applied-configuration
 // annotation of client-side kubectl apply from everything cached: nothing here reads them.
-func CacheOptions(namespaces []string) cache.Options {
+func cacheOptions(namespaces []string) cache.Options {
 	owned := cache.ByObject{Label: labelExists(v1alpha1.LabelHost)}
 	consented := cache.ByObject{Label: labelExists(v1alpha1.LabelPluginAuth)}
 	opts := cache.Options{
@@ -167,7 +168,7 @@ func CacheOptions(namespaces []string) cache.Options {
 			&corev1.ConfigMap{}:             consented,
 			&corev1.Secret{}:                consented,
 		},
-		DefaultTransform: StripForCache,
+		DefaultTransform: stripForCache,
 	}
 	if len(namespaces) > 0 {
 		opts.DefaultNamespaces = map[string]cache.Config{}
@@ -191,10 +192,10 @@ func labelExists(key string) labels.Selector {
 // object as last applied, as large as the object itself.
 const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 
-// StripForCache is the cache's transform: it drops managedFields and the
+// stripForCache is the cache's transform: it drops managedFields and the
 // last-applied-configuration annotation before an object is stored. Code that needs either
 // reads the object from the API server (mgr.GetAPIReader()).
-func StripForCache(in any) (any, error) {
+func stripForCache(in any) (any, error) {
 	obj, err := meta.Accessor(in)
 	if err != nil {
 		return in, nil //nolint:nilerr // not an object (a tombstone): stored as it is
@@ -212,11 +213,11 @@ func StripForCache(in any) (any, error) {
 	return in, nil
 }
 
-// ClientOptions returns the manager's client settings: ConfigMaps and Secrets are read from
+// clientOptions returns the manager's client settings: ConfigMaps and Secrets are read from
 // the API server, never from the cache, so that the operator holds no Secret's or
 // ConfigMap's data in memory (the cache has the metadata of the selected ones only, for the
 // watches); it reads the few a reconcile needs.
-func ClientOptions() client.Options {
+func clientOptions() client.Options {
 	return client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.ConfigMap{}, &corev1.Secret{}}}}
 }
 
@@ -226,8 +227,8 @@ const (
 	indexSecretRef    = "spec.auth.secretRef.name"
 )
 
-// SetupWithManager registers the field indexes and both reconcilers with mgr.
-func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error {
+// setupControllers registers the field indexes and both reconcilers with mgr.
+func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	opts = opts.withDefaults()
 	if err := ValidateAllowedHostImages(opts.AllowedHostImages); err != nil {
 		return err
@@ -264,7 +265,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options) error
 
 func (r *PluginHostReconciler) setupWithManager(mgr ctrl.Manager) error {
 	if r.reader == nil || r.applier == nil {
-		return errors.New("PluginHostReconciler: use SetupWithManager")
+		return errors.New("PluginHostReconciler: use NewManager")
 	}
 	specChanged := builder.WithPredicates(predicate.GenerationChangedPredicate{})
 	return ctrl.NewControllerManagedBy(mgr).
@@ -287,6 +288,10 @@ func (r *PluginHostReconciler) setupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.hostsOfSecret), builder.OnlyMetadata).
 		// Pod status (running, IP, Ready) decides what is read and reported.
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.hostOfPod)).
+		// A ReplicaSet of the host's Deployment decides which pods are trusted: its creation,
+		// deletion and a change of its controller or labels; not its status (replica counts).
+		Watches(&appsv1.ReplicaSet{}, handler.EnqueueRequestsFromMapFunc(r.hostOfReplicaSet),
+			builder.WithPredicates(predicate.Or[client.Object](controllerChanged, predicate.LabelChangedPredicate{}))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
 		Complete(r)
 }
@@ -382,11 +387,40 @@ func (r *PluginHostReconciler) hostsOfSecret(ctx context.Context, o client.Objec
 	}), foreign...)
 }
 
+// controllerChanged passes creations, deletions and the updates that change an object's
+// controller reference.
+var controllerChanged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+	a, b := metav1.GetControllerOfNoCopy(e.ObjectOld), metav1.GetControllerOfNoCopy(e.ObjectNew)
+	return (a == nil) != (b == nil) || (a != nil && a.UID != b.UID)
+}}
+
+// hostOfReplicaSet maps a ReplicaSet that the host's Deployment controls (by name and UID,
+// read from the cache) to the host named by its host label. The Deployment controller
+// creates the ReplicaSet just before its pods, and the pod informer may deliver a pod before
+// the ReplicaSet informer has cached its owner: hostOfPod then maps nothing, and this event
+// is the one that brings the reconcile which trusts the pod.
+func (r *PluginHostReconciler) hostOfReplicaSet(ctx context.Context, o client.Object) []reconcile.Request {
+	name := o.GetLabels()[v1alpha1.LabelHost]
+	ref := metav1.GetControllerOfNoCopy(o)
+	if name == "" || ref == nil || ref.Kind != "Deployment" {
+		return nil
+	}
+	host := &v1alpha1.PluginHost{ObjectMeta: metav1.ObjectMeta{Namespace: o.GetNamespace(), Name: name}}
+	if ref.Name != deploymentName(host) {
+		return nil
+	}
+	deploy := &appsv1.Deployment{}
+	if err := r.Get(ctx, types.NamespacedName{Namespace: host.Namespace, Name: ref.Name}, deploy); err != nil || deploy.UID != ref.UID {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: host.Namespace, Name: name}}}
+}
+
 // hostOfPod maps a host pod to its PluginHost, named by the host label, when the pod is
 // trusted (trustedPod: its owner chain leads to the host's Deployment, read from the cache).
 // A pod that merely carries the label triggers nothing, however often it changes: the
-// reconcile would ignore it anyway. A pod whose ReplicaSet is not cached yet is mapped at its
-// next event (it is scheduled, runs, turns ready), by which time the ReplicaSet is.
+// reconcile would ignore it anyway. A pod whose ReplicaSet is not cached yet is not mapped:
+// the ReplicaSet's own event, once cached, brings the reconcile (hostOfReplicaSet).
 func (r *PluginHostReconciler) hostOfPod(ctx context.Context, o client.Object) []reconcile.Request {
 	name := o.GetLabels()[v1alpha1.LabelHost]
 	pod, ok := o.(*corev1.Pod)

@@ -39,7 +39,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
@@ -777,23 +776,21 @@ func TestPodMonitorSelectsHostPods(t *testing.T) {
 // namespace ns, until the test ends.
 func startControllers(t *testing.T, ns string) {
 	t.Helper()
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 env.Scheme,
-		Logger:                 logr.Discard(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  controllers.CacheOptions([]string{ns}),
-		Client:                 controllers.ClientOptions(),
-	})
-	if err != nil {
-		t.Fatalf("creating manager: %v", err)
-	}
 	opts := controllers.DefaultOptions()
 	opts.DefaultHostImage = "example.com/pluginhost:test"
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := controllers.SetupWithManager(ctx, mgr, opts); err != nil {
+	mgr, err := controllers.NewManager(ctx, env.Config, controllers.ManagerOptions{
+		Logger:                 logr.Discard(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		WatchNamespaces:        []string{ns},
+		Controllers:            opts,
+		// Other tests of this process build managers too.
+		SkipNameValidation: true,
+	})
+	if err != nil {
 		cancel()
-		t.Fatalf("setting up controllers: %v", err)
+		t.Fatalf("creating manager: %v", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()

@@ -30,10 +30,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
@@ -58,22 +55,20 @@ func TestNamespacedManagerRuns(t *testing.T) {
 
 	cfg := rest.CopyConfig(env.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: sa.name, Groups: sa.groups}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 env.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  controllers.CacheOptions([]string{watched}),
-		Client:                 controllers.ClientOptions(),
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	opts := controllers.DefaultOptions()
 	opts.PodNudge = false
 	opts.DefaultHostImage = "example.com/pluginhost:test"
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := controllers.SetupWithManager(ctx, mgr, opts); err != nil {
+	// The manager as cmd/manager builds it, through the impersonating config.
+	mgr, err := controllers.NewManager(ctx, cfg, controllers.ManagerOptions{
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		WatchNamespaces:        []string{watched},
+		Controllers:            opts,
+		// Other tests of this process build managers too.
+		SkipNameValidation: true,
+	})
+	if err != nil {
 		cancel()
 		t.Fatal(err)
 	}

@@ -27,8 +27,6 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
@@ -49,7 +47,7 @@ var BuiltinTypesJSON = func() string {
 }()
 
 // Advertise stands in for a host pod of the default image without running a pluginhost: a
-// pod of host, controlled by its Deployment, running but not ready, whose /status answers
+// pod of host, controlled by a ReplicaSet of its Deployment (EnsureReplicaSet), running but not ready, whose /status answers
 // version 1 with the built-in types and no applied revision. The manager records the types
 // from it, so that the host's Plugins are checked and rendered; it reports the pod as
 // running nothing yet. It returns once the PluginHost's status.types is set.
@@ -80,10 +78,12 @@ func AdvertiseTypes(t testing.TB, c client.Client, ns, host, typesJSON string) {
 	testutil.Eventually(t, wait, "Deployment "+host, func() error {
 		return c.Get(ctx, client.ObjectKey{Namespace: ns, Name: host}, deploy)
 	})
-	tmpl := deploy.Spec.Template.DeepCopy()
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: host + "-types", Labels: tmpl.Labels, Annotations: tmpl.Annotations,
-		OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(deploy, appsv1.SchemeGroupVersion.WithKind("Deployment"))}},
-		Spec: tmpl.Spec}
+	// As the Deployment controller would: through a ReplicaSet of the current template.
+	rs, err := EnsureReplicaSet(ctx, c, deploy, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := NewPod(rs, host+"-types")
 	for i := range pod.Spec.Containers[0].Ports {
 		pod.Spec.Containers[0].Ports[i].ContainerPort = int32(ln.Addr().(*net.TCPAddr).Port)
 	}

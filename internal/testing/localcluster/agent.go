@@ -23,6 +23,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,15 +47,17 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
+	"github.com/hotreload/plugin-operator/internal/testing/kubeletsim"
 )
 
-// agent is the node agent: it stands in for the Deployment controller (one pod per
-// Deployment labelled plugins.hotreload.io/host, Recreate on a template change, Deployment
-// status), for kubelet (volumes, the container as a local process, restarts, readiness,
+// agent is the node agent: it stands in for the Deployment and ReplicaSet controllers (for
+// each Deployment labelled plugins.hotreload.io/host, a ReplicaSet per pod template that the
+// Deployment controls, and one pod that the current ReplicaSet controls; Recreate on a
+// template change, the old ReplicaSets scaled to zero; Deployment status), for kubelet (volumes, the container as a local process, restarts, readiness,
 // pod status, graceful deletion) and for the garbage collector (the children of a deleted
 // PluginHost).
 type agent struct {
-	// cached reads Deployments and Pods from the agent manager's cache.
+	// cached reads Deployments, ReplicaSets and Pods from the agent manager's cache.
 	cached client.Reader
 	// c reads and writes the API directly.
 	c          client.WithWatch
@@ -72,13 +75,31 @@ func (a *agent) setup(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("localcluster-node-agent").
 		For(&appsv1.Deployment{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Owns(&corev1.Pod{}).
+		Owns(&appsv1.ReplicaSet{}).
+		// A pod's controller is a ReplicaSet; the Deployment behind it is reconciled.
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(deploymentOfPod)).
 		// A deleted PluginHost: its children are garbage.
 		Watches(&v1alpha1.PluginHost{}, handler.EnqueueRequestsFromMapFunc(a.deploymentsOf), builder.WithPredicates(predicate.Funcs{
 			CreateFunc: func(event.CreateEvent) bool { return false },
 			UpdateFunc: func(event.UpdateEvent) bool { return false },
 		})).
 		Complete(a)
+}
+
+// deploymentOfPod maps a pod to the Deployment that controls its ReplicaSet: the
+// ReplicaSet's name less "-<pod-template-hash>" (kubeletsim.NewReplicaSet's naming, as the
+// Deployment controller's), which holds even once the ReplicaSet is gone.
+func deploymentOfPod(_ context.Context, o client.Object) []reconcile.Request {
+	ref := metav1.GetControllerOfNoCopy(o)
+	hash := o.GetLabels()[podTemplateHashLabel]
+	if ref == nil || ref.Kind != "ReplicaSet" || hash == "" {
+		return nil
+	}
+	name, ok := strings.CutSuffix(ref.Name, "-"+hash)
+	if !ok || name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
 }
 
 // deploymentsOf maps a PluginHost to the Deployments it controls.
@@ -107,7 +128,11 @@ func (a *agent) Reconcile(ctx context.Context, req reconcile.Request) (reconcile
 		d = nil
 	}
 	if d == nil || !d.DeletionTimestamp.IsZero() {
-		return reconcile.Result{}, a.removePods(ctx, req.NamespacedName, nil, log)
+		// The garbage collector's part: a deleted Deployment's ReplicaSets and pods go.
+		if err := a.removePods(ctx, req.NamespacedName, nil, log); err != nil {
+			return reconcile.Result{}, err
+		}
+		return reconcile.Result{}, a.removeReplicaSets(ctx, req.NamespacedName, log)
 	}
 	if gone, err := a.ownerGone(ctx, d); err != nil || gone {
 		if err == nil {
@@ -120,6 +145,10 @@ func (a *agent) Reconcile(ctx context.Context, req reconcile.Request) (reconcile
 	replicas := int32(1) // more than one runs one pod: a host's Deployment always asks for one
 	if d.Spec.Replicas != nil {
 		replicas = *d.Spec.Replicas
+	}
+	rs, err := a.syncReplicaSets(ctx, d, replicas, log)
+	if err != nil {
+		return reconcile.Result{}, err
 	}
 	a.mu.Lock()
 	h := a.pods[req.NamespacedName]
@@ -153,21 +182,99 @@ func (a *agent) Reconcile(ctx context.Context, req reconcile.Request) (reconcile
 		return reconcile.Result{}, err
 	}
 	if h == nil && replicas > 0 {
-		var err error
-		if h, err = a.runPod(ctx, d, hash, log); err != nil {
+		if h, err = a.runPod(ctx, d, rs, hash, log); err != nil {
 			return reconcile.Result{}, err
 		}
 	}
 	return reconcile.Result{}, a.updateStatus(ctx, d, h)
 }
 
-// runPod creates d's pod and starts it.
-func (a *agent) runPod(ctx context.Context, d *appsv1.Deployment, hash string, log logr.Logger) (*hostPod, error) {
+// syncReplicaSets makes d's ReplicaSet of its current template exist with replicas pods, and
+// scales d's other ReplicaSets to zero, as the Deployment controller does with the Recreate
+// strategy. It returns the current ReplicaSet. (Old ReplicaSets are kept, at zero, as the
+// Deployment controller keeps them up to revisionHistoryLimit; none is ever pruned here.)
+func (a *agent) syncReplicaSets(ctx context.Context, d *appsv1.Deployment, replicas int32, log logr.Logger) (*appsv1.ReplicaSet, error) {
+	rs, err := kubeletsim.EnsureReplicaSet(ctx, a.c, d, replicas)
+	if err != nil {
+		return nil, fmt.Errorf("deployment %s: ReplicaSet: %w", client.ObjectKeyFromObject(d), err)
+	}
+	if !metav1.IsControlledBy(rs, d) {
+		// Left by an earlier Deployment of that name (the Deployment controller would pick
+		// another name); it goes, and the next reconcile makes d's own.
+		log.Info("Deleting a ReplicaSet of an earlier Deployment", "replicaSet", rs.Name)
+		uid := rs.UID
+		if err := a.c.Delete(ctx, rs, client.Preconditions{UID: &uid}); client.IgnoreNotFound(err) != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("deployment %s: ReplicaSet %s belonged to an earlier Deployment", client.ObjectKeyFromObject(d), rs.Name)
+	}
+	list := &appsv1.ReplicaSetList{}
+	if err := a.c.List(ctx, list, client.InNamespace(d.Namespace)); err != nil {
+		return nil, err
+	}
+	for i := range list.Items {
+		r := &list.Items[i]
+		want := int32(0)
+		if r.Name == rs.Name {
+			want = replicas
+		}
+		if !metav1.IsControlledBy(r, d) || (r.Spec.Replicas != nil && *r.Spec.Replicas == want) {
+			continue
+		}
+		log.Info("Scaling ReplicaSet", "replicaSet", r.Name, "replicas", want)
+		patch := client.MergeFrom(r.DeepCopy())
+		r.Spec.Replicas = &want
+		if err := a.c.Patch(ctx, r, patch); client.IgnoreNotFound(err) != nil {
+			return nil, err
+		}
+		if r.Name == rs.Name {
+			rs = r
+		}
+	}
+	return rs, nil
+}
+
+// removeReplicaSets deletes the ReplicaSets that a deleted Deployment, key, controlled (the
+// garbage collector's part).
+func (a *agent) removeReplicaSets(ctx context.Context, key types.NamespacedName, log logr.Logger) error {
+	sets, err := a.replicaSetsOf(ctx, key)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, rs := range sets {
+		log.Info("Deleting the ReplicaSet of a deleted Deployment", "replicaSet", rs.Name)
+		if err := a.c.Delete(ctx, rs); client.IgnoreNotFound(err) != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// replicaSetsOf lists the ReplicaSets of namespace key.Namespace whose controller is a
+// Deployment named key.Name, by UID.
+func (a *agent) replicaSetsOf(ctx context.Context, key types.NamespacedName) (map[types.UID]*appsv1.ReplicaSet, error) {
+	list := &appsv1.ReplicaSetList{}
+	if err := a.c.List(ctx, list, client.InNamespace(key.Namespace)); err != nil {
+		return nil, err
+	}
+	sets := map[types.UID]*appsv1.ReplicaSet{}
+	for i := range list.Items {
+		rs := &list.Items[i]
+		if ref := metav1.GetControllerOf(rs); ref != nil && ref.Kind == "Deployment" && ref.Name == key.Name {
+			sets[rs.UID] = rs
+		}
+	}
+	return sets, nil
+}
+
+// runPod creates a pod of rs, d's current ReplicaSet, and starts it.
+func (a *agent) runPod(ctx context.Context, d *appsv1.Deployment, rs *appsv1.ReplicaSet, hash string, log logr.Logger) (*hostPod, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	pod, err := newPod(d, port)
+	pod, err := newPod(rs, port)
 	if err != nil {
 		return nil, fmt.Errorf("deployment %s: %w", client.ObjectKeyFromObject(d), err)
 	}
@@ -225,14 +332,18 @@ func (a *agent) forget(key types.NamespacedName, h *hostPod) {
 }
 
 // removePods stops the process of the Deployment's pod, unless it is keep, and deletes every
-// pod the Deployment controls but keep: the node confirms the deletion (grace period 0) once
-// the process has stopped.
+// pod of the Deployment's ReplicaSets but keep: the node confirms the deletion (grace period
+// 0) once the process has stopped.
 func (a *agent) removePods(ctx context.Context, key types.NamespacedName, keep *hostPod, log logr.Logger) error {
 	a.mu.Lock()
 	h := a.pods[key]
 	a.mu.Unlock()
 	if h != nil && h != keep {
 		a.forget(key, h)
+	}
+	sets, err := a.replicaSetsOf(ctx, key)
+	if err != nil {
+		return err
 	}
 	pods := &corev1.PodList{}
 	if err := a.c.List(ctx, pods, client.InNamespace(key.Namespace)); err != nil {
@@ -242,7 +353,7 @@ func (a *agent) removePods(ctx context.Context, key types.NamespacedName, keep *
 	for i := range pods.Items {
 		p := &pods.Items[i]
 		ref := metav1.GetControllerOf(p)
-		if ref == nil || ref.Kind != "Deployment" || ref.Name != key.Name || (keep != nil && p.Name == keep.pod.Name) {
+		if ref == nil || ref.Kind != "ReplicaSet" || sets[ref.UID] == nil || (keep != nil && p.Name == keep.pod.Name) {
 			continue
 		}
 		log.Info("Deleting pod", "pod", p.Name)

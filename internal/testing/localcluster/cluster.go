@@ -20,9 +20,10 @@ limitations under the License.
 //   - a real kube-apiserver and etcd (envtest, internal/testing/testenv) with the CRDs
 //     installed;
 //   - the real manager code in-process: controllers.NewManager, as cmd/manager builds it;
-//   - a node agent that stands in for the Deployment controller, kubelet and the garbage
-//     collector: for each Deployment labelled plugins.hotreload.io/host it creates the Pod
-//     from the pod template, projects the pod's ConfigMap and Secret volumes into local
+//   - a node agent that stands in for the Deployment and ReplicaSet controllers, kubelet and
+//     the garbage collector: for each Deployment labelled plugins.hotreload.io/host it
+//     creates a ReplicaSet that the Deployment controls and the Pod, controlled by that
+//     ReplicaSet, from the pod template (the owner chain the manager trusts), projects the pod's ConfigMap and Secret volumes into local
 //     directories exactly as kubelet does (internal/kubeletsim), runs the container as the
 //     real pluginhost binary listening on a free local port (which it writes into the pod
 //     as the containerPort named http), and reports the pod Running and Ready when the
@@ -264,6 +265,7 @@ func (c *Cluster) startAgent(opts Options, log logr.Logger) error {
 		HealthProbeBindAddress: "0",
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&appsv1.Deployment{}: owned,
+			&appsv1.ReplicaSet{}: owned,
 			&corev1.Pod{}:        owned,
 		}},
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},

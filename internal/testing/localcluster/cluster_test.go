@@ -35,6 +35,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
@@ -215,6 +216,46 @@ func TestNodeAgent(t *testing.T) {
 	if err := c.Client.List(ctx, pods, client.InNamespace(ns)); err != nil || len(pods.Items) != 1 || pods.Items[0].Name != third.Pod {
 		t.Errorf("pods %v (%v), want only %s", podNames(pods), err, third.Pod)
 	}
+	// The Deployment controller's owner chain: the pod's controller is the ReplicaSet of the
+	// current template, which the Deployment controls; the earlier template's ReplicaSet is
+	// scaled to zero.
+	deploy := &appsv1.Deployment{}
+	if err := c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "h"}, deploy); err != nil {
+		t.Fatal(err)
+	}
+	sets := &appsv1.ReplicaSetList{}
+	if err := c.Client.List(ctx, sets, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	var current types.UID
+	if len(pods.Items) == 1 {
+		p := &pods.Items[0]
+		ref := metav1.GetControllerOf(p)
+		if ref != nil {
+			current = ref.UID
+		}
+		var rs *appsv1.ReplicaSet
+		for i := range sets.Items {
+			if ref != nil && ref.Kind == "ReplicaSet" && sets.Items[i].UID == ref.UID {
+				rs = &sets.Items[i]
+			}
+		}
+		if rs == nil || !metav1.IsControlledBy(rs, deploy) || ptr.Deref(rs.Spec.Replicas, -1) != 1 ||
+			rs.Labels[appsv1.DefaultDeploymentUniqueLabelKey] == "" || p.Labels[appsv1.DefaultDeploymentUniqueLabelKey] != rs.Labels[appsv1.DefaultDeploymentUniqueLabelKey] {
+			t.Errorf("pod %s: controller %+v, ReplicaSet %+v; want a ReplicaSet of one replica that Deployment h controls, with the pod's pod-template-hash", p.Name, ref, rs)
+		}
+	}
+	if len(sets.Items) != 2 {
+		t.Errorf("%d ReplicaSets, want 2 (one per template)", len(sets.Items))
+	}
+	for _, rs := range sets.Items {
+		if !metav1.IsControlledBy(&rs, deploy) {
+			t.Errorf("ReplicaSet %s is not controlled by Deployment h", rs.Name)
+		}
+		if rs.UID != current && ptr.Deref(rs.Spec.Replicas, -1) != 0 {
+			t.Errorf("the earlier template's ReplicaSet %s has %d replicas, want 0", rs.Name, ptr.Deref(rs.Spec.Replicas, -1))
+		}
+	}
 	mu.Lock()
 	if len(readyPIDs) < 3 {
 		t.Errorf("OnHostReady saw %v, want at least 3 processes", readyPIDs)
@@ -240,6 +281,9 @@ func TestNodeAgent(t *testing.T) {
 		}
 		if err := c.Client.List(ctx, pods, client.InNamespace(ns)); err != nil || len(pods.Items) > 0 {
 			return fmt.Errorf("pods %v (%v)", podNames(pods), err)
+		}
+		if err := c.Client.List(ctx, sets, client.InNamespace(ns)); err != nil || len(sets.Items) > 0 {
+			return fmt.Errorf("%d ReplicaSets left (%v)", len(sets.Items), err)
 		}
 		if _, ok := c.Host(ns, "h"); ok || alive(third.PID) {
 			return errors.New("the process still runs")

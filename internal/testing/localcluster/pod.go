@@ -17,10 +17,7 @@ limitations under the License.
 package localcluster
 
 import (
-	"encoding/json"
 	"fmt"
-	"hash/fnv"
-	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -30,8 +27,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/rand"
 
 	"github.com/hotreload/plugin-operator/internal/testing/kubeletsim"
 )
@@ -41,41 +36,20 @@ import (
 // does for kubelet.
 const NodeName = "localcluster"
 
-// podTemplateHashLabel is the label the Deployment controller puts on a ReplicaSet's pods.
-const podTemplateHashLabel = appsv1.DefaultDeploymentUniqueLabelKey
+// podTemplateHashLabel is the label the Deployment controller puts on a ReplicaSet and its
+// pods.
+const podTemplateHashLabel = kubeletsim.PodTemplateHashLabel
 
-// templateHash is a short, stable hash of a pod template: a changed template means new pods
-// (the Deployment controller's pod-template-hash, computed differently).
-func templateHash(t *corev1.PodTemplateSpec) string {
-	b, err := json.Marshal(t)
-	if err != nil {
-		panic(err) // a PodTemplateSpec always marshals
-	}
-	h := fnv.New32a()
-	_, _ = h.Write(b)
-	return rand.SafeEncodeString(strconv.FormatUint(uint64(h.Sum32()), 10))
-}
+// templateHash is a short, stable hash of a pod template: a changed template means a new
+// ReplicaSet and new pods (kubeletsim.TemplateHash).
+func templateHash(t *corev1.PodTemplateSpec) string { return kubeletsim.TemplateHash(t) }
 
-// newPod is the pod the Deployment controller (through a ReplicaSet) would create from d,
-// already bound to NodeName, with the container port named "http" set to port: every pod
-// runs on 127.0.0.1, so the port is what tells them apart.
-func newPod(d *appsv1.Deployment, port int32) (*corev1.Pod, error) {
-	hash := templateHash(&d.Spec.Template)
-	labels := maps.Clone(d.Spec.Template.Labels)
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	labels[podTemplateHashLabel] = hash
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace:       d.Namespace,
-			Name:            fmt.Sprintf("%s-%s-%s", d.Name, hash, rand.String(5)),
-			Labels:          labels,
-			Annotations:     maps.Clone(d.Spec.Template.Annotations),
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(d, appsv1.SchemeGroupVersion.WithKind("Deployment"))},
-		},
-		Spec: *d.Spec.Template.Spec.DeepCopy(),
-	}
+// newPod is the pod the ReplicaSet controller would create from rs (a ReplicaSet of a
+// Deployment, kubeletsim.NewReplicaSet), already bound to NodeName, with the container port
+// named "http" set to port: every pod runs on 127.0.0.1, so the port is what tells them
+// apart.
+func newPod(rs *appsv1.ReplicaSet, port int32) (*corev1.Pod, error) {
+	pod := kubeletsim.NewPod(rs, "")
 	pod.Spec.NodeName = NodeName
 	if len(pod.Spec.Containers) != 1 {
 		return nil, fmt.Errorf("the pod template has %d containers; the node agent runs pods of exactly one", len(pod.Spec.Containers))

@@ -27,6 +27,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/hotreload/plugin-operator/internal/testing/kubeletsim"
 )
 
 // deployment is shaped like the manager's rendered Deployment of a host.
@@ -71,11 +73,21 @@ func deployment() *appsv1.Deployment {
 
 func TestNewPod(t *testing.T) {
 	d := deployment()
-	pod, err := newPod(d, 40123)
+	rs := kubeletsim.NewReplicaSet(d, 1)
+	rs.UID = "rs-uid"
+	pod, err := newPod(rs, 40123)
 	if err != nil {
 		t.Fatal(err)
 	}
 	hash := templateHash(&d.Spec.Template)
+	// The ReplicaSet, as the Deployment controller names, labels and owns it.
+	if rs.Name != "demo-"+hash || rs.Labels[podTemplateHashLabel] != hash || rs.Spec.Template.Labels[podTemplateHashLabel] != hash ||
+		rs.Spec.Selector.MatchLabels[podTemplateHashLabel] != hash || rs.Labels["plugins.hotreload.io/host"] != "demo" {
+		t.Errorf("ReplicaSet %s: labels %v, template labels %v, selector %v", rs.Name, rs.Labels, rs.Spec.Template.Labels, rs.Spec.Selector)
+	}
+	if ref := metav1.GetControllerOf(rs); ref == nil || ref.Kind != "Deployment" || ref.Name != "demo" || ref.UID != "uid-1" {
+		t.Errorf("ReplicaSet controller %+v", ref)
+	}
 	if !strings.HasPrefix(pod.Name, "demo-"+hash+"-") || len(pod.Name) != len("demo-")+len(hash)+6 {
 		t.Errorf("name %q, want demo-%s-<5 chars>", pod.Name, hash)
 	}
@@ -85,7 +97,7 @@ func TestNewPod(t *testing.T) {
 	if pod.Annotations["example.com/note"] != "x" {
 		t.Errorf("annotations %v", pod.Annotations)
 	}
-	if ref := metav1.GetControllerOf(pod); ref == nil || ref.Kind != "Deployment" || ref.UID != "uid-1" {
+	if ref := metav1.GetControllerOf(pod); ref == nil || ref.Kind != "ReplicaSet" || ref.Name != rs.Name || ref.UID != "rs-uid" {
 		t.Errorf("controller %+v", ref)
 	}
 	if pod.Spec.NodeName != NodeName {
@@ -94,8 +106,9 @@ func TestNewPod(t *testing.T) {
 	if p := pod.Spec.Containers[0].Ports; p[0].ContainerPort != 9090 || p[1].ContainerPort != 40123 {
 		t.Errorf("ports %+v: want only the http port set to 40123", p)
 	}
-	if d.Spec.Template.Spec.Containers[0].Ports[1].ContainerPort != 8080 || d.Spec.Template.Labels[podTemplateHashLabel] != "" {
-		t.Error("newPod changed the Deployment's template")
+	if d.Spec.Template.Spec.Containers[0].Ports[1].ContainerPort != 8080 || d.Spec.Template.Labels[podTemplateHashLabel] != "" ||
+		rs.Spec.Template.Spec.Containers[0].Ports[1].ContainerPort != 8080 {
+		t.Error("newPod or NewReplicaSet changed the Deployment's or the ReplicaSet's template")
 	}
 	if templateHash(&d.Spec.Template) != hash {
 		t.Error("templateHash is not stable")
@@ -110,7 +123,7 @@ func TestNewPod(t *testing.T) {
 	oc := &withOps.Spec.Template.Spec.Containers[0]
 	oc.Ports = append(oc.Ports, corev1.ContainerPort{Name: "ops", ContainerPort: 8081})
 	oc.Args = append(oc.Args, "--ops-addr=:8081")
-	opsPod, err := newPod(withOps, 40123)
+	opsPod, err := newPod(kubeletsim.NewReplicaSet(withOps, 1), 40123)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +141,7 @@ func TestNewPod(t *testing.T) {
 	}
 
 	d.Spec.Template.Spec.Containers[0].Ports = d.Spec.Template.Spec.Containers[0].Ports[:1]
-	if _, err := newPod(d, 1); err == nil || !strings.Contains(err.Error(), `port named "http"`) {
+	if _, err := newPod(kubeletsim.NewReplicaSet(d, 1), 1); err == nil || !strings.Contains(err.Error(), `port named "http"`) {
 		t.Errorf("a container without an http port: %v", err)
 	}
 }
