@@ -133,38 +133,35 @@ var managerControllers = []string{"pluginhost", "plugin"}
 // labels (a queue's depth has one series per priority).
 func metricSum(t testing.TB, name string, labels map[string]string) float64 {
 	t.Helper()
-	sum := 0.0
-	for _, m := range gather(t, name) {
-		if !hasLabels(m, labels) {
-			continue
-		}
-		switch {
-		case m.GetCounter() != nil:
-			sum += m.GetCounter().GetValue()
-		case m.GetGauge() != nil:
-			sum += m.GetGauge().GetValue()
-		}
-	}
-	return sum
+	return sumMetrics(gather(t, name), labels)
 }
 
-// idleProbe tells when the in-process manager has nothing to do: nothing queued, nothing
-// being reconciled, and no reconcile finished since the previous look (an item taken off the
+// idleProbe tells when a manager has nothing to do: nothing queued, nothing being
+// reconciled, and no reconcile finished since the previous look (an item taken off the
 // queue but not yet counted as active shows up as a finished reconcile at the next look).
-// The metrics are process-wide and every test's manager uses the same controller names, so
-// queue depths count from what earlier, stopped managers left behind.
+// For the in-process manager the metrics are process-wide and every test's manager uses the
+// same controller names, so queue depths count from what earlier, stopped managers left
+// behind.
 type idleProbe struct {
+	// sum reads a metric of the manager: metricSum, or clusterManager.metricSum.
+	sum    func(t testing.TB, name string, labels map[string]string) float64
 	depth0 map[string]float64
 	last   float64
 	looked bool
 }
 
-// newIdleProbe must run before the manager starts.
+// newIdleProbe watches the in-process manager; it must run before the manager starts.
 func newIdleProbe(t testing.TB) *idleProbe {
 	t.Helper()
-	p := &idleProbe{depth0: map[string]float64{}}
+	return newIdleProbeOf(t, metricSum)
+}
+
+// newIdleProbeOf watches the manager whose metrics sum reads.
+func newIdleProbeOf(t testing.TB, sum func(t testing.TB, name string, labels map[string]string) float64) *idleProbe {
+	t.Helper()
+	p := &idleProbe{sum: sum, depth0: map[string]float64{}}
 	for _, c := range managerControllers {
-		p.depth0[c] = metricSum(t, "workqueue_depth", map[string]string{"controller": c})
+		p.depth0[c] = sum(t, "workqueue_depth", map[string]string{"controller": c})
 	}
 	return p
 }
@@ -174,9 +171,9 @@ func (p *idleProbe) idle(t testing.TB) error {
 	var queued, active, done float64
 	for _, c := range managerControllers {
 		labels := map[string]string{"controller": c}
-		queued += metricSum(t, "workqueue_depth", labels) - p.depth0[c]
-		active += metricSum(t, "controller_runtime_active_workers", labels)
-		done += metricSum(t, "controller_runtime_reconcile_total", labels)
+		queued += p.sum(t, "workqueue_depth", labels) - p.depth0[c]
+		active += p.sum(t, "controller_runtime_active_workers", labels)
+		done += p.sum(t, "controller_runtime_reconcile_total", labels)
 	}
 	prev, looked := p.last, p.looked
 	p.last, p.looked = done, true

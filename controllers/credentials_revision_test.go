@@ -62,11 +62,11 @@ func podAnnotations(t *testing.T, ns, name string, check func(map[string]string)
 // HMAC keyed by a random key that <host>-credentials keeps (never in the configuration), not
 // a digest of the credentials that anyone who reads pods could test guesses against; a
 // restarted manager reads the key back, so the annotation stays as it was; a rotated
-// credential still changes it.
+// credential still changes it. It runs, and restarts, the real manager binary.
 func TestCredentialsRevisionIsKeyed(t *testing.T) {
 	needEnv(t)
 	ns := newNamespace(t)
-	stop := startManager(t, ns, testOptions())
+	mgr := startManagerBinary(t, "--watch-namespaces="+ns)
 	tokens := authSecret(ns, "tokens", map[string]string{"token": "s3cret"})
 	secured := newPlugin(ns, "secured", "kr", 1)
 	secured.Spec.Auth = &v1alpha1.PluginAuth{Method: v1alpha1.AuthMethodBearer, SecretRef: &v1alpha1.SecretReference{Name: "tokens"}}
@@ -103,10 +103,10 @@ func TestCredentialsRevisionIsKeyed(t *testing.T) {
 		t.Errorf("annotation %q, want %s and 64 hex digits", first, controllers.CredentialsRevisionPrefix)
 	}
 
-	// A restart: the new manager reads the key back. A new Plugin (no auth) makes it render
-	// and nudge the pod; the credentials revision it writes is the one before.
-	stop()
-	startManager(t, ns, testOptions())
+	// A restart of the process: the new manager reads the key back. A new Plugin (no auth)
+	// makes it render and nudge the pod; the credentials revision it writes is the one before.
+	mgr.stop()
+	startManagerBinary(t, "--watch-namespaces="+ns)
 	create(t, newPlugin(ns, "plain", "kr", 1))
 	_, data = configMapData(t, ns, "kr", contains(`"plain"`))
 	rev := pluginconfig.Revision([]byte(data))

@@ -50,7 +50,8 @@ var (
 	env *testenv.Env
 	// pluginhostBin is the runtime binary, built once for the feedback tests.
 	pluginhostBin string
-	// managerBin is the manager binary, built once for the scale benchmark.
+	// managerBin is the manager binary, built once for the tests that run it
+	// (startManagerBinary).
 	managerBin string
 )
 

@@ -19,9 +19,7 @@ package controllers_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,45 +30,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
-	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
-// clusterManager is the real manager binary, started as the chart starts it: no
+// startClusterManager starts the manager binary as the chart starts it: without
 // --watch-namespaces, so it watches the whole cluster.
-type clusterManager struct {
-	cmd *exec.Cmd
-}
-
-// startClusterManager starts the manager binary without --watch-namespaces and waits until
-// /readyz says its caches have synced.
 func startClusterManager(t testing.TB) *clusterManager { return startManagerBinary(t) }
-
-// startManagerBinary starts the manager binary with the test's defaults and these extra
-// flags, and waits until /readyz says its caches have synced.
-func startManagerBinary(t testing.TB, flags ...string) *clusterManager {
-	t.Helper()
-	probe := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	cmd := exec.Command(managerBin, append([]string{"--kubeconfig=" + env.Kubeconfig,
-		"--metrics-bind-address=0", "--health-probe-bind-address=" + probe, "--zap-log-level=error",
-		"--status-poll-interval=200ms", "--default-host-image=example.com/pluginhost:test"}, flags...)...)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() })
-	testutil.Eventually(t, wait, "the manager's /readyz", func() error {
-		resp, err := http.Get("http://" + probe + "/readyz")
-		if err != nil {
-			return err
-		}
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("/readyz: %s", resp.Status)
-		}
-		return nil
-	})
-	return &clusterManager{cmd: cmd}
-}
 
 // memory returns the manager's RSS and its peak RSS (VmHWM) since the last resetPeak.
 func (m *clusterManager) memory(t testing.TB) (rss, peak int64) {

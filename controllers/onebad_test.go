@@ -176,7 +176,7 @@ func TestLongPluginNameServesAlone(t *testing.T) {
 func TestThousandsOfUnknownOptionKeysStallAlone(t *testing.T) {
 	needEnv(t)
 	ns := newNamespace(t)
-	startManager(t, ns, testOptions())
+	startManagerBinary(t, "--watch-namespaces="+ns)
 	create(t, newHost(ns, "keys", "keys"))
 	advertise(t, ns, "keys")
 
@@ -235,7 +235,7 @@ func blobTypes(t *testing.T) string {
 func TestOversizedPluginRefusedAlone(t *testing.T) {
 	needEnv(t)
 	ns := newNamespace(t)
-	startManager(t, ns, testOptions())
+	startManagerBinary(t, "--watch-namespaces="+ns)
 	create(t, newHost(ns, "big", "big"))
 	kubeletsim.AdvertiseTypes(t, env.Client, ns, "big", blobTypes(t))
 
@@ -271,7 +271,7 @@ func TestOversizedPluginRefusedAlone(t *testing.T) {
 func TestHostFullRefusesTheYoungestAlone(t *testing.T) {
 	needEnv(t)
 	ns := newNamespace(t)
-	startManager(t, ns, testOptions())
+	startManagerBinary(t, "--watch-namespaces="+ns)
 	create(t, newHost(ns, "full", "full"))
 	kubeletsim.AdvertiseTypes(t, env.Client, ns, "full", blobTypes(t))
 
@@ -336,7 +336,7 @@ func TestHostFullRefusesTheYoungestAlone(t *testing.T) {
 func TestStatusPluginsListBounded(t *testing.T) {
 	needEnv(t)
 	ns := newNamespace(t)
-	startManager(t, ns, testOptions())
+	startManagerBinary(t, "--watch-namespaces="+ns)
 	create(t, newHost(ns, "many", "many"))
 	advertise(t, ns, "many")
 

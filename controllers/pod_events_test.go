@@ -108,16 +108,22 @@ func fence(t *testing.T, sp *statusPod, n int) {
 // chain to the host's Deployment) makes the manager reconcile nothing, however often it
 // changes; and the reconcile of a host whose pods all run its configuration writes no status
 // when nothing else changed (lastChecked is kept to the second, as the API server stores it).
+// It runs the real manager binary, whose metrics say when it is idle and count its PATCHes.
 func TestPodsOutsideTheOwnerChainCostNothing(t *testing.T) {
 	needEnv(t)
 	ns := newNamespace(t)
-	probe := newIdleProbe(t)
-	startManager(t, ns, testOptions())
+	mgr := startManagerBinary(t, append(metricsFlags(t), "--watch-namespaces="+ns)...)
+	probe := newIdleProbeOf(t, mgr.metricSum)
 	create(t, newHost(ns, "oa", "oa"), newHost(ns, "ob", "ob"))
 	a, b := newStatusPod(t, ns, "oa"), newStatusPod(t, ns, "ob")
 	rolledOut(t, ns, "oa")
 	rolledOut(t, ns, "ob")
 	testutil.Eventually(t, wait, "the manager to be idle", func() error { return probe.idle(t) })
+	// The scrape reads what it should: the rollouts were reconciles and PATCHes (applies).
+	if mgr.metricSum(t, "controller_runtime_reconcile_total", map[string]string{"controller": "pluginhost"}) == 0 ||
+		mgr.metricSum(t, "rest_client_requests_total", map[string]string{"method": "PATCH"}) == 0 {
+		t.Fatal("the manager's metrics count no reconcile or no PATCH")
+	}
 
 	// Pods with oa's label that oa's Deployment does not own: created, run, changed.
 	reads := a.reads.Load()
@@ -142,10 +148,11 @@ func TestPodsOutsideTheOwnerChainCostNothing(t *testing.T) {
 
 	// A reconcile of a converged host that changes nothing writes nothing: no status PATCH,
 	// not even an empty one (the manager's other PATCHes, pod nudges, have nothing to do
-	// here either). Status writes within one second compare equal; one fence out of a few
-	// falls within the second of the previous write.
+	// here either): its client's requests, as its metrics endpoint counts them. Status
+	// writes within one second compare equal; one fence out of a few falls within the
+	// second of the previous write.
 	patches := func() float64 {
-		return metricSum(t, "rest_client_requests_total", map[string]string{"method": "PATCH"})
+		return mgr.metricSum(t, "rest_client_requests_total", map[string]string{"method": "PATCH"})
 	}
 	for i := 1; ; i++ {
 		before := patches()

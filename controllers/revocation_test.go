@@ -33,7 +33,8 @@ import (
 // invalid, or its spec.image is refused — still applies a Secret owner's withdrawal of
 // consent: removing the label takes the Plugin's entry out of config.json and its keys out of
 // <host>-credentials, and the pods are nudged to the new revision. Everything else stays as
-// it was rendered last (the host is still Degraded for its own reason).
+// it was rendered last (the host is still Degraded for its own reason). It runs the real
+// manager binary.
 func TestRevocationWhileFrozen(t *testing.T) {
 	needEnv(t)
 	for _, tc := range []struct {
@@ -51,9 +52,7 @@ func TestRevocationWhileFrozen(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := newNamespace(t)
-			opts := testOptions()
-			opts.AllowedHostImages = []string{"example.com/team"}
-			startManager(t, ns, opts)
+			startManagerBinary(t, "--watch-namespaces="+ns, "--allowed-host-images=example.com/team")
 			host := newHost(ns, "fz", "fz")
 			host.Spec.Image = "example.com/team/host:v1"
 			host.Spec.ConfigMapRef = &v1alpha1.ConfigMapKeyReference{Name: "user"}
