@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,6 +58,10 @@ type PluginHostReconciler struct {
 	clock   rolloutClock
 	revKeys revisionKeys
 }
+
+// afterOwnershipCheck, nil but in tests, runs between the ownership check and the writes
+// of a reconcile: where an object created by someone else must not be taken over.
+var afterOwnershipCheck atomic.Pointer[func(host *v1alpha1.PluginHost)]
 
 // conflictRecheckInterval is how often a host whose child name is taken looks again. The
 // cache holds children with the host label only, and ConfigMaps and Secrets with the consent
@@ -127,6 +132,9 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		rc.facts.Conflicts = foreign
 		return ctrl.Result{RequeueAfter: conflictRecheckInterval}, nil
 	}
+	if f := afterOwnershipCheck.Load(); f != nil {
+		(*f)(host)
+	}
 	// The pods are read first: the types their image advertises decide which Plugins the
 	// configuration holds, in this same reconcile.
 	steps := []func(context.Context, *hostReconcile) error{r.readPods, r.reconcileTypes, r.reconcileConfig, r.reconcileWorkload, r.reconcileRollout}
@@ -139,6 +147,12 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	for _, step := range steps {
 		if err := step(ctx, rc); err != nil {
+			if c := conflictOf(err); c != nil {
+				// An object of a child's name appeared after the ownership check: as if the
+				// check had found it.
+				rc.facts.Conflicts = []string{c.message}
+				return ctrl.Result{RequeueAfter: conflictRecheckInterval}, nil
+			}
 			if refusal := refusalOf(err); refusal != nil {
 				// Stalled, not retried with backoff: the same write gets the same answer until
 				// someone acts, and nothing the manager watches says when (as for a conflict).
