@@ -25,7 +25,6 @@ import (
 	"reflect"
 	"sync"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -220,31 +219,31 @@ func (a *applier) unchanged(ctx context.Context, obj client.Object, key string, 
 	return live.GetResourceVersion() == last.resourceVersion
 }
 
-// forget drops what the applier remembers of the children of a deleted host.
-func (a *applier) forget(namespace string, names ...string) {
+// forget drops what the applier remembers of the children of host, a deleted PluginHost
+// (only its namespace and name are read).
+func (a *applier) forget(host *v1alpha1.PluginHost) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, n := range names {
-		for _, kind := range []string{"ConfigMap", "Secret", "Deployment", "Service", "PersistentVolumeClaim", "NetworkPolicy", "PodDisruptionBudget"} {
-			delete(a.last, kind+"/"+namespace+"/"+n)
-			delete(a.uids, kind+"/"+namespace+"/"+n)
-		}
+	for _, k := range childKinds {
+		key := k.gvk.Kind + "/" + host.Namespace + "/" + k.name(host)
+		delete(a.last, key)
+		delete(a.uids, key)
 	}
 }
 
-// cachedObject returns an empty object to read obj's kind from the manager's cache:
-// ConfigMaps and Secrets are cached as metadata only, and only those with the consent
-// label's key (see CacheOptions and ClientOptions), the other kinds as typed objects. An
-// object the cache does not hold is applied again, which costs one apply.
+// cachedObject returns an empty object to read obj, a child with its TypeMeta, from the
+// manager's cache: the metadataOnly kinds (ConfigMaps and Secrets) are cached as metadata
+// only, and only those with the consent label's key (see CacheOptions and ClientOptions), the
+// other kinds as typed objects. An object the cache does not hold is applied again, which
+// costs one apply.
 func cachedObject(obj client.Object) client.Object {
-	switch obj.(type) {
-	case *corev1.ConfigMap, *corev1.Secret:
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	if k, ok := childKindOf(gvk.Kind); ok && k.metadataOnly {
 		m := &metav1.PartialObjectMetadata{}
-		m.SetGroupVersionKind(obj.GetObjectKind().GroupVersionKind())
+		m.SetGroupVersionKind(gvk)
 		return m
-	default:
-		return reflect.New(reflect.TypeOf(obj).Elem()).Interface().(client.Object)
 	}
+	return reflect.New(reflect.TypeOf(obj).Elem()).Interface().(client.Object)
 }
 
 // pruneNulls removes the null values that typed zero values (creationTimestamp, empty

@@ -22,46 +22,24 @@ import (
 	"fmt"
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 )
 
-// childRef names a child that a PluginHost renders.
-type childRef struct {
-	kind string
-	obj  client.Object // an empty typed object of the child's kind, for reading it
-	name string
-}
-
-// hostChildren lists the children host renders, whatever their content: the credentials
-// Secret, the ConfigMap, the state PVC (with persistence), the Deployment and the Service.
-func hostChildren(host *v1alpha1.PluginHost) []childRef {
-	refs := []childRef{
-		{"Secret", &corev1.Secret{}, credentialsName(host)},
-		{"ConfigMap", &corev1.ConfigMap{}, configMapName(host)},
+// hostChildren lists the children host renders, whatever their content (childKinds), as
+// empty typed objects with their TypeMeta, namespace and name.
+func hostChildren(host *v1alpha1.PluginHost) []client.Object {
+	var objs []client.Object
+	for _, k := range childKinds {
+		if k.renders(host) {
+			objs = append(objs, k.typedObject(host))
+		}
 	}
-	if host.Spec.Persistence != nil && host.Spec.Persistence.Enabled {
-		refs = append(refs, childRef{"PersistentVolumeClaim", &corev1.PersistentVolumeClaim{}, stateClaimName(host)})
-	}
-	refs = append(refs,
-		childRef{"Deployment", &appsv1.Deployment{}, deploymentName(host)},
-		childRef{"Service", &corev1.Service{}, serviceName(host)})
-	if np := host.Spec.NetworkPolicy; np != nil && np.Enabled {
-		refs = append(refs, childRef{"NetworkPolicy", &networkingv1.NetworkPolicy{}, networkPolicyName(host)})
-	}
-	if b := host.Spec.PodDisruptionBudget; b != nil && b.Enabled {
-		refs = append(refs, childRef{"PodDisruptionBudget", &policyv1.PodDisruptionBudget{}, budgetName(host)})
-	}
-	return refs
+	return objs
 }
 
 // previousIncarnation reports whether ref names an earlier PluginHost of host's name (same
@@ -134,63 +112,44 @@ func (a *applier) foreignChildren(ctx context.Context, host *v1alpha1.PluginHost
 	var foreign []string
 	found := map[string]types.UID{}
 	for _, c := range hostChildren(host) {
-		key := types.NamespacedName{Namespace: host.Namespace, Name: c.name}
-		live := cachedObject(withKind(c.obj, c.kind))
+		key, kind, name := client.ObjectKeyFromObject(c), c.GetObjectKind().GroupVersionKind().Kind, c.GetName()
+		live := cachedObject(c)
 		err := a.cache.Get(ctx, key, live)
 		if apierrors.IsNotFound(err) {
 			m := &metav1.PartialObjectMetadata{}
-			m.SetGroupVersionKind(gvkOf(c.obj, c.kind))
+			m.SetGroupVersionKind(c.GetObjectKind().GroupVersionKind())
 			err = a.api.Get(ctx, key, m)
 			live = m
 		}
 		switch {
 		case apierrors.IsNotFound(err):
-			found[c.kind+"/"+host.Namespace+"/"+c.name] = ""
+			found[applyKey(c)] = ""
 			continue
 		case err != nil:
-			return nil, fmt.Errorf("checking that %s %s is not someone else's: %w", c.kind, c.name, err)
+			return nil, fmt.Errorf("checking that %s %s is not someone else's: %w", kind, name, err)
 		}
 		ref := metav1.GetControllerOfNoCopy(live)
 		ours := ref != nil && ref.UID == host.UID
-		if claim := retainedClaimOf(host, c.kind, live); claim || (ref != nil && previousIncarnation(host, ref)) {
+		if claim := retainedClaimOf(host, kind, live); claim || (ref != nil && previousIncarnation(host, ref)) {
 			m := &metav1.PartialObjectMetadata{}
-			m.SetGroupVersionKind(gvkOf(c.obj, c.kind))
+			m.SetGroupVersionKind(c.GetObjectKind().GroupVersionKind())
 			if err := a.api.Get(ctx, key, m); err != nil {
-				return nil, fmt.Errorf("checking who made %s %s: %w", c.kind, c.name, err)
+				return nil, fmt.Errorf("checking who made %s %s: %w", kind, name, err)
 			}
 			live, ref = m, metav1.GetControllerOfNoCopy(m)
-			ours = madeByOperator(m, ref) && (retainedClaimOf(host, c.kind, m) || (ref != nil && previousIncarnation(host, ref)))
+			ours = madeByOperator(m, ref) && (retainedClaimOf(host, kind, m) || (ref != nil && previousIncarnation(host, ref)))
 		}
 		switch {
 		case ours:
-			found[c.kind+"/"+host.Namespace+"/"+c.name] = live.GetUID()
+			found[applyKey(c)] = live.GetUID()
 		case ref == nil:
-			foreign = append(foreign, fmt.Sprintf("%s %s exists and is not controlled by this PluginHost", c.kind, c.name))
+			foreign = append(foreign, fmt.Sprintf("%s %s exists and is not controlled by this PluginHost", kind, name))
 		default:
-			foreign = append(foreign, fmt.Sprintf("%s %s exists and is controlled by %s %s (uid %s)", c.kind, c.name, ref.Kind, ref.Name, ref.UID))
+			foreign = append(foreign, fmt.Sprintf("%s %s exists and is controlled by %s %s (uid %s)", kind, name, ref.Kind, ref.Name, ref.UID))
 		}
 	}
 	if len(foreign) == 0 {
 		a.checked(found)
 	}
 	return foreign, nil
-}
-
-func gvkOf(obj client.Object, kind string) schema.GroupVersionKind {
-	switch obj.(type) {
-	case *appsv1.Deployment:
-		return appsv1.SchemeGroupVersion.WithKind(kind)
-	case *networkingv1.NetworkPolicy:
-		return networkingv1.SchemeGroupVersion.WithKind(kind)
-	case *policyv1.PodDisruptionBudget:
-		return policyv1.SchemeGroupVersion.WithKind(kind)
-	default:
-		return corev1.SchemeGroupVersion.WithKind(kind)
-	}
-}
-
-// withKind sets obj's TypeMeta, which cachedObject needs for the metadata-only kinds.
-func withKind(obj client.Object, kind string) client.Object {
-	obj.GetObjectKind().SetGroupVersionKind(gvkOf(obj, kind))
-	return obj
 }

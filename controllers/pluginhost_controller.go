@@ -28,8 +28,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -96,7 +94,7 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	host := &v1alpha1.PluginHost{}
 	if err := r.Get(ctx, req.NamespacedName, host); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.applier.forget(req.Namespace, childNames(req.Name)...)
+			r.applier.forget(&v1alpha1.PluginHost{ObjectMeta: metav1.ObjectMeta{Namespace: req.Namespace, Name: req.Name}})
 			r.clock.forgetHost(req.NamespacedName)
 			r.revKeys.forget(req.NamespacedName)
 		}
@@ -432,13 +430,20 @@ func (r *PluginHostReconciler) reconcileWorkload(ctx context.Context, rc *hostRe
 		if err := r.applier.apply(ctx, np); err != nil {
 			return err
 		}
-	} else if err := r.deleteChild(ctx, host, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: host.Namespace, Name: networkPolicyName(host)}}); err != nil {
-		return err
 	}
 	if pdb := renderBudget(host); pdb != nil {
-		return r.applier.apply(ctx, pdb)
+		if err := r.applier.apply(ctx, pdb); err != nil {
+			return err
+		}
 	}
-	return r.deleteChild(ctx, host, &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: host.Namespace, Name: budgetName(host)}})
+	for _, k := range childKinds {
+		if k.deletedWhenOff && !k.renders(host) {
+			if err := r.deleteChild(ctx, host, k.typedObject(host)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // deleteChild deletes obj, an optional child that host no longer renders, if the cache holds
