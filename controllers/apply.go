@@ -130,7 +130,8 @@ func (a *applier) apply(ctx context.Context, obj client.Object) error {
 			if apierrors.IsAlreadyExists(err) {
 				return &childConflict{message: fmt.Sprintf("%s %s exists and is not controlled by this PluginHost (it was created by someone else while this PluginHost created it)", kind, obj.GetName())}
 			}
-			return asRefusal("create "+kind+" "+obj.GetName(), fmt.Errorf("creating %s %s: %w", kind, obj.GetName(), err))
+			// Worded as the apply it starts, as before children were created first.
+			return asRefusal("apply "+kind+" "+obj.GetName(), fmt.Errorf("applying %s %s (creating it): %w", kind, obj.GetName(), err))
 		}
 		uid = created.GetUID()
 		a.checked(map[string]types.UID{key: uid})
