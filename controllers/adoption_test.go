@@ -29,6 +29,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -69,9 +70,10 @@ func forgedRef(name string, uid types.UID) []metav1.OwnerReference {
 
 // TestForgedPreviousIncarnationIsNotAdopted: an object that a user created with a controller
 // reference naming a deleted PluginHost of the host's name (and the host label) is not a
-// previous incarnation's child: the operator did not write that reference (managedFields),
-// so the host reports a ChildConflict and changes nothing of it. The Service carries an extra
-// port to the runtime's operational port, which a takeover by forced apply would keep.
+// previous incarnation's child, nor is a PVC with the host label alone a retained claim: the
+// operator did not write that reference or label (managedFields), so the host reports a
+// ChildConflict and changes nothing of it. The Service carries an extra port to the
+// runtime's operational port, which a takeover by forced apply would keep.
 func TestForgedPreviousIncarnationIsNotAdopted(t *testing.T) {
 	needEnv(t)
 	tests := []struct {
@@ -79,7 +81,23 @@ func TestForgedPreviousIncarnationIsNotAdopted(t *testing.T) {
 		forged     func(ns string, meta metav1.ObjectMeta) client.Object
 		empty      func() client.Object
 		unchanged  func(t *testing.T, before, after client.Object)
+		// labelOnly: no owner reference, the host label alone (a retained claim's look).
+		labelOnly bool
 	}{{
+		kind: "PersistentVolumeClaim", name: "forged-state", labelOnly: true,
+		forged: func(ns string, meta metav1.ObjectMeta) client.Object {
+			return &corev1.PersistentVolumeClaim{ObjectMeta: meta, Spec: corev1.PersistentVolumeClaimSpec{
+				AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("5Gi")}},
+			}}
+		},
+		empty: func() client.Object { return &corev1.PersistentVolumeClaim{} },
+		unchanged: func(t *testing.T, before, after client.Object) {
+			if b, a := before.(*corev1.PersistentVolumeClaim), after.(*corev1.PersistentVolumeClaim); !equality.Semantic.DeepEqual(b.Spec, a.Spec) {
+				t.Errorf("spec %+v, want %+v", a.Spec, b.Spec)
+			}
+		},
+	}, {
 		kind: "ConfigMap", name: "forged-config",
 		forged: func(ns string, meta metav1.ObjectMeta) client.Object {
 			return &corev1.ConfigMap{ObjectMeta: meta, Data: map[string]string{"config.json": `{"plugins":[]}`}}
@@ -112,20 +130,28 @@ func TestForgedPreviousIncarnationIsNotAdopted(t *testing.T) {
 		t.Run(tt.kind, func(t *testing.T) {
 			ns := newNamespace(t)
 			oldUID := deletedHostUID(t, ns, "forged")
-			forged := tt.forged(ns, metav1.ObjectMeta{
+			meta := metav1.ObjectMeta{
 				Namespace: ns, Name: tt.name, Labels: map[string]string{v1alpha1.LabelHost: "forged"},
 				OwnerReferences: forgedRef("forged", oldUID),
-			})
-			create(t, forged)
+			}
+			if tt.labelOnly {
+				meta.OwnerReferences = nil
+			}
+			create(t, tt.forged(ns, meta))
 			before := tt.empty()
 			if err := get(t, before, ns, tt.name); err != nil {
 				t.Fatal(err)
 			}
 
 			startManager(t, ns, testOptions())
-			create(t, newHost(ns, "forged", "forged"))
+			host := newHost(ns, "forged", "forged")
+			host.Spec.Persistence = &v1alpha1.PersistenceSpec{Enabled: true, WhenDeleted: v1alpha1.ClaimRetain}
+			create(t, host)
 			h := hostCondition(t, ns, "forged", v1alpha1.ConditionStalled, metav1.ConditionTrue, v1alpha1.ReasonChildConflict)
 			want := fmt.Sprintf("%s %s exists and is controlled by PluginHost forged (uid %s)", tt.kind, tt.name, oldUID)
+			if tt.labelOnly {
+				want = fmt.Sprintf("%s %s exists and is not controlled by this PluginHost", tt.kind, tt.name)
+			}
 			if c := findCondition(h.Status.Conditions, v1alpha1.ConditionReady); c == nil || !strings.Contains(c.Message, want) {
 				t.Errorf("Ready = %+v, want a message naming %q", c, want)
 			}
@@ -138,8 +164,10 @@ func TestForgedPreviousIncarnationIsNotAdopted(t *testing.T) {
 				t.Errorf("%s %s was written: resourceVersion %s→%s, owners %v", tt.kind, tt.name,
 					before.GetResourceVersion(), after.GetResourceVersion(), after.GetOwnerReferences())
 			}
-			if ref := metav1.GetControllerOf(after); ref == nil || ref.UID != oldUID {
+			if ref := metav1.GetControllerOf(after); !tt.labelOnly && (ref == nil || ref.UID != oldUID) {
 				t.Errorf("controller %v, want the forged one (uid %s)", ref, oldUID)
+			} else if tt.labelOnly && len(after.GetOwnerReferences()) != 0 {
+				t.Errorf("owners %v, want none", after.GetOwnerReferences())
 			}
 			tt.unchanged(t, before, after)
 		})
@@ -284,5 +312,65 @@ func TestObjectCreatedInTheGapIsNotTakenOver(t *testing.T) {
 		!equality.Semantic.DeepEqual(after.Spec.Ports, svc.Spec.Ports) || !equality.Semantic.DeepEqual(after.Spec.Selector, svc.Spec.Selector) {
 		t.Errorf("the Service created in the gap was written: resourceVersion %s→%s, owners %v, ports %+v",
 			svc.ResourceVersion, after.ResourceVersion, after.OwnerReferences, after.Spec.Ports)
+	}
+}
+
+// TestReplacedChildIsNotTakenOver: a running host's Service, deleted and replaced by someone
+// else's between a reconcile's ownership check and its writes (through a test hook), is not
+// taken over: the apply carries the checked UID, the API server refuses it, and the next
+// reconcile finds the foreign Service (ChildConflict); nothing of it changes.
+func TestReplacedChildIsNotTakenOver(t *testing.T) {
+	needEnv(t)
+	ns := newNamespace(t)
+	startManager(t, ns, testOptions())
+	host := newHost(ns, "swap", "swap")
+	create(t, host)
+	hostCondition(t, ns, "swap", v1alpha1.ConditionStalled, metav1.ConditionFalse, v1alpha1.ReasonWorkloadUnavailable)
+
+	var (
+		once     sync.Once
+		replaced = make(chan *corev1.Service, 1)
+	)
+	restore := controllers.SetAfterOwnershipCheck(func(h *v1alpha1.PluginHost) {
+		if h.Namespace != ns || h.Generation < 2 {
+			return
+		}
+		once.Do(func() {
+			ctx := context.Background()
+			old := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "swap"}}
+			if err := env.Client.Delete(ctx, old); err != nil {
+				t.Errorf("deleting the host's Service: %v", err)
+			}
+			svc := &corev1.Service{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "swap", Labels: map[string]string{"app": "swap"}},
+				Spec: corev1.ServiceSpec{
+					Selector: map[string]string{"app": "someone-else"},
+					Ports:    []corev1.ServicePort{{Name: "web", Port: 9090}},
+				},
+			}
+			if err := env.Client.Create(ctx, svc); err != nil {
+				t.Errorf("creating the replacement: %v", err)
+			}
+			replaced <- svc
+		})
+	})
+	t.Cleanup(restore)
+	// A spec change that re-renders the Service, so that the reconcile writes it.
+	update(t, host, func(h *v1alpha1.PluginHost) { h.Spec.Service = &v1alpha1.ServiceSpec{Port: 8181} })
+	svc := <-replaced
+
+	h := hostCondition(t, ns, "swap", v1alpha1.ConditionStalled, metav1.ConditionTrue, v1alpha1.ReasonChildConflict)
+	want := "Service swap exists and is not controlled by this PluginHost"
+	if c := findCondition(h.Status.Conditions, v1alpha1.ConditionReady); c == nil || !strings.Contains(c.Message, want) {
+		t.Errorf("Ready = %+v, want a message naming %q", c, want)
+	}
+	after := &corev1.Service{}
+	if err := get(t, after, ns, "swap"); err != nil {
+		t.Fatal(err)
+	}
+	if after.UID != svc.UID || after.ResourceVersion != svc.ResourceVersion || len(after.OwnerReferences) != 0 ||
+		!equality.Semantic.DeepEqual(after.Spec.Ports, svc.Spec.Ports) || !equality.Semantic.DeepEqual(after.Spec.Selector, svc.Spec.Selector) {
+		t.Errorf("the replacement was written: resourceVersion %s→%s, owners %v, ports %+v, selector %v",
+			svc.ResourceVersion, after.ResourceVersion, after.OwnerReferences, after.Spec.Ports, after.Spec.Selector)
 	}
 }
