@@ -20,22 +20,29 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"sync"
 
-	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 )
 
-// applier server-side applies the operator's children under its field owner, forcing
-// ownership: the operator is the only writer of its children, and fields it applied before
-// and no longer renders are removed by the API server.
+// applier writes the operator's children under its field owner. A child that the last
+// ownership check (foreignChildren) found absent is created with Create: if an object of its
+// name appeared since, the create fails with AlreadyExists and the host reports a
+// ChildConflict; nothing is taken over. Every other write is a server-side apply forcing
+// ownership, with the child's UID as it was checked as a precondition (metadata.uid), so the
+// API server refuses it if the object was replaced since: the operator is the only writer of
+// its children, and fields it applied before and no longer renders are removed by the API
+// server.
 //
 // It skips an apply whose result it already knows: when it applied the same content before
 // and the object in the cache still has the resourceVersion that apply returned, nobody has
@@ -50,6 +57,9 @@ type applier struct {
 	api  client.Reader
 	mu   sync.Mutex
 	last map[string]appliedState
+	// uids are what the last ownership check found, by applyKey: the child's UID, or "" when
+	// it was absent.
+	uids map[string]types.UID
 }
 
 type appliedState struct {
@@ -58,15 +68,40 @@ type appliedState struct {
 }
 
 func newApplier(c client.Client, cache, api client.Reader) *applier {
-	return &applier{client: c, cache: cache, api: api, last: map[string]appliedState{}}
+	return &applier{client: c, cache: cache, api: api, last: map[string]appliedState{}, uids: map[string]types.UID{}}
 }
 
 func applyKey(obj client.Object) string {
 	return obj.GetObjectKind().GroupVersionKind().Kind + "/" + obj.GetNamespace() + "/" + obj.GetName()
 }
 
-// apply applies obj, a fully rendered typed object with its TypeMeta. An apply that the API
-// server refuses for good (refusedByAPIServer) returns a *childRefusal.
+// checked records what an ownership check found (see uids).
+func (a *applier) checked(found map[string]types.UID) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k, uid := range found {
+		a.uids[k] = uid
+	}
+}
+
+// childConflict is a child that an object of someone else took the place of between the
+// ownership check and the write: the reconcile reports it as a ChildConflict.
+type childConflict struct{ message string }
+
+func (e *childConflict) Error() string { return e.message }
+
+func conflictOf(err error) *childConflict {
+	var c *childConflict
+	if errors.As(err, &c) {
+		return c
+	}
+	return nil
+}
+
+// apply writes obj, a fully rendered typed object with its TypeMeta: Create when the
+// ownership check found it absent, else a forced apply with the checked UID as a
+// precondition. A create that finds the name taken returns a *childConflict; a write that the
+// API server refuses for good (refusedByAPIServer) a *childRefusal.
 func (a *applier) apply(ctx context.Context, obj client.Object) error {
 	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
@@ -82,15 +117,90 @@ func (a *applier) apply(ctx context.Context, obj client.Object) error {
 	if a.unchanged(ctx, obj, key, hash) {
 		return nil
 	}
+	kind := obj.GetObjectKind().GroupVersionKind().Kind
+	a.mu.Lock()
+	uid, checked := a.uids[key]
+	a.mu.Unlock()
+	if !checked {
+		return fmt.Errorf("writing %s %s: no ownership check found it absent or this PluginHost's", kind, obj.GetName())
+	}
+	if uid == "" {
+		created := obj.DeepCopyObject().(client.Object)
+		if err := a.client.Create(ctx, created, client.FieldOwner(v1alpha1.FieldOwner)); err != nil {
+			if apierrors.IsAlreadyExists(err) {
+				return &childConflict{message: fmt.Sprintf("%s %s exists and is not controlled by this PluginHost (it was created by someone else while this PluginHost created it)", kind, obj.GetName())}
+			}
+			// Worded as the apply it starts, as before children were created first.
+			return asRefusal("apply "+kind+" "+obj.GetName(), fmt.Errorf("applying %s %s (creating it): %w", kind, obj.GetName(), err))
+		}
+		uid = created.GetUID()
+		a.checked(map[string]types.UID{key: uid})
+		// Applied at once with the same content, so that the operator's apply entry owns the
+		// fields, and the create's entry dropped (dropCreateEntry): fields the operator stops
+		// rendering are then removed as for any applied child.
+	}
 	applied := &unstructured.Unstructured{Object: u}
+	applied.SetUID(uid)
 	ac := client.ApplyConfigurationFromUnstructured(applied)
 	if err := a.client.Apply(ctx, ac, client.FieldOwner(v1alpha1.FieldOwner), client.ForceOwnership); err != nil {
-		kind := obj.GetObjectKind().GroupVersionKind().Kind
+		if replaced(err) {
+			// Deleted or replaced since the check: the next reconcile checks again.
+			return fmt.Errorf("applying %s %s: it is no longer the object with uid %s: %w", kind, obj.GetName(), uid, err)
+		}
 		return asRefusal("apply "+kind+" "+obj.GetName(), fmt.Errorf("applying %s %s: %w", kind, obj.GetName(), err))
+	}
+	if err := a.dropCreateEntry(ctx, applied); err != nil {
+		return err
 	}
 	a.mu.Lock()
 	a.last[key] = appliedState{hash: hash, resourceVersion: applied.GetResourceVersion()}
 	a.mu.Unlock()
+	return nil
+}
+
+// replaced reports whether err is the API server refusing an apply whose metadata.uid is not
+// the live object's: Invalid on metadata.uid (another object of that name) or a Conflict (no
+// object of that name).
+func replaced(err error) bool {
+	if apierrors.IsConflict(err) {
+		return true
+	}
+	var status apierrors.APIStatus
+	if !apierrors.IsInvalid(err) || !errors.As(err, &status) || status.Status().Details == nil {
+		return false
+	}
+	for _, c := range status.Status().Details.Causes {
+		if c.Field == "metadata.uid" {
+			return true
+		}
+	}
+	return false
+}
+
+// dropCreateEntry removes the managedFields entry that the operator's Create left on
+// applied (operation Update), once the apply's own entry holds the same fields: otherwise
+// that entry would keep owning every field of the first rendering, and a field the operator
+// stops rendering would stay. A JSON patch that tests the entry first, so that it removes
+// nothing else if the list changed since.
+func (a *applier) dropCreateEntry(ctx context.Context, applied *unstructured.Unstructured) error {
+	for i, e := range applied.GetManagedFields() {
+		if e.Manager != v1alpha1.FieldOwner || e.Operation != metav1.ManagedFieldsOperationUpdate || e.Subresource != "" {
+			continue
+		}
+		patch := fmt.Sprintf(`[{"op":"test","path":"/metadata/uid","value":%q},`+
+			`{"op":"test","path":"/metadata/managedFields/%d/manager","value":%q},`+
+			`{"op":"test","path":"/metadata/managedFields/%d/operation","value":"Update"},`+
+			`{"op":"remove","path":"/metadata/managedFields/%d"}]`, applied.GetUID(), i, e.Manager, i, i)
+		m := &metav1.PartialObjectMetadata{}
+		m.SetGroupVersionKind(applied.GroupVersionKind())
+		m.SetNamespace(applied.GetNamespace())
+		m.SetName(applied.GetName())
+		if err := a.client.Patch(ctx, m, client.RawPatch(types.JSONPatchType, []byte(patch))); err != nil {
+			return fmt.Errorf("dropping the create's field entry of %s %s: %w", applied.GetKind(), applied.GetName(), err)
+		}
+		applied.SetResourceVersion(m.GetResourceVersion())
+		return nil
+	}
 	return nil
 }
 
@@ -110,30 +220,31 @@ func (a *applier) unchanged(ctx context.Context, obj client.Object, key string, 
 	return live.GetResourceVersion() == last.resourceVersion
 }
 
-// forget drops what the applier remembers of the children of a deleted host.
-func (a *applier) forget(namespace string, names ...string) {
+// forget drops what the applier remembers of the children of host, a deleted PluginHost
+// (only its namespace and name are read).
+func (a *applier) forget(host *v1alpha1.PluginHost) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, n := range names {
-		for _, kind := range []string{"ConfigMap", "Secret", "Deployment", "Service", "PersistentVolumeClaim", "NetworkPolicy", "PodDisruptionBudget"} {
-			delete(a.last, kind+"/"+namespace+"/"+n)
-		}
+	for _, k := range childKinds {
+		key := k.gvk.Kind + "/" + host.Namespace + "/" + k.name(host)
+		delete(a.last, key)
+		delete(a.uids, key)
 	}
 }
 
-// cachedObject returns an empty object to read obj's kind from the manager's cache:
-// ConfigMaps and Secrets are cached as metadata only, and only those with the consent
-// label's key (see cacheOptions and clientOptions), the other kinds as typed objects. An
-// object the cache does not hold is applied again, which costs one apply.
+// cachedObject returns an empty object to read obj, a child with its TypeMeta, from the
+// manager's cache: the metadataOnly kinds (ConfigMaps and Secrets) are cached as metadata
+// only, and only those with the consent label's key (see cacheOptions and clientOptions), the
+// other kinds as typed objects. An object the cache does not hold is applied again, which
+// costs one apply.
 func cachedObject(obj client.Object) client.Object {
-	switch obj.(type) {
-	case *corev1.ConfigMap, *corev1.Secret:
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	if k, ok := childKindOf(gvk.Kind); ok && k.metadataOnly {
 		m := &metav1.PartialObjectMetadata{}
-		m.SetGroupVersionKind(obj.GetObjectKind().GroupVersionKind())
+		m.SetGroupVersionKind(gvk)
 		return m
-	default:
-		return reflect.New(reflect.TypeOf(obj).Elem()).Interface().(client.Object)
 	}
+	return reflect.New(reflect.TypeOf(obj).Elem()).Interface().(client.Object)
 }
 
 // pruneNulls removes the null values that typed zero values (creationTimestamp, empty

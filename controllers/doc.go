@@ -23,9 +23,12 @@ limitations under the License.
 //   - PluginHostReconciler owns everything a PluginHost runs. From the host's spec, the
 //     Plugins its pluginSelector selects, their auth Secrets and the optional user ConfigMap
 //     it renders config.json (a pure function: same inputs, same bytes, same revision) and
-//     server-side applies, in this order, the credentials Secret `<host>-credentials`, the
-//     ConfigMap `<host>-config`, the state PVC (when persistence is enabled), the Deployment
-//     and the Service. It then annotates the host's pods with the new revision (so that
+//     writes its children (childKinds), in this order: the credentials Secret
+//     `<host>-credentials`, the ConfigMap `<host>-config`, the state PVC (when persistence is
+//     enabled), the Deployment, the Service, and the NetworkPolicy and PodDisruptionBudget
+//     (when enabled; deleted when disabled). A child is created with Create and then
+//     server-side applied with its UID as a precondition; an object of a child's name that
+//     the operator did not make is never written (ChildConflict). It then annotates the host's pods with the new revision (so that
 //     kubelet re-projects the ConfigMap now), reads each running pod's GET /status, and
 //     writes the PluginHost status once: conditions, configRevision (and configRevisionTime,
 //     when it was first rendered, which times a rollout across a manager restart),

@@ -70,8 +70,9 @@ func NewScheme() (*runtime.Scheme, error) {
 }
 
 // NewManager builds the operator's manager: its scheme, cache and client settings, the
-// reconcilers, and the health checks. ctx bounds the reconcilers' background work (the status
-// poller); the caller starts the manager.
+// reconcilers, and the health checks. ctx is used while setting up (the field indexes); the
+// reconcilers have no background work of their own (a host's pods are read by its reconciles,
+// requeued while a change is in flight). The caller starts the manager.
 func NewManager(ctx context.Context, cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 	if err := ValidateAllowedHostImages(o.Controllers.AllowedHostImages); err != nil {
 		return nil, err

@@ -90,13 +90,6 @@ func serviceName(host *v1alpha1.PluginHost) string     { return host.Name }
 func networkPolicyName(host *v1alpha1.PluginHost) string { return host.Name }
 func budgetName(host *v1alpha1.PluginHost) string        { return host.Name }
 
-// childNames are the names of every child of the PluginHost name.
-func childNames(name string) []string {
-	h := &v1alpha1.PluginHost{}
-	h.Name = name
-	return []string{configMapName(h), credentialsName(h), stateClaimName(h), deploymentName(h), serviceName(h), networkPolicyName(h), budgetName(h)}
-}
-
 // selectorLabels select the host's pods; they never change, as a Deployment's selector is
 // immutable.
 func selectorLabels(host *v1alpha1.PluginHost) map[string]string {

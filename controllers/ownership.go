@@ -18,126 +18,138 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 )
 
-// childRef names a child that a PluginHost renders.
-type childRef struct {
-	kind string
-	obj  client.Object // an empty typed object of the child's kind, for reading it
-	name string
-}
-
-// hostChildren lists the children host renders, whatever their content: the credentials
-// Secret, the ConfigMap, the state PVC (with persistence), the Deployment and the Service.
-func hostChildren(host *v1alpha1.PluginHost) []childRef {
-	refs := []childRef{
-		{"Secret", &corev1.Secret{}, credentialsName(host)},
-		{"ConfigMap", &corev1.ConfigMap{}, configMapName(host)},
+// hostChildren lists the children host renders, whatever their content (childKinds), as
+// empty typed objects with their TypeMeta, namespace and name.
+func hostChildren(host *v1alpha1.PluginHost) []client.Object {
+	var objs []client.Object
+	for _, k := range childKinds {
+		if k.renders(host) {
+			objs = append(objs, k.typedObject(host))
+		}
 	}
-	if host.Spec.Persistence != nil && host.Spec.Persistence.Enabled {
-		refs = append(refs, childRef{"PersistentVolumeClaim", &corev1.PersistentVolumeClaim{}, stateClaimName(host)})
-	}
-	refs = append(refs,
-		childRef{"Deployment", &appsv1.Deployment{}, deploymentName(host)},
-		childRef{"Service", &corev1.Service{}, serviceName(host)})
-	if np := host.Spec.NetworkPolicy; np != nil && np.Enabled {
-		refs = append(refs, childRef{"NetworkPolicy", &networkingv1.NetworkPolicy{}, networkPolicyName(host)})
-	}
-	if b := host.Spec.PodDisruptionBudget; b != nil && b.Enabled {
-		refs = append(refs, childRef{"PodDisruptionBudget", &policyv1.PodDisruptionBudget{}, budgetName(host)})
-	}
-	return refs
+	return objs
 }
 
 // previousIncarnation reports whether ref names an earlier PluginHost of host's name (same
 // name, another UID): names are unique in a namespace, so that PluginHost was deleted and
-// the child waits for the garbage collector. Re-applying it hands it to host, as re-creating
-// a Deployment adopts nothing foreign; the apply drops the old reference, which this
-// operator's field manager wrote.
+// the child waits for the garbage collector. Such a reference is only a claim — anyone who
+// may create the object can write it — so the child is adopted only when madeByOperator
+// proves that the operator wrote it.
 func previousIncarnation(host *v1alpha1.PluginHost, ref *metav1.OwnerReference) bool {
 	return ref.Kind == "PluginHost" && strings.HasPrefix(ref.APIVersion, v1alpha1.GroupVersion.Group+"/") &&
 		ref.Name == host.Name && ref.UID != host.UID
 }
 
-// retainedClaimOf reports whether live is a state claim kept by whenDeleted: Retain for a
-// PluginHost of host's name: no controller (Retain applies it without an owner reference)
-// and the host label naming host. Such a claim is host's to adopt — that is what Retain
-// promises — not a foreign object.
+// retainedClaimOf reports whether live looks like a state claim kept by whenDeleted: Retain
+// for a PluginHost of host's name: no controller (Retain applies it without an owner
+// reference) and the host label naming host. Such a claim is host's to adopt — that is what
+// Retain promises — once madeByOperator proves that the operator wrote that label.
 func retainedClaimOf(host *v1alpha1.PluginHost, kind string, live client.Object) bool {
 	return kind == "PersistentVolumeClaim" && metav1.GetControllerOfNoCopy(live) == nil &&
 		live.GetLabels()[v1alpha1.LabelHost] == host.Name
 }
 
+// madeByOperator reports whether the operator's field manager (v1alpha1.FieldOwner) owns, in
+// m's managedFields, the field that makes m look like host's: the controller reference ref
+// (a previous incarnation), or the host label (a retained claim, ref nil). Both are written
+// by the operator's applies, today's and older versions' alike, and a user's create or edit
+// records them under the user's field manager instead. m must come from the API server: the
+// cache drops managedFields (stripForCache).
+//
+// A field manager's name is chosen by the client, so this proves authorship against anyone
+// who does not forge managedFields under the operator's name; see docs/security.md.
+func madeByOperator(m *metav1.PartialObjectMetadata, ref *metav1.OwnerReference) bool {
+	for _, e := range m.ManagedFields {
+		if e.Manager != v1alpha1.FieldOwner || e.Subresource != "" || e.FieldsV1 == nil {
+			continue
+		}
+		var fields map[string]map[string]map[string]any
+		if err := json.Unmarshal(e.FieldsV1.GetRawBytes(), &fields); err != nil {
+			continue
+		}
+		meta := fields["f:metadata"]
+		if ref != nil {
+			key, _ := json.Marshal(map[string]string{"uid": string(ref.UID)})
+			if _, ok := meta["f:ownerReferences"]["k:"+string(key)]; ok {
+				return true
+			}
+		} else if _, ok := meta["f:labels"]["f:"+v1alpha1.LabelHost]; ok {
+			return true
+		}
+	}
+	return false
+}
+
 // foreignChildren returns the children of host that exist and are not controlled by it
-// ("Service victim (controlled by nobody)"). Forced server-side apply would silently take
-// them over (rewrite a Service's selector, replace a ConfigMap's data, add owner references
-// that make garbage collection delete them with the host), so the reconcile applies nothing
-// while there is one.
+// ("Service victim exists and is not controlled by this PluginHost"). Forced server-side
+// apply would silently take them over (rewrite a Service's selector, replace a ConfigMap's
+// data, add owner references that make garbage collection delete them with the host), so the
+// reconcile applies nothing while there is one.
 //
 // It reads the manager's cache first, where the operator's own children are; on a miss it
 // asks the API server, since the cache holds Deployments, Services and PVCs with the host
-// label only and a foreign object need not have it.
+// label only and a foreign object need not have it. A child that claims to be a previous
+// incarnation's, or a retained claim, is read again from the API server with its
+// managedFields (madeByOperator).
+//
+// It records what it found (checked): the UID of each child that is host's, or that a child
+// is absent. The applier creates an absent child with Create, so that an object made since
+// this check is a conflict, not a takeover, and applies the others with their UID as a
+// precondition, so that a replaced object is refused.
 func (a *applier) foreignChildren(ctx context.Context, host *v1alpha1.PluginHost) ([]string, error) {
 	var foreign []string
+	found := map[string]types.UID{}
 	for _, c := range hostChildren(host) {
-		key := types.NamespacedName{Namespace: host.Namespace, Name: c.name}
-		live := cachedObject(withKind(c.obj, c.kind))
+		key, kind, name := client.ObjectKeyFromObject(c), c.GetObjectKind().GroupVersionKind().Kind, c.GetName()
+		live := cachedObject(c)
 		err := a.cache.Get(ctx, key, live)
 		if apierrors.IsNotFound(err) {
 			m := &metav1.PartialObjectMetadata{}
-			m.SetGroupVersionKind(gvkOf(c.obj, c.kind))
+			m.SetGroupVersionKind(c.GetObjectKind().GroupVersionKind())
 			err = a.api.Get(ctx, key, m)
 			live = m
 		}
 		switch {
 		case apierrors.IsNotFound(err):
+			found[applyKey(c)] = ""
 			continue
 		case err != nil:
-			return nil, fmt.Errorf("checking that %s %s is not someone else's: %w", c.kind, c.name, err)
+			return nil, fmt.Errorf("checking that %s %s is not someone else's: %w", kind, name, err)
 		}
 		ref := metav1.GetControllerOfNoCopy(live)
+		ours := ref != nil && ref.UID == host.UID
+		if claim := retainedClaimOf(host, kind, live); claim || (ref != nil && previousIncarnation(host, ref)) {
+			m := &metav1.PartialObjectMetadata{}
+			m.SetGroupVersionKind(c.GetObjectKind().GroupVersionKind())
+			if err := a.api.Get(ctx, key, m); err != nil {
+				return nil, fmt.Errorf("checking who made %s %s: %w", kind, name, err)
+			}
+			live, ref = m, metav1.GetControllerOfNoCopy(m)
+			ours = madeByOperator(m, ref) && (retainedClaimOf(host, kind, m) || (ref != nil && previousIncarnation(host, ref)))
+		}
 		switch {
-		case ref != nil && ref.UID == host.UID:
-		case retainedClaimOf(host, c.kind, live):
-		case ref != nil && previousIncarnation(host, ref):
+		case ours:
+			found[applyKey(c)] = live.GetUID()
 		case ref == nil:
-			foreign = append(foreign, fmt.Sprintf("%s %s exists and is not controlled by this PluginHost", c.kind, c.name))
+			foreign = append(foreign, fmt.Sprintf("%s %s exists and is not controlled by this PluginHost", kind, name))
 		default:
-			foreign = append(foreign, fmt.Sprintf("%s %s exists and is controlled by %s %s (uid %s)", c.kind, c.name, ref.Kind, ref.Name, ref.UID))
+			foreign = append(foreign, fmt.Sprintf("%s %s exists and is controlled by %s %s (uid %s)", kind, name, ref.Kind, ref.Name, ref.UID))
 		}
 	}
-	return foreign, nil
-}
-
-func gvkOf(obj client.Object, kind string) schema.GroupVersionKind {
-	switch obj.(type) {
-	case *appsv1.Deployment:
-		return appsv1.SchemeGroupVersion.WithKind(kind)
-	case *networkingv1.NetworkPolicy:
-		return networkingv1.SchemeGroupVersion.WithKind(kind)
-	case *policyv1.PodDisruptionBudget:
-		return policyv1.SchemeGroupVersion.WithKind(kind)
-	default:
-		return corev1.SchemeGroupVersion.WithKind(kind)
+	if len(foreign) == 0 {
+		a.checked(found)
 	}
-}
-
-// withKind sets obj's TypeMeta, which cachedObject needs for the metadata-only kinds.
-func withKind(obj client.Object, kind string) client.Object {
-	obj.GetObjectKind().SetGroupVersionKind(gvkOf(obj, kind))
-	return obj
+	return foreign, nil
 }

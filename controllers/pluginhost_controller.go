@@ -22,13 +22,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -57,6 +56,10 @@ type PluginHostReconciler struct {
 	clock   rolloutClock
 	revKeys revisionKeys
 }
+
+// afterOwnershipCheck, nil but in tests, runs between the ownership check and the writes
+// of a reconcile: where an object created by someone else must not be taken over.
+var afterOwnershipCheck atomic.Pointer[func(host *v1alpha1.PluginHost)]
 
 // conflictRecheckInterval is how often a host whose child name is taken looks again. The
 // cache holds children with the host label only, and ConfigMaps and Secrets with the consent
@@ -91,7 +94,7 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	host := &v1alpha1.PluginHost{}
 	if err := r.Get(ctx, req.NamespacedName, host); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.applier.forget(req.Namespace, childNames(req.Name)...)
+			r.applier.forget(&v1alpha1.PluginHost{ObjectMeta: metav1.ObjectMeta{Namespace: req.Namespace, Name: req.Name}})
 			r.clock.forgetHost(req.NamespacedName)
 			r.revKeys.forget(req.NamespacedName)
 		}
@@ -127,6 +130,9 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		rc.facts.Conflicts = foreign
 		return ctrl.Result{RequeueAfter: conflictRecheckInterval}, nil
 	}
+	if f := afterOwnershipCheck.Load(); f != nil {
+		(*f)(host)
+	}
 	// The pods are read first: the types their image advertises decide which Plugins the
 	// configuration holds, in this same reconcile.
 	steps := []func(context.Context, *hostReconcile) error{r.readPods, r.reconcileTypes, r.reconcileConfig, r.reconcileWorkload, r.reconcileRollout}
@@ -139,6 +145,12 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	for _, step := range steps {
 		if err := step(ctx, rc); err != nil {
+			if c := conflictOf(err); c != nil {
+				// An object of a child's name appeared after the ownership check: as if the
+				// check had found it.
+				rc.facts.Conflicts = []string{c.message}
+				return ctrl.Result{RequeueAfter: conflictRecheckInterval}, nil
+			}
 			if refusal := refusalOf(err); refusal != nil {
 				// Stalled, not retried with backoff: the same write gets the same answer until
 				// someone acts, and nothing the manager watches says when (as for a conflict).
@@ -418,13 +430,20 @@ func (r *PluginHostReconciler) reconcileWorkload(ctx context.Context, rc *hostRe
 		if err := r.applier.apply(ctx, np); err != nil {
 			return err
 		}
-	} else if err := r.deleteChild(ctx, host, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: host.Namespace, Name: networkPolicyName(host)}}); err != nil {
-		return err
 	}
 	if pdb := renderBudget(host); pdb != nil {
-		return r.applier.apply(ctx, pdb)
+		if err := r.applier.apply(ctx, pdb); err != nil {
+			return err
+		}
 	}
-	return r.deleteChild(ctx, host, &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: host.Namespace, Name: budgetName(host)}})
+	for _, k := range childKinds {
+		if k.deletedWhenOff && !k.renders(host) {
+			if err := r.deleteChild(ctx, host, k.typedObject(host)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // deleteChild deletes obj, an optional child that host no longer renders, if the cache holds

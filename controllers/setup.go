@@ -24,8 +24,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -140,10 +138,11 @@ func (o Options) withDefaults() Options {
 //
 // Unrelated objects never reach the manager: every kind it watches is selected on the server
 // side, since a transform runs only after a list has been decoded.
-//   - Pods, Deployments, ReplicaSets, Services, PVCs, NetworkPolicies and
-//     PodDisruptionBudgets: those with the host label, which the operator sets on its
-//     children (and the Deployment on its ReplicaSets and pods).
-//   - ConfigMaps and Secrets, watched as metadata only (see clientOptions): those with the
+//   - The children's kinds (childKinds) but ConfigMaps and Secrets, and Pods and
+//     ReplicaSets: those with the host label, which the operator sets on its children (and
+//     the Deployment on its ReplicaSets and pods).
+//   - ConfigMaps and Secrets (the metadataOnly kinds), watched as metadata only (see
+//     clientOptions): those with the
 //     consent label LabelPluginAuth, whatever its value. A user's Secret or ConfigMap carries
 //     it with "true" when its owner lets Plugins and PluginHosts use it; the operator's own
 //     <host>-credentials and <host>-config carry it with ChildConsentValue, which consents
@@ -158,17 +157,18 @@ func cacheOptions(namespaces []string) cache.Options {
 	consented := cache.ByObject{Label: labelExists(v1alpha1.LabelPluginAuth)}
 	opts := cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Pod{}:                   owned,
-			&appsv1.Deployment{}:            owned,
-			&appsv1.ReplicaSet{}:            owned,
-			&corev1.Service{}:               owned,
-			&corev1.PersistentVolumeClaim{}: owned,
-			&networkingv1.NetworkPolicy{}:   owned,
-			&policyv1.PodDisruptionBudget{}: owned,
-			&corev1.ConfigMap{}:             consented,
-			&corev1.Secret{}:                consented,
+			// Not children, but the Deployment's: they carry the host label too.
+			&corev1.Pod{}:        owned,
+			&appsv1.ReplicaSet{}: owned,
 		},
 		DefaultTransform: stripForCache,
+	}
+	for _, k := range childKinds {
+		if k.metadataOnly {
+			opts.ByObject[k.newObject()] = consented
+		} else {
+			opts.ByObject[k.newObject()] = owned
+		}
 	}
 	if len(namespaces) > 0 {
 		opts.DefaultNamespaces = map[string]cache.Config{}
@@ -268,19 +268,20 @@ func (r *PluginHostReconciler) setupWithManager(mgr ctrl.Manager) error {
 		return errors.New("PluginHostReconciler: use NewManager")
 	}
 	specChanged := builder.WithPredicates(predicate.GenerationChangedPredicate{})
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("pluginhost").
 		// Our own status writes do not change the generation, so they do not come back here.
 		For(&v1alpha1.PluginHost{}, specChanged).
 		// Another host's creation, deletion or selector change can move Plugins between hosts.
-		Watches(&v1alpha1.PluginHost{}, handler.EnqueueRequestsFromMapFunc(r.hostsOfNamespace), specChanged).
-		Owns(&appsv1.Deployment{}).
-		Owns(&corev1.Service{}).
-		Owns(&corev1.PersistentVolumeClaim{}).
-		Owns(&networkingv1.NetworkPolicy{}).
-		Owns(&policyv1.PodDisruptionBudget{}).
-		Owns(&corev1.ConfigMap{}, builder.OnlyMetadata).
-		Owns(&corev1.Secret{}, builder.OnlyMetadata).
+		Watches(&v1alpha1.PluginHost{}, handler.EnqueueRequestsFromMapFunc(r.hostsOfNamespace), specChanged)
+	for _, k := range childKinds {
+		if k.metadataOnly {
+			b = b.Owns(k.newObject(), builder.OnlyMetadata)
+		} else {
+			b = b.Owns(k.newObject())
+		}
+	}
+	return b.
 		// Spec and label changes only: the Plugin reconciler's status writes are not inputs.
 		Watches(&v1alpha1.Plugin{}, handler.EnqueueRequestsFromMapFunc(r.hostsOfPlugin),
 			builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).

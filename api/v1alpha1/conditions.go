@@ -230,10 +230,12 @@ const (
 	ReasonPodsUnreachable = "PodsUnreachable"
 
 	// ReasonChildConflict (PluginHost Ready=False, Stalled=True, Degraded=True; Plugin
-	// Ready=False): an object with the name of one of the host's children (ConfigMap,
-	// credentials Secret, Deployment, Service, PVC) exists and is not controlled by this
-	// PluginHost. The operator writes none of the children until it is gone; the message
-	// names kind and name.
+	// Ready=False): an object with the name of one of the host's children (credentials
+	// Secret, ConfigMap, state PVC, Deployment, Service, NetworkPolicy, PodDisruptionBudget)
+	// exists and is not controlled by this PluginHost — including one created while the
+	// operator created that child, and one whose controller reference names an earlier
+	// PluginHost of the same name that the operator did not write. The operator writes none
+	// of the children until it is gone; the message names kind and name.
 	ReasonChildConflict = "ChildConflict"
 
 	// ReasonChildRefused (PluginHost Ready=False, Stalled=True, Degraded=True; a Plugin not
