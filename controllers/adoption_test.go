@@ -143,7 +143,7 @@ func TestForgedPreviousIncarnationIsNotAdopted(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			startManager(t, ns, testOptions())
+			startManagerBinary(t, "--watch-namespaces="+ns)
 			host := newHost(ns, "forged", "forged")
 			host.Spec.Persistence = &v1alpha1.PersistenceSpec{Enabled: true, WhenDeleted: v1alpha1.ClaimRetain}
 			create(t, host)
@@ -181,7 +181,7 @@ func TestForgedPreviousIncarnationIsNotAdopted(t *testing.T) {
 func TestPreviousIncarnationIsAdopted(t *testing.T) {
 	needEnv(t)
 	ns := newNamespace(t)
-	startManager(t, ns, testOptions())
+	startManagerBinary(t, "--watch-namespaces="+ns)
 	spec := func() *v1alpha1.PluginHost {
 		h := newHost(ns, "again", "again")
 		h.Spec.Persistence = &v1alpha1.PersistenceSpec{Enabled: true, WhenDeleted: v1alpha1.ClaimRetain}

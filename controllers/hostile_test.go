@@ -195,7 +195,7 @@ func TestHostilePodMemory(t *testing.T) {
 func TestPodOfTheDeploymentItselfNotTrusted(t *testing.T) {
 	needEnv(t)
 	ns := newNamespace(t)
-	startManager(t, ns, testOptions())
+	startManagerBinary(t, "--watch-namespaces="+ns)
 	create(t, newHost(ns, "h", "h"), newPlugin(ns, "p", "h", 1))
 	advertise(t, ns, "h")
 	configMapData(t, ns, "h", contains(`"p"`))
