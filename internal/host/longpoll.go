@@ -20,6 +20,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/hotreload/plugin-operator/internal/hostapi"
 )
 
 // Long-poll of GET /status: ?after=<revision>&wait=<duration> answers at once when the applied
@@ -30,6 +32,8 @@ const (
 	MaxStatusWait = 30 * time.Second
 	// MaxStatusWaiters bounds the long-polls held at once; beyond it /status answers at once.
 	MaxStatusWaiters = 16
+	// LongPollHeader is set on the answers to a long-poll.
+	LongPollHeader = hostapi.LongPollHeader
 )
 
 // statusWait parses ?after= and ?wait=: both or neither.
@@ -65,6 +69,9 @@ func (h *Host) serveStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	if longPoll {
 		h.awaitStatus(r, after, wait)
+		// Tells the caller that this runtime serves the long-poll (an older one ignores the
+		// parameters and answers at once without it).
+		w.Header().Set(LongPollHeader, "1")
 	}
 	writeJSON(w, http.StatusOK, h.Status())
 }

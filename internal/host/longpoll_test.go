@@ -42,7 +42,7 @@ func longPoll(t *testing.T, base, after, wait string) <-chan reply {
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
-		r := reply{Status: resp.StatusCode, Body: string(b)}
+		r := reply{Status: resp.StatusCode, Header: resp.Header, Body: string(b)}
 		_ = json.Unmarshal(b, &r.JSON)
 		ch <- r
 	}()
@@ -71,8 +71,8 @@ func TestStatusLongPollAnswersAtOnceWhenTheRevisionDiffers(t *testing.T) {
 	base := opsServer(t, h)
 	// A wait longer than the test's own timeout: only an immediate answer passes.
 	r := <-longPoll(t, base, "sha256:"+strings.Repeat("0", 64), "30s")
-	if r.Status != http.StatusOK || !strings.Contains(r.Body, h.Status().Revision) {
-		t.Fatalf("status %d %s, want 200 with revision %s", r.Status, r.Body, h.Status().Revision)
+	if r.Status != http.StatusOK || !strings.Contains(r.Body, h.Status().Revision) || r.Header.Get(LongPollHeader) != "1" {
+		t.Fatalf("status %d %v %s, want 200 with revision %s and %s", r.Status, r.Header, r.Body, h.Status().Revision, LongPollHeader)
 	}
 	// No config yet and after= a revision: differs too.
 	empty := New(Options{Registry: h.opts.Registry})
@@ -156,7 +156,7 @@ func TestStatusLongPollBadParameters(t *testing.T) {
 	}
 	// Without parameters, and with others, /status is the plain document.
 	for _, q := range []string{"", "?pretty=1"} {
-		if r := do(t, http.MethodGet, base+"/status"+q, ""); r.Status != http.StatusOK {
+		if r := do(t, http.MethodGet, base+"/status"+q, ""); r.Status != http.StatusOK || r.Header.Get(LongPollHeader) != "" {
 			t.Errorf("/status%s: %d %s", q, r.Status, r.Body)
 		}
 	}
