@@ -455,15 +455,19 @@ func TestStatusPollInterval(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := r.statusPollInterval(host, hostFacts{DesiredRevision: want, Running: tt.running}); got != tt.expect {
+			if got := r.statusPollInterval(host, hostFacts{DesiredRevision: want, Running: tt.running}, false); got != tt.expect {
 				t.Errorf("got %v, want %v", got, tt.expect)
 			}
 		})
 	}
 	slow := host.DeepCopy()
 	slow.Spec.PollInterval.Duration = 5 * time.Second
-	if got := r.statusPollInterval(slow, hostFacts{DesiredRevision: want, Running: []podFact{{Name: "a"}}}); got != time.Second {
+	if got := r.statusPollInterval(slow, hostFacts{DesiredRevision: want, Running: []podFact{{Name: "a"}}}, false); got != time.Second {
 		t.Errorf("a host polling slower than --status-poll-interval: %v", got)
+	}
+	// Every awaited pod long-polled: the long-poll tells of the apply, the poll is the fallback.
+	if got := r.statusPollInterval(host, hostFacts{DesiredRevision: want, Running: []podFact{{Name: "a", Applied: "sha256:old"}}}, true); got != time.Second {
+		t.Errorf("a change in flight, long-polled: %v, want the normal pace", got)
 	}
 }
 

@@ -71,6 +71,13 @@ func freePort(t testing.TB) int32 {
 // pluginhost on it and marks the pod running and ready.
 func startPod(t testing.TB, ns, host, name string) *fakePod {
 	t.Helper()
+	return startPodPolling(t, ns, host, name, 0)
+}
+
+// startPodPolling is startPod with the runtime polling its config file every poll (0: as
+// the host's pod would, spec.pollInterval).
+func startPodPolling(t testing.TB, ns, host, name string, poll time.Duration) *fakePod {
+	t.Helper()
 	port := freePort(t)
 	fp := &fakePod{pod: hostPod(t, ns, host, name, port), addr: fmt.Sprintf("127.0.0.1:%d", port),
 		configDir: testutil.ShortTempDir(t), logs: &bytes.Buffer{}}
@@ -99,9 +106,11 @@ func startPod(t testing.TB, ns, host, name string) *fakePod {
 	if err := get(t, h, ns, host); err != nil {
 		t.Fatal(err)
 	}
-	poll := 250 * time.Millisecond
-	if h.Spec.PollInterval != nil {
-		poll = h.Spec.PollInterval.Duration
+	if poll == 0 {
+		poll = 250 * time.Millisecond
+		if h.Spec.PollInterval != nil {
+			poll = h.Spec.PollInterval.Duration
+		}
 	}
 	fp.cmd = exec.Command(pluginhostBin, "--config="+filepath.Join(fp.configDir, "config.json"), "--listen="+fp.addr,
 		"--poll-interval="+poll.String(), "--state-dir="+testutil.ShortTempDir(t), "--log-format=json", "--log-level=debug")

@@ -52,6 +52,7 @@ type PluginHostReconciler struct {
 
 	types   typesCache
 	reader  *statusReader
+	poller  *longPoller
 	applier *applier
 	clock   rolloutClock
 	revKeys revisionKeys
@@ -97,12 +98,22 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			r.applier.forget(&v1alpha1.PluginHost{ObjectMeta: metav1.ObjectMeta{Namespace: req.Namespace, Name: req.Name}})
 			r.clock.forgetHost(req.NamespacedName)
 			r.revKeys.forget(req.NamespacedName)
+			r.poller.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !host.DeletionTimestamp.IsZero() {
+		r.poller.forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
+	// The pods that await the desired revision are long-polled until the next reconcile
+	// (none if this one ends early: its retry decides again).
+	polled := false
+	defer func() {
+		if !polled {
+			r.poller.forget(req.NamespacedName)
+		}
+	}()
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("pluginHost", klog.KObj(host)))
 
 	rc := &hostReconcile{host: host, before: host.DeepCopy()}
@@ -164,9 +175,11 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			return ctrl.Result{}, err
 		}
 	}
+	polled = true
+	covered := r.poller.sync(req.NamespacedName, awaited(rc))
 	var after time.Duration
 	if !rc.facts.converged() {
-		after = r.statusPollInterval(host, rc.facts)
+		after = r.statusPollInterval(host, rc.facts, covered)
 	}
 	if waitsForUnwatched(rc) && (after == 0 || after > missingRecheckInterval) {
 		after = missingRecheckInterval
@@ -657,9 +670,11 @@ func (r *PluginHostReconciler) nudge(ctx context.Context, pod *corev1.Pod, revis
 // change in flight (every pod answers, none refused) lands within one of the host's poll
 // intervals, so it is read again after one (if shorter than --status-poll-interval) and
 // Ready follows serving closely; unreachable or refusing pods are read at the normal pace.
-func (r *PluginHostReconciler) statusPollInterval(host *v1alpha1.PluginHost, f hostFacts) time.Duration {
+// When every awaited pod is long-polled (covered), the long-poll tells of the apply at
+// once and the normal pace is the fallback.
+func (r *PluginHostReconciler) statusPollInterval(host *v1alpha1.PluginHost, f hostFacts, covered bool) time.Duration {
 	d := r.Options.StatusPollInterval
-	if f.awaitingApply() && host.Spec.PollInterval != nil && host.Spec.PollInterval.Duration > 0 && host.Spec.PollInterval.Duration < d {
+	if !covered && f.awaitingApply() && host.Spec.PollInterval != nil && host.Spec.PollInterval.Duration > 0 && host.Spec.PollInterval.Duration < d {
 		d = host.Spec.PollInterval.Duration
 	}
 	return d

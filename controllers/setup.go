@@ -38,6 +38,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 )
@@ -251,10 +252,15 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options) error
 		return err
 	}
 	recorder := mgr.GetEventRecorder("plugin-operator")
+	reader := newStatusReader(opts.StatusTimeout, opts.MaxConcurrentProbes, opts.MaxConcurrentReconciles, opts.MaxStatusBytes)
 	hosts := &PluginHostReconciler{
 		Client: mgr.GetClient(), Recorder: recorder, Options: opts,
-		reader:  newStatusReader(opts.StatusTimeout, opts.MaxConcurrentProbes, opts.MaxConcurrentReconciles, opts.MaxStatusBytes),
+		reader:  reader,
+		poller:  newLongPoller(reader, opts.StatusTimeout, opts.StatusPollInterval),
 		applier: newApplier(mgr.GetClient(), mgr.GetCache(), mgr.GetAPIReader()),
+	}
+	if err := mgr.Add(hosts.poller); err != nil {
+		return err
 	}
 	if err := hosts.setupWithManager(mgr); err != nil {
 		return err
@@ -274,6 +280,8 @@ func (r *PluginHostReconciler) setupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.PluginHost{}, specChanged).
 		// Another host's creation, deletion or selector change can move Plugins between hosts.
 		Watches(&v1alpha1.PluginHost{}, handler.EnqueueRequestsFromMapFunc(r.hostsOfNamespace), specChanged)
+	// A pod that applied the desired revision, heard through a long-poll of its /status.
+	b = r.withLongPolls(b)
 	for _, k := range childKinds {
 		if k.metadataOnly {
 			b = b.Owns(k.newObject(), builder.OnlyMetadata)
@@ -295,6 +303,14 @@ func (r *PluginHostReconciler) setupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(predicate.Or[client.Object](controllerChanged, predicate.LabelChangedPredicate{}))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
 		Complete(r)
+}
+
+// withLongPolls adds the long-poller's events (a pod applied or refused a revision) to b.
+func (r *PluginHostReconciler) withLongPolls(b *builder.Builder) *builder.Builder {
+	if r.poller == nil {
+		return b
+	}
+	return b.WatchesRawSource(source.Channel(r.poller.events, &handler.EnqueueRequestForObject{}))
 }
 
 func requestsFor(hosts []v1alpha1.PluginHost, keep func(*v1alpha1.PluginHost) bool) []reconcile.Request {

@@ -60,21 +60,27 @@ func newStatusReader(timeout time.Duration, maxConcurrent, workers int, maxBytes
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxStatusBytes
 	}
+	return &statusReader{
+		client:   newStatusClient(timeout),
+		slots:    make(chan struct{}, maxConcurrent),
+		perHost:  max(maxConcurrent/workers, 1),
+		maxBytes: maxBytes,
+	}
+}
+
+// newStatusClient is an HTTP client for pods' /status: no proxy, no redirect, bounded
+// headers, each request within timeout.
+func newStatusClient(timeout time.Duration) *http.Client {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.Proxy = nil // pod IPs are never reached through a proxy
 	transport.MaxIdleConnsPerHost = 1
 	transport.IdleConnTimeout = 90 * time.Second
 	transport.MaxResponseHeaderBytes = maxResponseHeaderBytes
-	return &statusReader{
-		client: &http.Client{
-			Timeout: timeout, Transport: transport,
-			// A redirect would send the manager wherever the pod wants, inside the cluster's
-			// network; a 3xx is reported as an error instead.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-		slots:    make(chan struct{}, maxConcurrent),
-		perHost:  max(maxConcurrent/workers, 1),
-		maxBytes: maxBytes,
+	return &http.Client{
+		Timeout: timeout, Transport: transport,
+		// A redirect would send the manager wherever the pod wants, inside the cluster's
+		// network; a 3xx is reported as an error instead.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }
 
@@ -126,37 +132,44 @@ func (s *statusReader) read(ctx context.Context, pod *corev1.Pod) (*hostapi.Stat
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/status", nil)
+	st, _, err := s.get(ctx, s.client, addr, "")
+	return st, err
+}
+
+// get sends GET /status<query> to addr with client and checks the reply; longPoll reports
+// the runtime's hostapi.LongPollHeader.
+func (s *statusReader) get(ctx context.Context, client *http.Client, addr, query string) (_ *hostapi.Status, longPoll bool, _ error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/status"+query, nil)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := s.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		// The body is not read: closing it drops the connection.
-		return nil, fmt.Errorf("GET http://%s/status: HTTP %d", addr, resp.StatusCode)
+		return nil, false, fmt.Errorf("GET http://%s/status: HTTP %d", addr, resp.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, s.maxBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("reading http://%s/status: %w", addr, err)
+		return nil, false, fmt.Errorf("reading http://%s/status: %w", addr, err)
 	}
 	if int64(len(body)) > s.maxBytes {
-		return nil, fmt.Errorf("GET http://%s/status: the reply is over %d bytes (--max-status-bytes); not read", addr, s.maxBytes)
+		return nil, false, fmt.Errorf("GET http://%s/status: the reply is over %d bytes (--max-status-bytes); not read", addr, s.maxBytes)
 	}
 	st := &hostapi.Status{}
 	if err := json.Unmarshal(body, st); err != nil {
-		return nil, fmt.Errorf("decoding http://%s/status: %w", addr, err)
+		return nil, false, fmt.Errorf("decoding http://%s/status: %w", addr, err)
 	}
 	for name, rev := range map[string]string{"revision": st.Revision, "lastErrorRevision": st.LastErrorRevision} {
 		if rev != "" && !validRevision(rev) {
-			return nil, fmt.Errorf("GET http://%s/status: %s is not a sha256: revision", addr, name)
+			return nil, false, fmt.Errorf("GET http://%s/status: %s is not a sha256: revision", addr, name)
 		}
 	}
-	return st, nil
+	return st, resp.Header.Get(hostapi.LongPollHeader) == "1", nil
 }
 
 // probeResult is one pod's answer.

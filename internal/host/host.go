@@ -86,6 +86,14 @@ type Host struct {
 
 	statusMu sync.Mutex
 	status   reloadStatus
+	// statusChanged is closed and replaced, under statusMu, whenever the applied revision or
+	// the last reload error changes: it releases the long-polls of GET /status?after=.
+	statusChanged chan struct{}
+	// statusWaiters counts the long-polls held (at most MaxStatusWaiters).
+	statusWaiters atomic.Int32
+	// drained is closed by Drain: held long-polls answer at once.
+	drained     chan struct{}
+	drainedOnce sync.Once
 }
 
 type liveInstance struct {
@@ -143,6 +151,9 @@ func New(opts Options) *Host {
 		live:         map[string]liveInstance{},
 		restored:     map[string]SavedPlugin{},
 		stateChanged: make(chan struct{}, 1),
+		// Closed and replaced by notifyStatus.
+		statusChanged: make(chan struct{}),
+		drained:       make(chan struct{}),
 	}
 	h.baseDir.Store("")
 	// The first snapshot writes the state file whatever happens.
@@ -358,6 +369,7 @@ func (h *Host) applied(next, prev *appliedConfig, res Result) {
 	h.status.lastAttempt = &rec
 	h.status.lastError, h.status.lastErrorRev = "", ""
 	h.status.appliedCount++
+	h.notifyStatus()
 	h.statusMu.Unlock()
 	h.opts.Metrics.reloaded(ReloadApplied, res.Revision, prev.revisionOrEmpty(), next)
 	h.opts.Audit.Record(h.log, rec)
@@ -374,6 +386,7 @@ func (h *Host) refuse(rev, prev string, err error) {
 	h.status.lastAttempt = &rec
 	h.status.lastError, h.status.lastErrorRev = err.Error(), rev
 	h.status.refusedCount++
+	h.notifyStatus()
 	h.statusMu.Unlock()
 	h.opts.Metrics.reloaded(ReloadRefused, "", "", nil)
 	h.opts.Audit.Record(h.log, rec)
@@ -388,7 +401,14 @@ func (h *Host) recovered(rev string) {
 	}
 	h.log.Info("Config file is valid again and equals the applied revision", "revision", pluginconfig.ShortRevision(rev))
 	h.status.lastError, h.status.lastErrorRev = "", ""
+	h.notifyStatus()
 	h.opts.Metrics.lastReloadOK.Set(1)
+}
+
+// notifyStatus releases the held long-polls of /status; statusMu must be held.
+func (h *Host) notifyStatus() {
+	close(h.statusChanged)
+	h.statusChanged = make(chan struct{})
 }
 
 func (g *appliedConfig) revisionOrEmpty() string {
@@ -405,7 +425,10 @@ func (h *Host) Revision() string { return h.current.Load().revisionOrEmpty() }
 func (h *Host) Ready() bool { return h.current.Load() != nil && !h.draining.Load() }
 
 // Drain makes the host report not ready, ahead of shutdown.
-func (h *Host) Drain() { h.draining.Store(true) }
+func (h *Host) Drain() {
+	h.draining.Store(true)
+	h.drainedOnce.Do(func() { close(h.drained) })
+}
 
 // WaitingForLock marks the host as waiting for the lock of state dir dir, at path, held by
 // another process: /readyz, /status and plugin requests say so until LockTaken.

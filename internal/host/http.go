@@ -329,10 +329,6 @@ func waitingMessage(lock string) string {
 	return fmt.Sprintf("waiting for the state directory lock %s, held by another pluginhost (the pod being replaced, which saves its final snapshot before it exits)", lock)
 }
 
-func (h *Host) serveStatus(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, h.Status())
-}
-
 func (h *Host) serveList(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, h.Status().Plugins)
 }

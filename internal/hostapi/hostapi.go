@@ -33,6 +33,11 @@ import (
 // version, so a reader ignores fields it does not know.
 const StatusVersion = 1
 
+// LongPollHeader is set (to "1") on the answers to GET /status?after=<revision>&wait=<duration>,
+// the long-poll: a runtime without it ignores the parameters and answers at once, without
+// the header.
+const LongPollHeader = "Pluginhost-Long-Poll"
+
 // Status is the body of GET /status. The operator reads Revision, LastError and Types from
 // it.
 type Status struct {
