@@ -17,7 +17,6 @@ limitations under the License.
 package controllers_test
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
 	"os"
@@ -40,24 +39,6 @@ type clusterManager struct {
 	// metricsAddr is where it serves /metrics over HTTP (metricsFlags), or "".
 	metricsAddr string
 	stop        func()
-}
-
-// syncBuffer collects the manager's output, written by the process's copier goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startManagerBinary starts the manager binary with the test's defaults (those of
@@ -89,7 +70,7 @@ func startManagerBinary(t testing.TB, flags ...string) *clusterManager {
 	if m.metricsAddr == "0" || secure {
 		m.metricsAddr = "" // off, or not readable without a token
 	}
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	m.cmd.Stdout, m.cmd.Stderr = logs, logs
 	if err := m.cmd.Start(); err != nil {
 		t.Fatal(err)

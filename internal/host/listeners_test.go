@@ -17,10 +17,8 @@ limitations under the License.
 package host
 
 import (
-	"bytes"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -82,24 +80,6 @@ func TestOneListenerServesEverything(t *testing.T) {
 			t.Errorf("GET %s = %d: %s", p, r.Status, r.Body)
 		}
 	}
-}
-
-// syncBuffer is a log destination safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Refused credentials are compared by digest: a prefix, an extension or a value of another

@@ -63,14 +63,14 @@ func watchingArgus(t testing.TB, path string) *Host {
 }
 
 // loggingHost returns a host whose debug log goes to the returned buffer.
-func loggingHost() (*Host, *syncBuffer) {
-	logs := &syncBuffer{}
+func loggingHost() (*Host, *testutil.SyncBuffer) {
+	logs := &testutil.SyncBuffer{}
 	return New(Options{Registry: MustRegistry(counter.Factory{}), Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}), logs
 }
 
 // waitWatching waits for a loggingHost's watch to be set up: its log line follows the
 // watch's own first read of the config.
-func waitWatching(t testing.TB, logs *syncBuffer) {
+func waitWatching(t testing.TB, logs *testutil.SyncBuffer) {
 	t.Helper()
 	testutil.EventuallyTrue(t, waitTimeout, "watch set up", func() bool { return strings.Contains(logs.String(), "Watching the config") })
 }

@@ -20,10 +20,12 @@ limitations under the License.
 package testutil
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -129,4 +131,23 @@ func RepoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// SyncBuffer is a bytes.Buffer that goroutines may write while a test reads it: a log
+// destination for a server under test, or the output of a process's copier goroutine.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
