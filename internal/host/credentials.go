@@ -23,6 +23,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/hotreload/plugin-operator/internal/audit"
 )
 
 // credentialFiles lists the credential files the applied config reads, resolved as
@@ -85,12 +87,13 @@ func (h *Host) ReloadCredentials() error {
 	next, err := h.build(prev.data, prev.revision, prev, &res)
 	if err != nil {
 		err = fmt.Errorf("reloading credentials: %w", err)
-		h.refuse(prev.revision, prev.revision, err)
+		h.refuse(audit.KindCredentials, prev.revision, prev.revision, err)
 		return err
 	}
 	next.appliedAt = prev.appliedAt // the config did not change
 	h.commit(next, prev)
 	h.recovered(prev.revision)
-	h.log.Info("Credentials reloaded", "revision", prev.revision, "files", len(h.credentialFiles()))
+	rec := ReloadRecord{Time: h.opts.Now(), Result: ReloadApplied, Revision: prev.revision, Plugins: len(next.entries)}
+	h.audit.Load().Record(h.log, h.opts.Metrics, audit.KindCredentials, rec)
 	return nil
 }

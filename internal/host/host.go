@@ -32,6 +32,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/agilira/argus"
+
+	"github.com/hotreload/plugin-operator/internal/audit"
 	"github.com/hotreload/plugin-operator/internal/pluginconfig"
 	"github.com/hotreload/plugin-operator/pkg/plugin"
 )
@@ -44,7 +47,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Metrics records requests and reloads; nil creates a private registry.
 	Metrics *Metrics
-	// Audit receives one record per applied or refused config.
+	// Audit receives one record per applied or refused config and credentials rotation
+	// (also settable later: SetAudit).
 	Audit *Audit
 	// MaxBodyBytes bounds request bodies (default DefaultMaxBodyBytes).
 	MaxBodyBytes int64
@@ -94,6 +98,14 @@ type Host struct {
 	// drained is closed by Drain: held long-polls answer at once.
 	drained     chan struct{}
 	drainedOnce sync.Once
+
+	// audit is set once the trail is open (after the state dir lock, where it lives).
+	audit atomic.Pointer[Audit]
+	// watch is Argus' Settings while the config is watched; watchChanges and watchErrors
+	// count its reports.
+	watch        atomic.Pointer[argus.Settings]
+	watchChanges atomic.Uint64
+	watchErrors  atomic.Uint64
 }
 
 type liveInstance struct {
@@ -156,6 +168,8 @@ func New(opts Options) *Host {
 		drained:       make(chan struct{}),
 	}
 	h.baseDir.Store("")
+	h.SetAudit(opts.Audit)
+	opts.Metrics.watchFrom(h)
 	// The first snapshot writes the state file whatever happens.
 	h.markStateChanged()
 	return h
@@ -192,7 +206,7 @@ func (h *Host) Apply(data []byte) (Result, error) {
 	}
 	next, err := h.build(data, rev, prev, &res)
 	if err != nil {
-		h.refuse(rev, res.PreviousRevision, err)
+		h.refuse(audit.KindConfig, rev, res.PreviousRevision, err)
 		return res, err
 	}
 	h.commit(next, prev)
@@ -208,7 +222,7 @@ func (h *Host) Refuse(rev string, err error) {
 	if g := h.current.Load(); g != nil {
 		prev = g.revision
 	}
-	h.refuse(rev, prev, err)
+	h.refuse(audit.KindConfig, rev, prev, err)
 }
 
 // build prepares the next applied config from config bytes: it parses and validates them,
@@ -372,10 +386,11 @@ func (h *Host) applied(next, prev *appliedConfig, res Result) {
 	h.notifyStatus()
 	h.statusMu.Unlock()
 	h.opts.Metrics.reloaded(ReloadApplied, res.Revision, prev.revisionOrEmpty(), next)
-	h.opts.Audit.Record(h.log, rec)
+	h.audit.Load().Record(h.log, h.opts.Metrics, audit.KindConfig, rec)
 }
 
-func (h *Host) refuse(rev, prev string, err error) {
+// refuse records a refused config change or credentials rotation (kind).
+func (h *Host) refuse(kind, rev, prev string, err error) {
 	rec := ReloadRecord{Time: h.opts.Now(), Result: ReloadRefused, Revision: rev, PreviousRevision: prev, Error: err.Error()}
 	h.statusMu.Lock()
 	if h.status.lastError == rec.Error && h.status.lastErrorRev == rev {
@@ -389,7 +404,13 @@ func (h *Host) refuse(rev, prev string, err error) {
 	h.notifyStatus()
 	h.statusMu.Unlock()
 	h.opts.Metrics.reloaded(ReloadRefused, "", "", nil)
-	h.opts.Audit.Record(h.log, rec)
+	h.audit.Load().Record(h.log, h.opts.Metrics, kind, rec)
+}
+
+// SetAudit makes a receive the audit records from now on (nil: log only).
+func (h *Host) SetAudit(a *Audit) {
+	h.audit.Store(a)
+	h.opts.Metrics.auditOpened(a)
 }
 
 // recovered clears a reload error when the file is back to the applied content.

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +39,12 @@ type Metrics struct {
 	lastReloadTS *prometheus.GaugeVec
 	plugins      *prometheus.GaugeVec
 	snapshots    *prometheus.CounterVec
+
+	auditRecords  *prometheus.CounterVec
+	auditErrors   prometheus.Counter
+	auditSequence prometheus.Gauge
+	auditBroken   prometheus.Gauge
+	argus         *argusCollector
 
 	// routes caches each plugin operation's resolved series so that applying a config
 	// resolves only the plugins it adds (guarded by routesMu; written when a config is
@@ -81,8 +88,25 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 		snapshots: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pluginhost_state_snapshots_total", Help: "State snapshots written to the state dir, by result (ok or error).",
 		}, []string{"result"}),
+		auditRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pluginhost_audit_records_total", Help: "Records appended to the audit trail, by kind (config or credentials; genesis and break records at start are not counted).",
+		}, []string{"kind"}),
+		auditErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pluginhost_audit_write_errors_total", Help: "Audit records that could not be written.",
+		}),
+		auditSequence: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "pluginhost_audit_sequence", Help: "Sequence of the audit trail's last record (0 without a trail).",
+		}),
+		auditBroken: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "pluginhost_audit_chain_broken", Help: "1 when verifying the audit trail at start found a break (see /status audit.broken), else 0.",
+		}),
+		argus: &argusCollector{},
 	}
-	reg.MustRegister(m.requests, m.duration, m.reloads, m.configInfo, m.lastReloadOK, m.lastReloadTS, m.plugins, m.snapshots)
+	reg.MustRegister(m.requests, m.duration, m.reloads, m.configInfo, m.lastReloadOK, m.lastReloadTS, m.plugins, m.snapshots,
+		m.auditRecords, m.auditErrors, m.auditSequence, m.auditBroken, m.argus)
+	for _, k := range []string{"config", "credentials"} {
+		m.auditRecords.WithLabelValues(k)
+	}
 	for _, r := range []string{ReloadApplied, ReloadRefused} {
 		m.reloads.WithLabelValues(r)
 	}
@@ -180,4 +204,71 @@ func (m *Metrics) snapshot(err error) {
 		return
 	}
 	m.snapshots.WithLabelValues("ok").Inc()
+}
+
+func (m *Metrics) audited(kind string, seq uint64, err error) {
+	if err != nil {
+		m.auditErrors.Inc()
+		return
+	}
+	m.auditRecords.WithLabelValues(kind).Inc()
+	m.auditSequence.Set(float64(seq))
+}
+
+func (m *Metrics) auditOpened(a *Audit) {
+	st := a.Status()
+	if st == nil {
+		return
+	}
+	m.auditSequence.Set(float64(st.Sequence))
+	if st.Broken != nil {
+		m.auditBroken.Set(1)
+	} else {
+		m.auditBroken.Set(0)
+	}
+}
+
+func (m *Metrics) watchFrom(h *Host) { m.argus.host.Store(h) }
+
+// argusCollector exports Argus' view of the watch (Settings.Explain) at each scrape, so
+// that nothing runs between scrapes.
+type argusCollector struct {
+	host atomic.Pointer[Host]
+}
+
+var (
+	argusRevisionDesc = prometheus.NewDesc("pluginhost_argus_revision", "Argus' revision of the watched config: changes it committed since the watch started.", nil, nil)
+	argusInfoDesc     = prometheus.NewDesc("pluginhost_argus_info", "Argus' digest of its current revision and its change backend (value 1).", []string{"digest", "backend"}, nil)
+	argusDocsDesc     = prometheus.NewDesc("pluginhost_argus_documents", "Config documents Argus holds.", nil, nil)
+	argusBytesDesc    = prometheus.NewDesc("pluginhost_argus_document_bytes", "Bytes of the config documents Argus holds.", nil, nil)
+	argusRefusedDesc  = prometheus.NewDesc("pluginhost_argus_refused_cycles", "Consecutive watch cycles Argus refused (0 once one succeeds).", nil, nil)
+	argusReportsDesc  = prometheus.NewDesc("pluginhost_argus_reports_total", "Argus' reports to the host, by kind: change (the config changed) or error (it could not be read).", []string{"kind"}, nil)
+)
+
+func (c *argusCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{argusRevisionDesc, argusInfoDesc, argusDocsDesc, argusBytesDesc, argusRefusedDesc, argusReportsDesc} {
+		ch <- d
+	}
+}
+
+func (c *argusCollector) Collect(ch chan<- prometheus.Metric) {
+	h := c.host.Load()
+	if h == nil {
+		return
+	}
+	w := h.WatchStatus()
+	if w == nil {
+		return
+	}
+	refused := 0
+	if w.LastRefusal != nil {
+		refused = w.LastRefusal.Cycles
+	}
+	ch <- prometheus.MustNewConstMetric(argusRevisionDesc, prometheus.GaugeValue, float64(w.Revision))
+	ch <- prometheus.MustNewConstMetric(argusInfoDesc, prometheus.GaugeValue, 1, w.Digest, w.Backend)
+	ch <- prometheus.MustNewConstMetric(argusDocsDesc, prometheus.GaugeValue, float64(w.Documents))
+	ch <- prometheus.MustNewConstMetric(argusBytesDesc, prometheus.GaugeValue, float64(w.DocumentBytes))
+	ch <- prometheus.MustNewConstMetric(argusRefusedDesc, prometheus.GaugeValue, float64(refused))
+	ch <- prometheus.MustNewConstMetric(argusReportsDesc, prometheus.CounterValue, float64(w.Changes), "change")
+	ch <- prometheus.MustNewConstMetric(argusReportsDesc, prometheus.CounterValue, float64(w.Errors), "error")
 }

@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 )
 
@@ -43,8 +44,16 @@ type RunOptions struct {
 	StateDir string
 	// SnapshotInterval is how long after a change state is saved: the most a crash can lose.
 	SnapshotInterval time.Duration
-	// AuditLog receives one JSON line per config change ("": none).
+	// AuditLog is the audit trail's current segment: one hash-chained JSON line per config
+	// change and credentials rotation (package audit). "" puts it in StateDir (audit.jsonl)
+	// when there is one; AuditOff ("off") disables it.
 	AuditLog string
+	// AuditMaxBytes and AuditSegments bound the trail: a segment is rotated past
+	// AuditMaxBytes and AuditSegments are kept, the current one included.
+	AuditMaxBytes int64
+	AuditSegments int
+	// Pod names the host in a new audit chain (the pod's hostname).
+	Pod string
 	// ShutdownTimeout bounds how long in-flight requests may take at shutdown.
 	ShutdownTimeout time.Duration
 	// MaxBodyBytes is the request body limit.
@@ -71,12 +80,7 @@ func Run(ctx context.Context, f RunOptions) error {
 	if f.Logger == nil {
 		f.Logger = slog.New(slog.DiscardHandler)
 	}
-	audit, err := OpenAudit(f.AuditLog)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = audit.Close() }()
-	r := &runner{opts: f, log: f.Logger, host: New(Options{Registry: f.Registry, Logger: f.Logger, Audit: audit, MaxBodyBytes: f.MaxBodyBytes})}
+	r := &runner{opts: f, log: f.Logger, host: New(Options{Registry: f.Registry, Logger: f.Logger, MaxBodyBytes: f.MaxBodyBytes})}
 
 	// Listen before anything else, so that kubelet's probes are answered while the host
 	// waits for the state dir: /healthz says the process is alive, /readyz and plugin
@@ -97,6 +101,10 @@ func Run(ctx context.Context, f RunOptions) error {
 		return err
 	}
 	defer unlock() // after the final snapshot
+	// The trail may live in the state dir: opened once this process holds it.
+	audit := OpenAudit(AuditOptions{Path: f.auditPath(), MaxBytes: f.AuditMaxBytes, Segments: f.AuditSegments, Pod: f.Pod}, r.log)
+	defer func() { _ = audit.Close() }()
+	r.host.SetAudit(audit)
 	src, err := r.applyInitialConfig()
 	if err != nil {
 		r.close()
@@ -105,6 +113,22 @@ func Run(ctx context.Context, f RunOptions) error {
 	runErr := r.serve(ctx, src)
 	r.drain()
 	return errors.Join(runErr, r.finalSnapshot())
+}
+
+// AuditOff as RunOptions.AuditLog disables the audit trail.
+const AuditOff = "off"
+
+// auditPath is where the trail lives ("": none).
+func (f RunOptions) auditPath() string {
+	switch {
+	case f.AuditLog == AuditOff:
+		return ""
+	case f.AuditLog != "":
+		return f.AuditLog
+	case f.StateDir != "":
+		return filepath.Join(f.StateDir, "audit.jsonl")
+	}
+	return ""
 }
 
 // runner is one run of the host program: the steps of Run share it.

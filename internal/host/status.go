@@ -54,6 +54,8 @@ func (h *Host) Status() Status {
 		}
 		sort.Slice(st.Plugins, func(i, j int) bool { return st.Plugins[i].Name < st.Plugins[j].Name })
 	}
+	st.Audit = h.audit.Load().Status()
+	st.Watch = h.WatchStatus()
 	h.statusMu.Lock()
 	defer h.statusMu.Unlock()
 	s := h.status

@@ -68,6 +68,91 @@ type Status struct {
 	// Types are the plugin types this host's binary carries, sorted by name: what a config
 	// may use. They do not depend on the config and never change while the process runs.
 	Types []TypeInfo `json:"types"`
+	// Audit is the head of the audit trail and what verifying it at start found; absent
+	// without a trail.
+	Audit *AuditStatus `json:"audit,omitempty"`
+	// Watch is Argus' own view of the config watch (Settings.Explain); absent before the
+	// watch starts.
+	Watch *WatchStatus `json:"watch,omitempty"`
+}
+
+// AuditStatus is the head of a host's hash-chained audit trail (docs/pluginhost.md,
+// "Audit"). Seen from outside over time, the same Chain with a lower Sequence, or another
+// Head at a Sequence seen before, means the trail was cut or rewritten; a new Chain is a
+// new trail (a pod started without its old one).
+type AuditStatus struct {
+	// Path is the trail's current segment.
+	Path string `json:"path"`
+	// Chain is the chain's ID, from its genesis record.
+	Chain string `json:"chain"`
+	// Sequence is the last record's sequence; Head its hash.
+	Sequence uint64 `json:"sequence"`
+	Head     string `json:"head"`
+	// Verified is true when the trail verified at start without a break.
+	Verified bool `json:"verified"`
+	// VerifiedFrom is the sequence verification began at: the genesis (1, FromGenesis),
+	// or the first record kept when older segments were removed by rotation.
+	VerifiedFrom uint64 `json:"verifiedFrom"`
+	FromGenesis  bool   `json:"fromGenesis"`
+	// Broken is the first break found at start.
+	Broken *AuditBreak `json:"broken,omitempty"`
+	// LastError is the error of the last record that could not be written ("" once one is).
+	LastError string `json:"lastError,omitempty"`
+}
+
+// AuditBreak is where a trail stopped verifying.
+type AuditBreak struct {
+	// Sequence is the sequence of the record that does not verify.
+	Sequence uint64 `json:"sequence"`
+	File     string `json:"file"`
+	Line     int    `json:"line"`
+	// Kind is edited, removed, truncated or chain.
+	Kind   string `json:"kind"`
+	Reason string `json:"reason"`
+	// RecordedEarlier is true when a break record written at an earlier start already
+	// names it; false when this start found it (and wrote that record).
+	RecordedEarlier bool `json:"recordedEarlier,omitempty"`
+}
+
+// WatchStatus is what Argus reports about the config watch (argus.Settings.Explain).
+type WatchStatus struct {
+	// Revision counts the changes Argus committed since the watch started; Digest is the
+	// content identity of its current revision.
+	Revision uint64 `json:"revision"`
+	Digest   string `json:"digest"`
+	// Backend is how Argus notices changes (polling, and its interval).
+	Backend string `json:"backend"`
+	// MaxStaleness is how long a change may go unnoticed (--poll-interval).
+	MaxStaleness string `json:"maxStaleness"`
+	// Documents and DocumentBytes are the config documents Argus holds.
+	Documents     int   `json:"documents"`
+	DocumentBytes int64 `json:"documentBytes"`
+	// Sources are the watched paths and their state (loaded or absent).
+	Sources []WatchSource `json:"sources,omitempty"`
+	// Issues are Argus' complaints about sources (an oversized document, for one).
+	Issues []string `json:"issues,omitempty"`
+	// LastRefusal is the last candidate Argus refused, nil once a cycle succeeds.
+	LastRefusal *WatchRefusal `json:"lastRefusal,omitempty"`
+	// Changes and Errors count Argus' reports to the host: changes seen, and errors reading
+	// the config.
+	Changes uint64 `json:"changes"`
+	Errors  uint64 `json:"errors"`
+}
+
+// WatchSource is one source Argus watches.
+type WatchSource struct {
+	Detail string `json:"detail"`
+	State  string `json:"state"`
+}
+
+// WatchRefusal is a candidate Argus did not make a revision.
+type WatchRefusal struct {
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+	// Cycles is how many consecutive cycles were refused.
+	Cycles int `json:"cycles"`
+	// Revision is the Argus revision still in force.
+	Revision uint64 `json:"revision"`
 }
 
 // TypesDocument is the body of GET /types on the operations listener.

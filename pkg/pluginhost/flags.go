@@ -21,9 +21,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
+	"github.com/hotreload/plugin-operator/internal/audit"
 	"github.com/hotreload/plugin-operator/internal/host"
 )
 
@@ -43,7 +45,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*h
 	fs.DurationVar(&f.PollInterval, "poll-interval", 100*time.Millisecond, "how often Argus checks the config file")
 	fs.StringVar(&f.StateDir, "state-dir", "", "directory to persist plugin state in (empty: state is lost at exit)")
 	fs.DurationVar(&f.SnapshotInterval, "snapshot-interval", time.Second, "how long after a change state is saved; the most a crash can lose")
-	fs.StringVar(&f.AuditLog, "audit-log", "", "append one JSON line per config change to this file")
+	fs.StringVar(&f.AuditLog, "audit-log", "", "the hash-chained audit trail: one JSON line per config change and credentials rotation (empty: <state-dir>/audit.jsonl with --state-dir, else none; \"off\": none)")
+	fs.Int64Var(&f.AuditMaxBytes, "audit-max-bytes", audit.DefaultMaxBytes, "size past which the audit trail's segment is rotated")
+	fs.IntVar(&f.AuditSegments, "audit-segments", audit.DefaultSegments, "audit trail segments kept, the current one included (at least 2): the trail holds at most about this many times --audit-max-bytes")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&f.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long in-flight requests may take to finish at shutdown")
@@ -76,12 +80,19 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*h
 	if f.SnapshotInterval <= 0 {
 		return nil, fmt.Errorf("--snapshot-interval must be positive")
 	}
+	if f.AuditMaxBytes <= 0 {
+		return nil, fmt.Errorf("--audit-max-bytes must be positive")
+	}
+	if f.AuditSegments < 2 {
+		return nil, fmt.Errorf("--audit-segments %d: at least 2 (the current segment and the one rotated last)", f.AuditSegments)
+	}
 	if f.MaxBodyBytes <= 0 {
 		return nil, fmt.Errorf("--max-body-bytes must be positive")
 	}
 	if f.OpsAddr != "" && f.OpsAddr == f.Listen && !strings.HasSuffix(f.OpsAddr, ":0") {
 		return nil, fmt.Errorf("--ops-addr %q is the same as --listen; give the operational endpoints another port, or leave --ops-addr empty to serve everything on --listen", f.OpsAddr)
 	}
+	f.Pod, _ = os.Hostname() // a pod's hostname is its name
 	log, err := newLogger(logLevel, logFormat, stderr)
 	if err != nil {
 		return nil, err

@@ -46,6 +46,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/hotreload/plugin-operator/internal/audit"
 	"github.com/hotreload/plugin-operator/internal/host"
 	"github.com/hotreload/plugin-operator/pkg/plugin"
 )
@@ -53,7 +54,15 @@ import (
 // Main runs a plugin host with the given plugin types until SIGTERM or an interrupt, with
 // os.Args and the environment, and exits: 0 after a clean shutdown (in-flight requests
 // drained, final state snapshot saved), 1 with the error on standard error otherwise.
+//
+// `audit verify FILE…` as arguments runs the audit trail's verifier instead (every host
+// binary carries it, so that it runs in the host's own image): it prints the records and
+// exits 0 when the trail verifies, 1 at the first broken record, 2 on bad arguments
+// (docs/pluginhost.md, "Audit").
 func Main(types ...plugin.Factory) {
+	if len(os.Args) > 1 && os.Args[1] == "audit" {
+		os.Exit(audit.Command(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	err := Run(ctx, os.Args[1:], os.Getenv, os.Stderr, types...)
 	stop()
