@@ -483,16 +483,20 @@ func TestEnvironmentVariablesAndAuditLog(t *testing.T) {
 	}
 	testutil.Eventually(t, wait, "refusal in the audit log", func() error {
 		b, err := os.ReadFile(audit)
-		if err != nil || strings.Count(string(b), "\n") != 2 || !strings.Contains(string(b), `"result":"refused"`) {
+		if err != nil || strings.Count(string(b), "\n") != 3 || !strings.Contains(string(b), `"result":"refused"`) {
 			return fmt.Errorf("audit log %q, %v", b, err)
 		}
 		return nil
 	})
 	b, _ := os.ReadFile(audit)
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	var first, second map[string]any
-	_ = json.Unmarshal([]byte(lines[0]), &first)
-	_ = json.Unmarshal([]byte(lines[1]), &second)
+	var genesis, first, second map[string]any
+	_ = json.Unmarshal([]byte(lines[0]), &genesis)
+	_ = json.Unmarshal([]byte(lines[1]), &first)
+	_ = json.Unmarshal([]byte(lines[2]), &second)
+	if genesis["kind"] != "genesis" || genesis["seq"] != 1.0 || first["prev"] != genesis["hash"] || second["prev"] != first["hash"] {
+		t.Errorf("the trail does not start with a genesis or is not chained:\n%s", b)
+	}
 	if first["result"] != "applied" || first["added"].([]any)[0] != "counter-1" || !strings.HasPrefix(first["revision"].(string), "sha256:") {
 		t.Errorf("first audit record: %s", lines[0])
 	}

@@ -72,6 +72,8 @@ func OpenAudit(o AuditOptions, log *slog.Logger) *Audit {
 	case len(res.Breaks) > 0:
 		b := res.Breaks[0]
 		log.Warn("Audit trail has a recorded break", "path", o.Path, "brokenAt", b.Seq, "kind", b.Kind, "reason", b.Reason, "chain", head.Chain, "sequence", head.Seq)
+	case len(res.Entries) == 0:
+		log.Info("Audit trail started: a new chain", "path", o.Path, "chain", head.Chain, "pod", o.Pod)
 	default:
 		log.Info("Audit trail verified", "path", o.Path, "chain", head.Chain, "sequence", head.Seq, "from", res.From, "fromGenesis", res.FromGenesis)
 	}
