@@ -599,12 +599,12 @@ func (r *PluginHostReconciler) reconcileRollout(ctx context.Context, rc *hostRec
 			log.V(1).Info("Cannot read pod status", "pod", klog.KObj(pod), "error", res.err.Error())
 			for _, prev := range rc.before.Status.Pods {
 				if prev.Name == pod.Name {
-					rep.AppliedRevision, rep.LastReloadError, rep.LastChecked = prev.AppliedRevision, prev.LastReloadError, prev.LastChecked
+					rep.AppliedRevision, rep.LastReloadError, rep.LastChecked, rep.AuditHead = prev.AppliedRevision, prev.LastReloadError, prev.LastChecked, prev.AuditHead
 				}
 			}
 		} else {
 			st := res.status
-			rep.AppliedRevision, rep.LastChecked = st.Revision, checked
+			rep.AppliedRevision, rep.LastChecked, rep.AuditHead = st.Revision, checked, auditHead(st.Audit)
 			if st.LastError != "" && st.LastErrorRevision == desired && st.Revision != desired {
 				rep.LastReloadError = truncateText(st.LastError, MaxReportedTextBytes)
 			}
@@ -720,16 +720,25 @@ func (r *PluginHostReconciler) recordEvents(rc *hostReconcile) {
 		}
 	}
 	prevErr := map[string]string{}
+	prevAudit := map[string]*v1alpha1.AuditHead{}
 	for _, p := range before.Status.Pods {
 		prevErr[p.Name] = p.LastReloadError
+		prevAudit[p.Name] = p.AuditHead
 	}
 	for _, p := range host.Status.Pods {
-		if p.LastReloadError == "" || p.LastReloadError == prevErr[p.Name] {
-			continue
-		}
 		var related *corev1.Pod
 		if pod := rc.pods[p.Name]; pod != nil {
 			related = pod
+		}
+		if why := auditRegression(prevAudit[p.Name], p.AuditHead); why != "" {
+			r.eventf(host, related, corev1.EventTypeWarning, v1alpha1.EventAuditTrailRegressed, "Audit", "Pod %s: %s", p.Name, why)
+		}
+		if newAuditBreak(prevAudit[p.Name], p.AuditHead) {
+			r.eventf(host, related, corev1.EventTypeWarning, v1alpha1.EventAuditTrailBroken, "Audit",
+				"Pod %s found its audit trail broken at sequence %d: %s", p.Name, *p.AuditHead.BrokenAt, p.AuditHead.BrokenReason)
+		}
+		if p.LastReloadError == "" || p.LastReloadError == prevErr[p.Name] {
+			continue
 		}
 		r.eventf(host, related, corev1.EventTypeWarning, v1alpha1.EventPodRefusedConfig, "Reload",
 			"Pod %s refused revision %s and kept its previous configuration: %s", p.Name, short(host.Status.ConfigRevision), p.LastReloadError)

@@ -282,4 +282,13 @@ const (
 	// the host's children (Invalid or Forbidden); the note names it and has the API server's
 	// message.
 	EventChildRefused = "ChildRefused"
+
+	// EventAuditTrailBroken (Warning, on a PluginHost, related to the pod): a pod found its
+	// audit trail broken at start; the note has the sequence and how.
+	EventAuditTrailBroken = "AuditTrailBroken"
+
+	// EventAuditTrailRegressed (Warning, on a PluginHost, related to the pod): a pod's audit
+	// trail head went backwards in the same chain, or its hash at a sequence changed: the
+	// trail was cut or rewritten.
+	EventAuditTrailRegressed = "AuditTrailRegressed"
 )

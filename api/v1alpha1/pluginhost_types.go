@@ -333,6 +333,46 @@ type PodStatus struct {
 	// lastChecked is when the operator last read the pod's `/status` endpoint.
 	// +optional
 	LastChecked metav1.Time `json:"lastChecked,omitempty"`
+
+	// auditHead is the last record of the pod's hash-chained audit trail, as its
+	// `/status` reports it: a witness outside the pod. The same chainID with a lower
+	// sequence later, or another hash at a sequence seen before, means the trail was cut
+	// or rewritten (the operator records an AuditTrailRegressed event); a new chainID is a
+	// new trail.
+	// +optional
+	AuditHead *AuditHead `json:"auditHead,omitempty"`
+}
+
+// AuditHead is the head of a pod's audit trail (docs/pluginhost.md, "Audit").
+type AuditHead struct {
+	// chainID identifies the trail: random, with the pod's name, from its genesis record.
+	// +required
+	// +kubebuilder:validation:MaxLength=128
+	ChainID string `json:"chainID"`
+
+	// sequence is the sequence number of the trail's last record.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	Sequence int64 `json:"sequence"`
+
+	// hash is the SHA-256 (hex) of the trail's last record.
+	// +required
+	// +kubebuilder:validation:Pattern=`^[0-9a-f]{64}$`
+	Hash string `json:"hash"`
+
+	// verified is true when the pod verified its trail at start without a break.
+	// +optional
+	Verified bool `json:"verified"`
+
+	// brokenAt is the sequence of the first record that did not verify when the pod
+	// started, when one did not.
+	// +optional
+	BrokenAt *int64 `json:"brokenAt,omitempty"`
+
+	// brokenReason says how the trail broke there (edited, removed, truncated).
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	BrokenReason string `json:"brokenReason,omitempty"`
 }
 
 // SelectedPluginStatus is what a PluginHost made of one Plugin its
