@@ -51,6 +51,7 @@ type fakePod struct {
 	sim       *kubeletsim.Sim
 	addr      string
 	configDir string
+	stateDir  string
 	cmd       *exec.Cmd
 	logs      *bytes.Buffer
 }
@@ -80,7 +81,7 @@ func startPodPolling(t testing.TB, ns, host, name string, poll time.Duration) *f
 	t.Helper()
 	port := freePort(t)
 	fp := &fakePod{pod: hostPod(t, ns, host, name, port), addr: fmt.Sprintf("127.0.0.1:%d", port),
-		configDir: testutil.ShortTempDir(t), logs: &bytes.Buffer{}}
+		configDir: testutil.ShortTempDir(t), stateDir: testutil.ShortTempDir(t), logs: &bytes.Buffer{}}
 	wc, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +114,7 @@ func startPodPolling(t testing.TB, ns, host, name string, poll time.Duration) *f
 		}
 	}
 	fp.cmd = exec.Command(pluginhostBin, "--config="+filepath.Join(fp.configDir, "config.json"), "--listen="+fp.addr,
-		"--poll-interval="+poll.String(), "--state-dir="+testutil.ShortTempDir(t), "--log-format=json", "--log-level=debug")
+		"--poll-interval="+poll.String(), "--state-dir="+fp.stateDir, "--log-format=json", "--log-level=debug")
 	fp.cmd.Stdout, fp.cmd.Stderr = fp.logs, fp.logs
 	if err := fp.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -132,6 +133,21 @@ func startPodPolling(t testing.TB, ns, host, name string, poll time.Duration) *f
 		t.Fatal(err)
 	}
 	return fp
+}
+
+// restart runs the pod's pluginhost again, with the same flags, after stop.
+func (fp *fakePod) restart(t testing.TB) {
+	t.Helper()
+	cmd := exec.Command(fp.cmd.Path, fp.cmd.Args[1:]...)
+	cmd.Stdout, cmd.Stderr = fp.logs, fp.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	fp.cmd = cmd
+	testutil.Eventually(t, wait, "pluginhost listening again", func() error {
+		_, err := fp.status()
+		return err
+	})
 }
 
 func (fp *fakePod) stop() {

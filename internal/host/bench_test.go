@@ -18,8 +18,10 @@ package host
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -156,6 +158,72 @@ func BenchmarkApply1000Plugins(b *testing.B) {
 		}
 		i++
 	}
+}
+
+// BenchmarkApplyAudited is a reload of the seed config (one plugin; the increment
+// alternates) without an audit trail and with the hash-chained one, in the same run: what
+// the trail adds to the reload path.
+func BenchmarkApplyAudited(b *testing.B) {
+	cfgs := [][]byte{[]byte(seedConfig(2)), []byte(seedConfig(1))}
+	for _, trail := range []bool{false, true} {
+		name := "no-trail"
+		if trail {
+			name = "hash-chain"
+		}
+		b.Run(name, func(b *testing.B) {
+			opts := Options{Registry: MustRegistry(counter.Factory{})}
+			if trail {
+				opts.Audit = OpenAudit(AuditOptions{Path: filepath.Join(b.TempDir(), "audit.jsonl"), MaxBytes: 1 << 30}, slog.New(slog.DiscardHandler))
+				b.Cleanup(func() { _ = opts.Audit.Close() })
+			}
+			h := New(opts)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, err := h.Apply(cfgs[i%2]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+}
+
+// BenchmarkAuditRecord is one audit record of an applied config: as the host wrote it
+// before the hash chain (json.Marshal of the record and one write to an O_APPEND file,
+// --audit-log up to #22) and as it writes it now (Audit.Record: the chained, sealed record
+// in one write), in the same run. Both log the record to a discarding logger.
+func BenchmarkAuditRecord(b *testing.B) {
+	rec := ReloadRecord{Time: time.Unix(1, 0), Result: ReloadApplied, Revision: "sha256:" + strings.Repeat("a", 64),
+		PreviousRevision: "sha256:" + strings.Repeat("b", 64), Changed: []string{"counter-1"}, Plugins: 1}
+	log := slog.New(slog.DiscardHandler)
+	b.Run("json-line", func(b *testing.B) {
+		f, err := os.OpenFile(filepath.Join(b.TempDir(), "audit.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		b.ReportAllocs()
+		for b.Loop() {
+			log.Info("Config applied", "reload", rec)
+			line, err := json.Marshal(rec)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := f.Write(append(line, '\n')); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("hash-chain", func(b *testing.B) {
+		a := OpenAudit(AuditOptions{Path: filepath.Join(b.TempDir(), "audit.jsonl"), MaxBytes: 1 << 30}, log)
+		defer a.Close()
+		m := NewMetrics(nil)
+		b.ReportAllocs()
+		for b.Loop() {
+			a.Record(log, m, "config", rec)
+		}
+	})
 }
 
 // BenchmarkReloadLatencyKubelet measures, on a kubelet-style projection, the time from the
