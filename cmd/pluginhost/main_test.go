@@ -521,6 +521,9 @@ func TestBadFlagsFailClearly(t *testing.T) {
 		{[]string{"extra"}, nil, "unexpected arguments"},
 		{[]string{"--listen=127.0.0.1:18080", "--ops-addr=127.0.0.1:18080"}, nil, "--ops-addr \"127.0.0.1:18080\" is the same as --listen"},
 		{[]string{"--listen=127.0.0.1:0", "--ops-addr=256.0.0.1:1"}, nil, "(--ops-addr)"},
+		{[]string{"--audit-segments=1"}, nil, "--audit-segments 1: at least 2"},
+		{[]string{"--audit-max-bytes=0"}, nil, "--audit-max-bytes must be positive"},
+		{[]string{"audit", "check", "x"}, nil, "usage: pluginhost audit verify"},
 	} {
 		cmd := exec.Command(binary, tc.args...)
 		cmd.Dir = t.TempDir()

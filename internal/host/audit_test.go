@@ -246,3 +246,18 @@ func TestWatchStatusAndArgusMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestAuditPath(t *testing.T) {
+	for _, tc := range []struct {
+		log, state, want string
+	}{
+		{"", "", ""},
+		{"", "/state", "/state/audit.jsonl"},
+		{"/var/log/a.jsonl", "/state", "/var/log/a.jsonl"},
+		{AuditOff, "/state", ""},
+	} {
+		if got := (RunOptions{AuditLog: tc.log, StateDir: tc.state}).auditPath(); got != tc.want {
+			t.Errorf("--audit-log=%q --state-dir=%q: trail at %q, want %q", tc.log, tc.state, got, tc.want)
+		}
+	}
+}
