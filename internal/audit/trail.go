@@ -21,6 +21,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sync"
 	"time"
@@ -179,6 +180,9 @@ func (t *Trail) Append(rec Record) (Record, error) {
 func (t *Trail) appendLinked(rec Record, prev string) (Record, error) {
 	if t.f == nil {
 		return rec, errors.New("audit trail is closed")
+	}
+	if t.head.Seq == math.MaxUint64 {
+		return rec, errors.New("audit trail: the sequence is exhausted (a record claims the highest sequence)")
 	}
 	rec.Seq, rec.Chain, rec.Prev = t.head.Seq+1, t.head.Chain, prev
 	if rec.Time.IsZero() {
