@@ -13,9 +13,9 @@
 # up). The runtime adds ~10 MB to an image that is pulled once per node.
 #
 # Why CGO_ENABLED=0: Argus pulls in github.com/mattn/go-sqlite3 (cgo) only for its SQLite
-# audit trail. The runtime turns that off (argus.Config{DisableAudit: true}; it writes its own
-# JSON-lines audit with --audit-log instead), so a cgo build would buy nothing and cost a libc
-# dependency. With CGO_ENABLED=0 both binaries are static and run on distroless/static: no
+# audit trail. The runtime does not use it (it writes its own hash-chained trail, in the
+# state dir; docs/pluginhost.md "Audit" has the measured cost of SQLite), so a cgo build
+# would buy nothing and cost a libc dependency. With CGO_ENABLED=0 both binaries are static and run on distroless/static: no
 # shell, no package manager, no libc to patch.
 #
 # Reproducibility: -trimpath (no build paths), -buildvcs=false (the .git directory is not in
