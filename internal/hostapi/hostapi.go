@@ -38,8 +38,8 @@ const StatusVersion = 1
 // the header.
 const LongPollHeader = "Pluginhost-Long-Poll"
 
-// Status is the body of GET /status. The operator reads Revision, LastError and Types from
-// it.
+// Status is the body of GET /status. The operator reads Revision, LastError, Types and
+// Audit from it.
 type Status struct {
 	// Version is StatusVersion of the host that wrote the document (0: a host built before
 	// the document had a version, which reports no Types).
