@@ -88,6 +88,11 @@ var reasonReadiness = map[string]readiness{
 	v1alpha1.ReasonChildRefused:          stalled,
 	v1alpha1.ReasonImageNotAllowed:       stalled,
 	v1alpha1.ReasonHostTypesInvalid:      stalled,
+	// A pin that names no usable revision waits for someone to fix spec.pinnedRevision.
+	v1alpha1.ReasonPinnedRevisionNotFound: stalled,
+	// A Plugin not applied because its host serves a pinned revision: the user's choice,
+	// as for a disabled Plugin; nothing is in flight and nothing is wrong.
+	v1alpha1.ReasonHostPinned: settled,
 }
 
 // readinessOf returns the class of a reason; an unknown one counts as reconciling, which
