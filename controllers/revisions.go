@@ -104,10 +104,53 @@ type servedConfig struct {
 	pinned bool
 }
 
-// ownedRevision is a ControllerRevision of the host, made by the operator, decoded.
+// ownedRevision is a ControllerRevision of the host, made by the operator, decoded but for
+// its config (config reads it when a pin needs it).
 type ownedRevision struct {
 	obj  *appsv1.ControllerRevision
 	data revisionData
+	// hasConfig: data.Config is in obj, not decoded.
+	hasConfig bool
+}
+
+// config returns the revision's config.json, or false when it was recorded without it.
+func (o *ownedRevision) config() (string, bool) {
+	if o.data.Config != nil {
+		return *o.data.Config, true
+	}
+	if !o.hasConfig {
+		return "", false
+	}
+	var d struct {
+		Config *string `json:"config"`
+	}
+	if err := json.Unmarshal(o.obj.Data.Raw, &d); err != nil || d.Config == nil {
+		return "", false
+	}
+	return *d.Config, true
+}
+
+// present records that a JSON field is there, without decoding or keeping it.
+type present bool
+
+func (p *present) UnmarshalJSON([]byte) error {
+	*p = true
+	return nil
+}
+
+// revisionHeader is revisionData without the config: what every reconcile reads of every
+// revision, decoded once per UID (revisionBook.headers); the config, up to the size of a
+// ConfigMap, only when pinned.
+type revisionHeader struct {
+	Revision      string           `json:"revision"`
+	FirstRendered metav1.Time      `json:"firstRendered"`
+	Config        present          `json:"config"`
+	ConfigOmitted string           `json:"configOmitted"`
+	PluginCount   int32            `json:"pluginCount"`
+	Plugins       []revisionSource `json:"plugins"`
+	ConfigMap     string           `json:"configMap"`
+	From          int64            `json:"from"`
+	Revoked       []string         `json:"revoked"`
 }
 
 // revisionState is one reconcile's view of the host's revisions.
@@ -126,7 +169,24 @@ type revisionState struct {
 type revisionBook struct {
 	mu      sync.Mutex
 	authors map[types.UID]bool
+	headers map[types.UID]revisionHeader
 	highest map[types.NamespacedName]hostNumber
+}
+
+func (b *revisionBook) header(uid types.UID) (revisionHeader, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h, ok := b.headers[uid]
+	return h, ok
+}
+
+func (b *revisionBook) setHeader(uid types.UID, h revisionHeader) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.headers == nil {
+		b.headers = map[types.UID]revisionHeader{}
+	}
+	b.headers[uid] = h
 }
 
 type hostNumber struct {
@@ -150,10 +210,12 @@ func (b *revisionBook) setAuthor(uid types.UID, made bool) {
 	b.authors[uid] = made
 }
 
-func (b *revisionBook) dropAuthor(uid types.UID) {
+// drop forgets a deleted revision.
+func (b *revisionBook) drop(uid types.UID) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.authors, uid)
+	delete(b.headers, uid)
 }
 
 // numbered records n as given to host, and returns the highest number given to it.
@@ -263,11 +325,17 @@ func (r *PluginHostReconciler) ownRevision(ctx context.Context, host *v1alpha1.P
 	if !made {
 		return nil, nil
 	}
-	var data revisionData
-	if err := json.Unmarshal(cr.Data.Raw, &data); err != nil || data.Revision == "" {
-		return nil, nil //nolint:nilerr // not a revision this manager can read: not served
+	h, ok := r.revBook.header(cr.UID)
+	if !ok {
+		if err := json.Unmarshal(cr.Data.Raw, &h); err != nil || h.Revision == "" {
+			return nil, nil //nolint:nilerr // not a revision this manager can read: not served
+		}
+		r.revBook.setHeader(cr.UID, h)
 	}
-	return &ownedRevision{obj: cr, data: data}, nil
+	return &ownedRevision{obj: cr, hasConfig: bool(h.Config), data: revisionData{
+		Revision: h.Revision, FirstRendered: h.FirstRendered, ConfigOmitted: h.ConfigOmitted, PluginCount: h.PluginCount,
+		Plugins: h.Plugins, ConfigMap: h.ConfigMap, From: h.From, Revoked: h.Revoked,
+	}}, nil
 }
 
 func sortRevisions(revs []*ownedRevision) {
@@ -312,7 +380,7 @@ func resolvePin(pin string, revs []*ownedRevision) (*ownedRevision, string) {
 			"keeping the configuration it serves: pin a recorded revision (status.history), or unset it", pin, recordedNumbers(revs))
 	case len(match) > 1:
 		return nil, fmt.Sprintf("spec.pinnedRevision %q names %d recorded revisions; give more digits of the hash, or the number", pin, len(match))
-	case match[0].data.Config == nil:
+	case !match[0].hasConfig && match[0].data.Config == nil:
 		return nil, fmt.Sprintf("spec.pinnedRevision %q names revision %d, recorded without its configuration (%s); keeping the configuration it serves",
 			pin, match[0].obj.Revision, match[0].data.ConfigOmitted)
 	}
@@ -365,7 +433,14 @@ func (r *PluginHostReconciler) servePinned(ctx context.Context, rc *hostReconcil
 		host.Status.PinnedRevision = 0
 		return r.revokeWhileFrozen(ctx, rc)
 	}
-	data := []byte(*pinned.data.Config)
+	config, ok := pinned.config()
+	if !ok {
+		rc.facts.ConfigReason = v1alpha1.ReasonPinnedRevisionNotFound
+		rc.facts.ConfigMessage = fmt.Sprintf("spec.pinnedRevision %q names revision %d, whose configuration cannot be read", host.Spec.PinnedRevision, pinned.obj.Revision)
+		host.Status.PinnedRevision = 0
+		return r.revokeWhileFrozen(ctx, rc)
+	}
+	data := []byte(config)
 	cfg, err := pluginconfig.Decode(data)
 	if err != nil {
 		rc.facts.ConfigReason = v1alpha1.ReasonPinnedRevisionNotFound
@@ -590,8 +665,10 @@ func (r *PluginHostReconciler) recordRevision(ctx context.Context, rc *hostRecon
 	}
 	r.revBook.setAuthor(cr.UID, true)
 	r.revBook.numbered(host, cr.Revision)
+	hasConfig := data.Config != nil
+	data.Config = nil
 	ctrl.LoggerFrom(ctx).Info("Recorded a configuration revision", "revision", cr.Revision, "hash", short(rev), "controllerRevision", cr.Name)
-	revs = append(revs, &ownedRevision{obj: cr, data: data})
+	revs = append(revs, &ownedRevision{obj: cr, data: data, hasConfig: hasConfig})
 	sortRevisions(revs)
 	return revs, nil
 }
@@ -705,7 +782,7 @@ func (r *PluginHostReconciler) trimRevisions(ctx context.Context, rc *hostReconc
 		if err := r.Delete(ctx, o.obj.DeepCopy(), client.Preconditions{UID: &uid}); client.IgnoreNotFound(err) != nil {
 			return nil, fmt.Errorf("deleting ControllerRevision %s beyond spec.revisionHistoryLimit: %w", o.obj.Name, err)
 		}
-		r.revBook.dropAuthor(uid)
+		r.revBook.drop(uid)
 		excess--
 		ctrl.LoggerFrom(ctx).V(1).Info("Deleted a revision beyond spec.revisionHistoryLimit", "revision", o.obj.Revision, "controllerRevision", o.obj.Name)
 	}
