@@ -220,7 +220,9 @@ func TestRevisionsHistoryPinRollback(t *testing.T) {
 	}
 	pluginCondition(t, ns, "counter", v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonHostPinned)
 	pluginCondition(t, ns, "counter", v1alpha1.ConditionApplied, metav1.ConditionFalse, v1alpha1.ReasonHostPinned)
-	waitKstatus(t, &v1alpha1.Plugin{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "counter"}}, "Plugin", kstatus.CurrentStatus)
+	// The Plugin's spec is not what runs until someone unpins: Failed. The host does what its
+	// spec says: Current.
+	waitKstatus(t, &v1alpha1.Plugin{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "counter"}}, "Plugin", kstatus.FailedStatus)
 	waitKstatus(t, &v1alpha1.PluginHost{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}, "PluginHost", kstatus.CurrentStatus)
 	if n := len(hostRevisions(t, ns, name)); n != limit {
 		t.Errorf("pinning made %d ControllerRevisions, want %d: a pin records nothing", n, limit)

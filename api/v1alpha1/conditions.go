@@ -269,9 +269,9 @@ const (
 	// serving what it served. The message names it and the recorded revisions.
 	ReasonPinnedRevisionNotFound = "PinnedRevisionNotFound"
 
-	// ReasonHostPinned (Plugin Applied=False, Ready=False; kstatus Current): the Plugin's
-	// PluginHost serves a pinned revision (spec.pinnedRevision), not the Plugins' render, by
-	// its user's choice; unpinning applies the Plugin.
+	// ReasonHostPinned (Plugin Applied=False, Ready=False, Stalled=True): the Plugin's
+	// PluginHost serves a pinned revision (spec.pinnedRevision), not the Plugins' render;
+	// the Plugin's spec is not what runs until someone unpins the host.
 	ReasonHostPinned = "HostPinned"
 
 	// ReasonReconcileFailed (PluginHost Ready=False, Reconciling=True): a step of the
