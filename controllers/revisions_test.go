@@ -21,7 +21,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -363,6 +365,61 @@ func TestRevisionsHoldNoCredentials(t *testing.T) {
 	h = hostCondition(t, ns, name, v1alpha1.ConditionStalled, metav1.ConditionTrue, v1alpha1.ReasonPinnedRevisionNotFound)
 	if msg := findCondition(h.Status.Conditions, v1alpha1.ConditionStalled).Message; !strings.Contains(msg, "without its configuration") {
 		t.Errorf("Stalled %q: want why the revision cannot be served", msg)
+	}
+
+	// Pinned, the credentials are the current ones: the pinned revision's entry of the
+	// guarded Plugin gets the Secret's token, and loses it with the Secret owner's consent.
+	var guarded storedRevision
+	for _, r := range hostRevisions(t, ns, name) {
+		if r.config != nil && strings.Contains(*r.config, `"guarded"`) && !strings.Contains(*r.config, `"inline"`) {
+			guarded = r
+		}
+	}
+	if guarded.config == nil {
+		t.Fatal("no revision holds the guarded Plugin alone")
+	}
+	update(t, h, func(h *v1alpha1.PluginHost) { h.Spec.PinnedRevision = strconv.FormatInt(guarded.obj.Revision, 10) })
+	configMapData(t, ns, name, func(s string) error {
+		if s != *guarded.config {
+			return fmt.Errorf("serving %s, want revision %d", sha(s), guarded.obj.Revision)
+		}
+		return nil
+	})
+	creds := &corev1.Secret{}
+	testutil.Eventually(t, wait, "the guarded Plugin's token in "+name+"-credentials", func() error {
+		if err := get(t, creds, ns, name+"-credentials"); err != nil {
+			return err
+		}
+		if string(creds.Data["guarded.token"]) != token {
+			return fmt.Errorf("keys %v", slices.Collect(maps.Keys(creds.Data)))
+		}
+		return nil
+	})
+	update(t, secret, func(s *corev1.Secret) { delete(s.Labels, v1alpha1.LabelPluginAuth) })
+	_, served := configMapData(t, ns, name, lacks(`"guarded"`))
+	testutil.Eventually(t, wait, "the token gone from "+name+"-credentials", func() error {
+		if err := get(t, creds, ns, name+"-credentials"); err != nil {
+			return err
+		}
+		if _, ok := creds.Data["guarded.token"]; ok {
+			return errors.New("still there")
+		}
+		return nil
+	})
+	// Still pinned; what is served is recorded (here the same bytes as the first, empty,
+	// revision: found again, not recorded twice).
+	testutil.Eventually(t, wait, "the revoked configuration recorded, still pinned", func() error {
+		if err := get(t, h, ns, name); err != nil {
+			return err
+		}
+		if h.Status.PinnedRevision != guarded.obj.Revision || h.Status.ConfigRevision != sha(served) ||
+			h.Status.Revision == 0 || h.Status.Revision == guarded.obj.Revision {
+			return fmt.Errorf("pinnedRevision %d, revision %d (%s)", h.Status.PinnedRevision, h.Status.Revision, h.Status.ConfigRevision)
+		}
+		return nil
+	})
+	if n := len(hostRevisions(t, ns, name)); n != 3 {
+		t.Errorf("%d revisions, want 3: the revocation served recorded bytes", n)
 	}
 }
 
