@@ -17,6 +17,7 @@ limitations under the License.
 package controllers
 
 import (
+	"encoding/json"
 	"reflect"
 	"slices"
 	"strings"
@@ -148,5 +149,32 @@ func TestRevisionName(t *testing.T) {
 	name := revisionName(host, pluginconfig.Revision([]byte("x")))
 	if len(name) != 63+1+revisionHashDigits || !strings.HasPrefix(name, host.Name+"-") {
 		t.Errorf("revisionName = %q", name)
+	}
+}
+
+// TestStatusHistoryBounded: status.history at its largest (10 entries, the longest names,
+// the largest numbers, every annotation set) stays under the 4 KiB that docs/security.md
+// states, beside the 800 KiB of status.plugins.
+func TestStatusHistoryBounded(t *testing.T) {
+	host := &v1alpha1.PluginHost{ObjectMeta: metav1.ObjectMeta{Name: strings.Repeat("h", 63)}}
+	var revs []*ownedRevision
+	for i := range 12 {
+		r := testRevision(int64(1<<62+i), strings.Repeat(" ", i)+`{"plugins":[]}`)
+		r.obj.Name = revisionName(host, r.data.Revision)
+		r.data.FirstRendered = metav1.NewTime(time.Date(2026, 12, 6, 21, 0, i, 0, time.UTC))
+		r.data.PluginCount = 1 << 30
+		r.obj.Annotations = map[string]string{
+			v1alpha1.RevisionAppliedPodsAnnotation: "2147483647", v1alpha1.RevisionRefusedPodsAnnotation: "2147483647",
+			v1alpha1.RevisionAppliedAtAnnotation: "2026-12-06T21:01:00Z",
+		}
+		revs = append(revs, r)
+	}
+	b, err := json.Marshal(historyOf(revs, MaxHistoryInStatus))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("status.history at its largest: %d bytes", len(b))
+	if len(b) > 4<<10 {
+		t.Errorf("status.history at its largest is %d bytes, over the documented 4 KiB", len(b))
 	}
 }
