@@ -178,3 +178,32 @@ func TestStatusHistoryBounded(t *testing.T) {
 		t.Errorf("status.history at its largest is %d bytes, over the documented 4 KiB", len(b))
 	}
 }
+
+// TestRevisionHeader: the header every reconcile decodes knows whether a config is there
+// without keeping it; config reads it from the object when a pin needs it.
+func TestRevisionHeader(t *testing.T) {
+	config := `{"plugins":[{"name":"a","type":"counter"}]}`
+	for _, d := range []revisionData{
+		{Revision: pluginconfig.Revision([]byte(config)), Config: &config, PluginCount: 1, Plugins: []revisionSource{{Name: "a", Generation: 3}}},
+		{Revision: pluginconfig.Revision([]byte(config)), ConfigOmitted: "inline credentials", PluginCount: 1},
+	} {
+		raw, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var h revisionHeader
+		if err := json.Unmarshal(raw, &h); err != nil {
+			t.Fatal(err)
+		}
+		if bool(h.Config) != (d.Config != nil) || h.Revision != d.Revision || h.PluginCount != 1 || h.ConfigOmitted != d.ConfigOmitted ||
+			!reflect.DeepEqual(h.Plugins, d.Plugins) {
+			t.Errorf("header %+v of %s", h, raw)
+		}
+		o := &ownedRevision{obj: &appsv1.ControllerRevision{}, hasConfig: bool(h.Config)}
+		o.obj.Data.Raw = raw
+		got, ok := o.config()
+		if ok != (d.Config != nil) || (ok && got != config) {
+			t.Errorf("config() = %q, %v of %s", got, ok, raw)
+		}
+	}
+}
