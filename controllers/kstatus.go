@@ -88,6 +88,12 @@ var reasonReadiness = map[string]readiness{
 	v1alpha1.ReasonChildRefused:          stalled,
 	v1alpha1.ReasonImageNotAllowed:       stalled,
 	v1alpha1.ReasonHostTypesInvalid:      stalled,
+	// A pin that names no usable revision waits for someone to fix spec.pinnedRevision.
+	v1alpha1.ReasonPinnedRevisionNotFound: stalled,
+	// A Plugin not applied because its host serves a pinned revision: its spec is not what
+	// runs until someone unpins the host. Not settled: kstatus reads a Ready=False without
+	// Reconciling or Stalled as InProgress, which would wait for ever.
+	v1alpha1.ReasonHostPinned: stalled,
 }
 
 // readinessOf returns the class of a reason; an unknown one counts as reconciling, which

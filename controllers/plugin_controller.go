@@ -152,6 +152,7 @@ func requestsForNames(namespace string, names []string) []reconcile.Request {
 func pluginsAffected(oldHost, newHost *v1alpha1.PluginHost) (all bool, changed []string) {
 	if !equality.Semantic.DeepEqual(oldHost.Spec.PluginSelector, newHost.Spec.PluginSelector) ||
 		!equality.Semantic.DeepEqual(oldHost.Spec.Service, newHost.Spec.Service) ||
+		oldHost.Spec.PinnedRevision != newHost.Spec.PinnedRevision ||
 		!oldHost.DeletionTimestamp.Equal(newHost.DeletionTimestamp) ||
 		oldHost.Status.ConfigRevision != newHost.Status.ConfigRevision ||
 		oldHost.Status.AppliedRevision != newHost.Status.AppliedRevision ||

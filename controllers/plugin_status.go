@@ -149,6 +149,16 @@ func setPluginStatus(p *v1alpha1.Plugin, hosts []v1alpha1.PluginHost) {
 		return
 	}
 	set(v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonAccepted, acceptedMsg)
+	if pin := host.Spec.PinnedRevision; pin != "" {
+		// Whatever the pinned revision holds of it: this generation is not what the host
+		// renders and serves until it is unpinned.
+		st.AppliedRevision = ""
+		msg := fmt.Sprintf("PluginHost %s serves the revision that spec.pinnedRevision %q names, not its Plugins' render; unset it to apply generation %d",
+			host.Name, pin, gen)
+		set(v1alpha1.ConditionApplied, metav1.ConditionFalse, v1alpha1.ReasonHostPinned, msg)
+		setReadiness(&st.Conditions, gen, false, v1alpha1.ReasonHostPinned, "%s", msg)
+		return
+	}
 
 	pods := host.Status.Pods
 	applied := len(pods) > 0 && e.AppliedGeneration == gen && host.Status.AppliedRevision != ""

@@ -56,6 +56,7 @@ type PluginHostReconciler struct {
 	applier *applier
 	clock   rolloutClock
 	revKeys revisionKeys
+	revBook revisionBook
 }
 
 // afterOwnershipCheck, nil but in tests, runs between the ownership check and the writes
@@ -87,6 +88,9 @@ type hostReconcile struct {
 	// credentialsRevision is the keyed digest of the rendered credentials ("" if not
 	// rendered in this reconcile; see credentialsDigest).
 	credentialsRevision string
+	// revs are the host's configuration revisions and what this reconcile served
+	// (revisions.go).
+	revs revisionState
 }
 
 // Reconcile follows the skeleton of every reconciler here: get, skip deletion (children are
@@ -98,6 +102,7 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			r.applier.forget(&v1alpha1.PluginHost{ObjectMeta: metav1.ObjectMeta{Namespace: req.Namespace, Name: req.Name}})
 			r.clock.forgetHost(req.NamespacedName)
 			r.revKeys.forget(req.NamespacedName)
+			r.revBook.forget(req.NamespacedName)
 			r.poller.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -146,13 +151,13 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	// The pods are read first: the types their image advertises decide which Plugins the
 	// configuration holds, in this same reconcile.
-	steps := []func(context.Context, *hostReconcile) error{r.readPods, r.reconcileTypes, r.reconcileConfig, r.reconcileWorkload, r.reconcileRollout}
+	steps := []func(context.Context, *hostReconcile) error{r.readPods, r.reconcileTypes, r.reconcileConfig, r.reconcileWorkload, r.reconcileRollout, r.reconcileRevisions}
 	if msg := imageRefusal(host, r.Options.DefaultHostImage, r.Options.AllowedHostImages); msg != "" {
 		// Nothing is rendered or applied, only the pods are read: the last accepted workload
 		// keeps running.
 		// Revocations excepted: a Secret's owner withdrawing consent is applied all the same.
 		rc.facts.ConfigReason, rc.facts.ConfigMessage = v1alpha1.ReasonImageNotAllowed, msg
-		steps = []func(context.Context, *hostReconcile) error{r.readPods, r.revokeWhileFrozen, r.reconcileRollout}
+		steps = []func(context.Context, *hostReconcile) error{r.readPods, r.revokeWhileFrozen, r.reconcileRollout, r.reconcileRevisions}
 	}
 	for _, step := range steps {
 		if err := step(ctx, rc); err != nil {
@@ -258,7 +263,14 @@ func (r *PluginHostReconciler) reconcileConfig(ctx context.Context, rc *hostReco
 	// last one, which may hold Plugins of the previous image that still serve.
 	keepLast := rc.types.Set == nil && host.Status.ConfigRevision != ""
 	rendered := false
-	if rc.facts.ConfigReason == "" && !keepLast {
+	if host.Spec.PinnedRevision != "" {
+		// A pin serves a recorded revision whatever the Plugins' render would be; it also
+		// revokes what it must, found or not.
+		if err := r.servePinned(ctx, rc); err != nil {
+			return err
+		}
+		rendered = true
+	} else if rc.facts.ConfigReason == "" && !keepLast {
 		data, err := renderConfig(user, ev.Accepted, known)
 		if err != nil {
 			rc.facts.ConfigReason, rc.facts.ConfigMessage = v1alpha1.ReasonConfigInvalid, err.Error()
@@ -277,6 +289,7 @@ func (r *PluginHostReconciler) reconcileConfig(ctx context.Context, rc *hostReco
 				return err
 			}
 			rendered = true
+			rc.revs.served = &servedConfig{data: data, sources: renderedSources(ev, rc.plugins), configMap: rc.revs.configMap}
 			rev := pluginconfig.Revision(data)
 			if rev != host.Status.ConfigRevision {
 				ctrl.LoggerFrom(ctx).Info("Rendered a new configuration", "revision", short(rev), "plugins", len(ev.Accepted))
@@ -369,6 +382,7 @@ func (r *PluginHostReconciler) readUserConfig(ctx context.Context, rc *hostRecon
 		}
 		return nil, fmt.Errorf("getting ConfigMap %s: %w", ref.Name, err)
 	}
+	rc.revs.configMap = cm.Name + "@" + cm.ResourceVersion
 	// Before the keys: an unmarked ConfigMap's content is none of the PluginHost's business.
 	if msg := configMapRefusal(cm); msg != "" {
 		rc.facts.ConfigReason, rc.facts.ConfigMessage = v1alpha1.ReasonConfigMapNotConsented, msg
@@ -627,6 +641,7 @@ func (r *PluginHostReconciler) reconcileRollout(ctx context.Context, rc *hostRec
 				e.AppliedGeneration = e.Generation
 			}
 		}
+		appliedFromPinned(host, rc.revs.served)
 	}
 	r.countRollout(rc, key, now)
 	return nil

@@ -71,6 +71,9 @@ func setHostConditions(host *v1alpha1.PluginHost, f hostFacts) {
 	case !f.rolledOut():
 		setReadiness(conds, gen, false, v1alpha1.ReasonRollingOut, "%d of %d running pods run revision %s",
 			appliedPods(f), len(f.Running), short(f.DesiredRevision))
+	case host.Status.PinnedRevision != 0:
+		setReadiness(conds, gen, true, v1alpha1.ReasonRolledOut, "%d of %d pods ready; all %d running pods run revision %s, pinned by spec.pinnedRevision (revision %d)",
+			f.ReadyPods, f.Pods, len(f.Running), short(f.DesiredRevision), host.Status.PinnedRevision)
 	default:
 		setReadiness(conds, gen, true, v1alpha1.ReasonRolledOut, "%d of %d pods ready; all %d running pods run revision %s",
 			f.ReadyPods, f.Pods, len(f.Running), short(f.DesiredRevision))

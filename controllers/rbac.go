@@ -23,7 +23,9 @@ package controllers
 // references, so the operator never deletes or updates them — except the optional
 // NetworkPolicy and PodDisruptionBudget, which it deletes when their field is disabled; it
 // reads ConfigMaps and Secrets one by one and watches their metadata;
-// it patches pods only to stamp the config-revision annotation. Leader election (leases)
+// it patches pods only to stamp the config-revision annotation. A host's ControllerRevisions
+// (revisions.go) are created, patched (annotations, number) and deleted beyond
+// revisionHistoryLimit. Leader election (leases)
 // and the metrics endpoint's TokenReviews/SubjectAccessReviews have their own roles in
 // config/rbac.
 //
@@ -35,5 +37,6 @@ package controllers
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=controllerrevisions,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups="";events.k8s.io,resources=events,verbs=create;patch

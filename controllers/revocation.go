@@ -113,6 +113,9 @@ func (r *PluginHostReconciler) revokeWhileFrozen(ctx context.Context, rc *hostRe
 		return err
 	}
 	rc.credentialsRevision = credentialsDigest(key, creds)
+	if err := r.servedFrozen(ctx, rc, host.Status.ConfigRevision, data, revoked); err != nil {
+		return err
+	}
 	rev := pluginconfig.Revision(data)
 	if rev != host.Status.ConfigRevision {
 		at := r.clock.renderedAt(client.ObjectKeyFromObject(host), rev, time.Now())

@@ -161,6 +161,8 @@ func cacheOptions(namespaces []string) cache.Options {
 			// Not children, but the Deployment's: they carry the host label too.
 			&corev1.Pod{}:        owned,
 			&appsv1.ReplicaSet{}: owned,
+			// A host's configuration revisions (revisions.go).
+			&appsv1.ControllerRevision{}: owned,
 		},
 		DefaultTransform: stripForCache,
 	}
@@ -282,6 +284,7 @@ func (r *PluginHostReconciler) setupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1alpha1.PluginHost{}, handler.EnqueueRequestsFromMapFunc(r.hostsOfNamespace), specChanged)
 	// A pod that applied the desired revision, heard through a long-poll of its /status.
 	b = r.withLongPolls(b)
+	b = withRevisionWatch(b)
 	for _, k := range childKinds {
 		if k.metadataOnly {
 			b = b.Owns(k.newObject(), builder.OnlyMetadata)

@@ -161,6 +161,11 @@ spec:
 		{name: "pollInterval 1m", overlay: `{spec: {pollInterval: 1m}}`},
 		{name: "service NodePort 65535", overlay: `{spec: {service: {type: NodePort, port: 65535}}}`},
 		{name: "persistence size as integer", overlay: `{spec: {persistence: {enabled: true, size: 1073741824}}}`},
+		{name: "revisionHistoryLimit 1", overlay: `{spec: {revisionHistoryLimit: 1}}`},
+		{name: "revisionHistoryLimit 100", overlay: `{spec: {revisionHistoryLimit: 100}}`},
+		{name: "pinnedRevision by number", overlay: `{spec: {pinnedRevision: "12"}}`},
+		{name: "pinnedRevision by hash prefix", overlay: `{spec: {pinnedRevision: "sha256:0123456789ab"}}`},
+		{name: "pinnedRevision by whole hash", overlay: `{spec: {pinnedRevision: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}}`},
 
 		// Rejected.
 		{name: "missing spec", overlay: `{spec: null}`, wantField: "spec"},
@@ -180,6 +185,12 @@ spec:
 		{name: "service port 70000", overlay: `{spec: {service: {port: 70000}}}`, wantField: "spec.service.port"},
 		{name: "service type ExternalName", overlay: `{spec: {service: {type: ExternalName}}}`, wantField: "spec.service.type"},
 		{name: "bad logLevel", overlay: `{spec: {logLevel: trace}}`, wantField: "spec.logLevel"},
+		{name: "revisionHistoryLimit 0", overlay: `{spec: {revisionHistoryLimit: 0}}`, wantField: "spec.revisionHistoryLimit"},
+		{name: "revisionHistoryLimit 101", overlay: `{spec: {revisionHistoryLimit: 101}}`, wantField: "spec.revisionHistoryLimit"},
+		{name: "pinnedRevision 0", overlay: `{spec: {pinnedRevision: "0"}}`, wantField: "spec.pinnedRevision"},
+		{name: "pinnedRevision short hash", overlay: `{spec: {pinnedRevision: "sha256:0123456789a"}}`, wantField: "spec.pinnedRevision"},
+		{name: "pinnedRevision upper-case hash", overlay: `{spec: {pinnedRevision: "sha256:0123456789AB"}}`, wantField: "spec.pinnedRevision"},
+		{name: "pinnedRevision a name", overlay: `{spec: {pinnedRevision: "rev-3"}}`, wantField: "spec.pinnedRevision"},
 	})
 }
 

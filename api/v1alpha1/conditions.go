@@ -45,6 +45,16 @@ const (
 	// may read pods learns nothing of the credentials.
 	CredentialsRevisionAnnotation = "plugins.hotreload.io/credentials-revision"
 
+	// RevisionAppliedPodsAnnotation, RevisionRefusedPodsAnnotation, RevisionAppliedAtAnnotation
+	// and RevisionRefusalAnnotation are set on a host's ControllerRevisions, whose data is
+	// immutable, to what happened to the revision later: how many running pods last reported
+	// running it, how many refused it, when every running pod first ran it (RFC 3339), and a
+	// pod's refusal (at most 1 KiB).
+	RevisionAppliedPodsAnnotation = "plugins.hotreload.io/applied-pods"
+	RevisionRefusedPodsAnnotation = "plugins.hotreload.io/refused-pods"
+	RevisionAppliedAtAnnotation   = "plugins.hotreload.io/applied-at"
+	RevisionRefusalAnnotation     = "plugins.hotreload.io/refusal"
+
 	// ConfigRevisionPrefix starts every configuration revision; the 64 lowercase hex digits of
 	// the SHA-256 of the rendered config.json bytes follow it.
 	ConfigRevisionPrefix = "sha256:"
@@ -252,6 +262,17 @@ const (
 	// (over a limit of internal/typeschema, an options schema that does not compile); they
 	// are not recorded and the Plugins are not rendered. The image must be fixed.
 	ReasonHostTypesInvalid = "HostTypesInvalid"
+
+	// ReasonPinnedRevisionNotFound (PluginHost Ready=False, Stalled=True, Degraded=True):
+	// spec.pinnedRevision names no revision the host has recorded (never, or trimmed by
+	// spec.revisionHistoryLimit), or one recorded without its configuration; the host keeps
+	// serving what it served. The message names it and the recorded revisions.
+	ReasonPinnedRevisionNotFound = "PinnedRevisionNotFound"
+
+	// ReasonHostPinned (Plugin Applied=False, Ready=False, Stalled=True): the Plugin's
+	// PluginHost serves a pinned revision (spec.pinnedRevision), not the Plugins' render;
+	// the Plugin's spec is not what runs until someone unpins the host.
+	ReasonHostPinned = "HostPinned"
 
 	// ReasonReconcileFailed (PluginHost Ready=False, Reconciling=True): a step of the
 	// reconcile failed for a reason that may pass by itself (a conflict, a timeout, an API

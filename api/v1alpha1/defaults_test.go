@@ -94,8 +94,9 @@ func TestPluginHostDefaults(t *testing.T) {
 			WhenDeleted:       v1alpha1.ClaimDelete,
 			EmptyDirSizeLimit: ptr.To(resource.MustParse("64Mi")),
 		},
-		Service:  &v1alpha1.ServiceSpec{Type: "ClusterIP", Port: 8080},
-		LogLevel: v1alpha1.LogLevelInfo,
+		Service:              &v1alpha1.ServiceSpec{Type: "ClusterIP", Port: 8080},
+		LogLevel:             v1alpha1.LogLevelInfo,
+		RevisionHistoryLimit: ptr.To(int32(v1alpha1.DefaultRevisionHistoryLimit)),
 	}
 	if !equality.Semantic.DeepEqual(got.Spec, want) {
 		g, _ := json.Marshal(got.Spec)

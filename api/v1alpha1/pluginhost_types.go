@@ -170,7 +170,34 @@ type PluginHostSpec struct {
 	// +optional
 	// +kubebuilder:default=info
 	LogLevel LogLevel `json:"logLevel,omitempty"`
+
+	// revisionHistoryLimit is how many configuration revisions the host keeps
+	// as ControllerRevisions `<host>-<hash>` (each one config.json it served),
+	// from 1 to 100. The oldest go first; the served revision and the pinned
+	// one are never deleted. Defaults to 10.
+	// +optional
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	RevisionHistoryLimit *int32 `json:"revisionHistoryLimit,omitempty"`
+
+	// pinnedRevision, when set, makes the host serve a recorded configuration
+	// revision instead of its Plugins' render: its number (`7`, as in
+	// status.history) or its hash (`sha256:` and at least 12 of its hex
+	// digits). The pods get the revision's config.json byte for byte, with the
+	// current credentials; an entry whose credentials have been withdrawn since
+	// is left out. The Plugins are reported not applied (reason HostPinned)
+	// until it is unset, which returns to their render. A revision that is not
+	// recorded (never, or trimmed by revisionHistoryLimit) makes the host
+	// Stalled (reason PinnedRevisionNotFound) and changes nothing it serves.
+	// +optional
+	// +kubebuilder:validation:MaxLength=71
+	// +kubebuilder:validation:Pattern=`^([1-9][0-9]{0,17}|sha256:[0-9a-f]{12,64})$`
+	PinnedRevision string `json:"pinnedRevision,omitempty"`
 }
+
+// DefaultRevisionHistoryLimit is spec.revisionHistoryLimit when unset.
+const DefaultRevisionHistoryLimit = 10
 
 // ConfigMapKeyReference names a key of a ConfigMap in the namespace of the
 // referring object.
@@ -509,12 +536,72 @@ type PluginHostStatus struct {
 	// +kubebuilder:validation:MaxItems=32
 	Types []PluginTypeStatus `json:"types,omitempty"`
 
+	// revision is the number of the ControllerRevision that holds the served
+	// configuration (configRevision); 0 before one is recorded.
+	// +optional
+	Revision int64 `json:"revision,omitempty"`
+
+	// pinnedRevision is the number of the revision served because
+	// spec.pinnedRevision names it; 0 when not pinned, or when the pin names
+	// no recorded revision.
+	// +optional
+	PinnedRevision int64 `json:"pinnedRevision,omitempty"`
+
+	// history lists the recorded configuration revisions, newest first: at
+	// most 10 (and at most spec.revisionHistoryLimit). The ControllerRevisions
+	// `<host>-<hash>` hold the configurations themselves (`kubectl get
+	// controllerrevisions -l plugins.hotreload.io/host=<host>`).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10
+	History []RevisionHistoryEntry `json:"history,omitempty"`
+
 	// typesImage is the container image of the pod that advertised types. When
 	// spec.image changes, types no longer count until a pod of the new image
 	// advertises its own.
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	TypesImage string `json:"typesImage,omitempty"`
+}
+
+// RevisionHistoryEntry is one recorded configuration revision of a PluginHost.
+type RevisionHistoryEntry struct {
+	// revision is the revision's number; a later configuration has a larger
+	// one, and a configuration served again gets a new one.
+	// +required
+	Revision int64 `json:"revision"`
+
+	// hash is the revision's configRevision, shortened: `sha256:` and its
+	// first 12 hex digits.
+	// +required
+	// +kubebuilder:validation:MaxLength=19
+	Hash string `json:"hash"`
+
+	// name is the name of the ControllerRevision that holds it.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// firstRendered is when the manager first rendered it.
+	// +required
+	FirstRendered metav1.Time `json:"firstRendered"`
+
+	// plugins is the number of plugins in it.
+	// +optional
+	Plugins int32 `json:"plugins,omitempty"`
+
+	// appliedPods is how many running pods last reported running it.
+	// +optional
+	AppliedPods int32 `json:"appliedPods,omitempty"`
+
+	// refusedPods is how many pods last reported refusing it.
+	// +optional
+	RefusedPods int32 `json:"refusedPods,omitempty"`
+
+	// appliedAt is when every running pod first ran it; unset if that never
+	// happened.
+	// +optional
+	AppliedAt *metav1.Time `json:"appliedAt,omitempty"`
 }
 
 // PluginTypeStatus is one plugin type a host's image carries.
@@ -566,6 +653,8 @@ type PluginOperationStatus struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=ph,categories=hotreload
 // +kubebuilder:printcolumn:name="Plugins",type=integer,JSONPath=`.status.pluginCount`
+// +kubebuilder:printcolumn:name="Rev",type=integer,JSONPath=`.status.revision`
+// +kubebuilder:printcolumn:name="Pinned",type=string,JSONPath=`.spec.pinnedRevision`
 // +kubebuilder:printcolumn:name="Revision",type=string,JSONPath=`.status.configRevision`,priority=1
 // +kubebuilder:printcolumn:name="Applied",type=string,JSONPath=`.status.appliedRevision`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`

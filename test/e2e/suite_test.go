@@ -103,6 +103,7 @@ func TestE2E(t *testing.T) {
 	}
 	s.sub("idle CPU and memory as kubelet reports them", s.testIdleUsage)
 	s.sub("Plugin edits served in place with the pod nudge", s.testEditsWithNudge)
+	s.sub("pin an older revision, then unpin", s.testRollback)
 	s.sub("a bad user ConfigMap: last good keeps serving", s.testBadUserConfig)
 	s.sub("a plugin type from outside the module: the example host image", s.testExamplePlugin)
 	s.sub("a rotated Secret reaches the running pod", s.testSecretRotation)
