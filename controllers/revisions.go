@@ -113,21 +113,37 @@ type ownedRevision struct {
 	hasConfig bool
 }
 
-// config returns the revision's config.json, or false when it was recorded without it.
-func (o *ownedRevision) config() (string, bool) {
+// config returns the revision's config.json, or false when it was recorded without it. The
+// cache holds revisions without their data (stripForCache), so the config is read from the
+// API server: only a pinned revision's is ever needed.
+func (o *ownedRevision) config(ctx context.Context, api client.Reader) (string, bool, error) {
 	if o.data.Config != nil {
-		return *o.data.Config, true
+		return *o.data.Config, true, nil
 	}
 	if !o.hasConfig {
-		return "", false
+		return "", false, nil
+	}
+	raw := o.obj.Data.Raw
+	if raw == nil {
+		live := &appsv1.ControllerRevision{}
+		if err := api.Get(ctx, client.ObjectKeyFromObject(o.obj), live); err != nil {
+			if apierrors.IsNotFound(err) {
+				return "", false, nil
+			}
+			return "", false, fmt.Errorf("reading ControllerRevision %s: %w", o.obj.Name, err)
+		}
+		if live.UID != o.obj.UID {
+			return "", false, nil
+		}
+		raw = live.Data.Raw
 	}
 	var d struct {
 		Config *string `json:"config"`
 	}
-	if err := json.Unmarshal(o.obj.Data.Raw, &d); err != nil || d.Config == nil {
-		return "", false
+	if err := json.Unmarshal(raw, &d); err != nil || d.Config == nil {
+		return "", false, nil //nolint:nilerr // unreadable: reported as a configuration that cannot be read
 	}
-	return *d.Config, true
+	return *d.Config, true, nil
 }
 
 // present records that a JSON field is there, without decoding or keeping it.
@@ -306,31 +322,37 @@ func (r *PluginHostReconciler) ownRevision(ctx context.Context, host *v1alpha1.P
 		return nil, nil
 	}
 	made, known := r.revBook.author(cr.UID)
-	if !known {
-		m := &metav1.PartialObjectMetadata{}
-		m.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("ControllerRevision"))
-		if err := r.applier.api.Get(ctx, client.ObjectKeyFromObject(cr), m); err != nil {
+	h, haveHeader := r.revBook.header(cr.UID)
+	if !known || (made && !haveHeader) {
+		// Once per UID: who made it (managedFields) and its header, from the API server; the
+		// cache holds neither (stripForCache).
+		live := &appsv1.ControllerRevision{}
+		if err := r.applier.api.Get(ctx, client.ObjectKeyFromObject(cr), live); err != nil {
 			if apierrors.IsNotFound(err) {
 				return nil, nil
 			}
-			return nil, fmt.Errorf("checking who made ControllerRevision %s: %w", cr.Name, err)
+			return nil, fmt.Errorf("reading ControllerRevision %s: %w", cr.Name, err)
 		}
-		made = m.UID == cr.UID && madeByOperator(m, ref)
-		r.revBook.setAuthor(cr.UID, made)
-		if !made {
-			ctrl.LoggerFrom(ctx).Info("Ignoring a ControllerRevision that claims to be the host's but that the operator did not make",
-				"controllerRevision", klog.KObj(cr))
+		if live.UID != cr.UID {
+			return nil, nil // replaced since the cache saw it: the next event tells of the new one
+		}
+		if !known {
+			made = madeByOperator(&metav1.PartialObjectMetadata{ObjectMeta: live.ObjectMeta}, ref)
+			r.revBook.setAuthor(cr.UID, made)
+			if !made {
+				ctrl.LoggerFrom(ctx).Info("Ignoring a ControllerRevision that claims to be the host's but that the operator did not make",
+					"controllerRevision", klog.KObj(cr))
+			}
+		}
+		if made && !haveHeader {
+			if err := json.Unmarshal(live.Data.Raw, &h); err != nil || h.Revision == "" {
+				return nil, nil //nolint:nilerr // not a revision this manager can read: not served
+			}
+			r.revBook.setHeader(cr.UID, h)
 		}
 	}
 	if !made {
 		return nil, nil
-	}
-	h, ok := r.revBook.header(cr.UID)
-	if !ok {
-		if err := json.Unmarshal(cr.Data.Raw, &h); err != nil || h.Revision == "" {
-			return nil, nil //nolint:nilerr // not a revision this manager can read: not served
-		}
-		r.revBook.setHeader(cr.UID, h)
 	}
 	return &ownedRevision{obj: cr, hasConfig: bool(h.Config), data: revisionData{
 		Revision: h.Revision, FirstRendered: h.FirstRendered, ConfigOmitted: h.ConfigOmitted, PluginCount: h.PluginCount,
@@ -433,7 +455,10 @@ func (r *PluginHostReconciler) servePinned(ctx context.Context, rc *hostReconcil
 		host.Status.PinnedRevision = 0
 		return r.revokeWhileFrozen(ctx, rc)
 	}
-	config, ok := pinned.config()
+	config, ok, err := pinned.config(ctx, r.applier.api)
+	if err != nil {
+		return err
+	}
 	if !ok {
 		rc.facts.ConfigReason = v1alpha1.ReasonPinnedRevisionNotFound
 		rc.facts.ConfigMessage = fmt.Sprintf("spec.pinnedRevision %q names revision %d, whose configuration cannot be read", host.Spec.PinnedRevision, pinned.obj.Revision)

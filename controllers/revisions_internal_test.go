@@ -17,6 +17,7 @@ limitations under the License.
 package controllers
 
 import (
+	"context"
 	"encoding/json"
 	"reflect"
 	"slices"
@@ -201,7 +202,10 @@ func TestRevisionHeader(t *testing.T) {
 		}
 		o := &ownedRevision{obj: &appsv1.ControllerRevision{}, hasConfig: bool(h.Config)}
 		o.obj.Data.Raw = raw
-		got, ok := o.config()
+		got, ok, err := o.config(context.Background(), nil) // the data is at hand: no read
+		if err != nil {
+			t.Fatal(err)
+		}
 		if ok != (d.Config != nil) || (ok && got != config) {
 			t.Errorf("config() = %q, %v of %s", got, ok, raw)
 		}

@@ -27,6 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -212,6 +213,12 @@ func stripForCache(in any) (any, error) {
 			delete(a, lastAppliedAnnotation)
 			obj.SetAnnotations(a)
 		}
+	}
+	// A revision's data is a whole config.json (up to 1 MiB), revisionHistoryLimit of them
+	// per host: the manager reads its header once per UID and its config only when pinned,
+	// from the API server (controllers/revisions.go).
+	if cr, ok := in.(*appsv1.ControllerRevision); ok {
+		cr.Data = runtime.RawExtension{}
 	}
 	return in, nil
 }

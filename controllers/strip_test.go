@@ -19,8 +19,10 @@ package controllers
 import (
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -40,6 +42,10 @@ func TestStripForCache(t *testing.T) {
 		if len(o.GetManagedFields()) != 0 || o.GetAnnotations()[lastApplied] != "" || o.GetAnnotations()["keep"] != "me" {
 			t.Errorf("%T: managedFields %v, annotations %v", obj, o.GetManagedFields(), o.GetAnnotations())
 		}
+	}
+	cr := &appsv1.ControllerRevision{Revision: 7, Data: runtime.RawExtension{Raw: []byte(`{"config":"{}"}`)}}
+	if out, err := stripForCache(cr); err != nil || out.(*appsv1.ControllerRevision).Data.Raw != nil || cr.Revision != 7 {
+		t.Errorf("ControllerRevision: data %q, revision %d, %v: the cache keeps no config", cr.Data.Raw, cr.Revision, err)
 	}
 	tomb := cache.DeletedFinalStateUnknown{Key: "ns/x"}
 	if out, err := stripForCache(tomb); err != nil || out != tomb {
