@@ -91,8 +91,9 @@ var reasonReadiness = map[string]readiness{
 	// A pin that names no usable revision waits for someone to fix spec.pinnedRevision.
 	v1alpha1.ReasonPinnedRevisionNotFound: stalled,
 	// A Plugin not applied because its host serves a pinned revision: its spec is not what
-	// runs until someone unpins the host. Not settled: kstatus reads a Ready=False without
-	// Reconciling or Stalled as InProgress, which would wait for ever.
+	// runs until someone unpins the host. Not settled like Disabled (kstatus would read it
+	// Current, as it reads only Reconciling and Stalled): Disabled is the Plugin's own spec,
+	// a pin overrides it from elsewhere, and a health check should say so.
 	v1alpha1.ReasonHostPinned: stalled,
 }
 
