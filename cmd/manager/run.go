@@ -41,6 +41,7 @@ type flags struct {
 	metricsAddr      string
 	metricsSecure    bool
 	probeAddr        string
+	pprofAddr        string
 	leaderElect      bool
 	leaderElectionID string
 	leaderElectionNS string
@@ -58,6 +59,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8443", "address of the metrics endpoint; 0 disables it")
 	fs.BoolVar(&f.metricsSecure, "metrics-secure", true, "serve metrics over HTTPS, authenticating and authorizing each scrape with TokenReview/SubjectAccessReview")
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz; 0 disables them")
+	fs.StringVar(&f.pprofAddr, "pprof-bind-address", "", "address of Go's /debug/pprof endpoints, for profiling the manager; empty (the default) or 0 disables them")
 	fs.BoolVar(&f.leaderElect, "leader-elect", false, "hold a Lease so that one manager replica is active at a time")
 	fs.StringVar(&f.leaderElectionID, "leader-election-id", "plugin-operator.plugins.hotreload.io", "name of the leader-election Lease")
 	fs.StringVar(&f.leaderElectionNS, "leader-election-namespace", "", "namespace of the Lease; empty means the manager pod's namespace")
@@ -154,6 +156,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		Logger:                  logger,
 		Metrics:                 metrics,
 		HealthProbeBindAddress:  f.probeAddr,
+		PprofBindAddress:        f.pprofAddr,
 		LeaderElection:          f.leaderElect,
 		LeaderElectionID:        f.leaderElectionID,
 		LeaderElectionNamespace: f.leaderElectionNS,
