@@ -110,6 +110,19 @@ func (w apiWrites) total(resources ...string) float64 {
 	return sum
 }
 
+// of returns the writes whose resource is in resources.
+func (w apiWrites) of(resources []string) apiWrites {
+	out := apiWrites{}
+	for k, v := range w {
+		_, res, _ := strings.Cut(k, " ")
+		res, _, _ = strings.Cut(res, "/")
+		if slices.Contains(resources, res) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
 func (w apiWrites) String() string {
 	if len(w) == 0 {
 		return "none"

@@ -338,7 +338,7 @@ func scaleRun(b *testing.B, hosts, perHost int) {
 	// The manager's writes: everything the API server counted meanwhile but the Plugins'
 	// creates (the benchmark's). Counted again once the manager is idle: the writes that
 	// follow the last Ready (nothing should) belong to the run too.
-	idle := newIdleProbeOf(b, mgr.metricSum)
+	idle := &idleProbe{sum: mgr.metricSum, depth0: map[string]float64{}} // a process of its own: its queues started empty
 	testutil.Eventually(b, wait, "the manager to be idle", func() error { return idle.idle(b) })
 	writes := readAPIWrites(b).sub(writes0)
 	writes["POST plugins"] -= float64(n)
@@ -390,31 +390,29 @@ func scaleRestart(b *testing.B, old *scaleManager, ns string, c client.WithWatch
 	start := time.Now()
 	mgr := startScaleManager(b, ns)
 	synced := time.Since(start)
-	idle := newIdleProbeOf(b, mgr.metricSum)
+	idle := &idleProbe{sum: mgr.metricSum, depth0: map[string]float64{}}
 	testutil.Eventually(b, 5*time.Minute, "the restarted manager to be idle", func() error { return idle.idle(b) })
 	drained := time.Since(start)
 	writes := readAPIWrites(b).sub(writes0)
 	// The API server's own leases are not the manager's.
-	ours := apiWrites{}
-	for k, v := range writes {
-		_, res, _ := strings.Cut(k, " ")
-		res, _, _ = strings.Cut(res, "/")
-		if slices.Contains(operatorResources, res) {
-			ours[k] = v
-		}
-	}
+	ours := writes.of(operatorResources)
 
 	p := &v1alpha1.Plugin{}
 	if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "p00000"}, p); err != nil {
 		b.Fatal(err)
 	}
-	w, err := c.Watch(context.Background(), &v1alpha1.PluginList{}, client.InNamespace(ns),
-		client.MatchingFieldsSelector{Selector: fields.OneTermEqualSelector("metadata.name", p.Name)},
-		&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: p.ResourceVersion}})
-	if err != nil {
-		b.Fatal(err)
+	watchFrom := func(rv string) watch.Interface {
+		w, err := c.Watch(context.Background(), &v1alpha1.PluginList{}, client.InNamespace(ns),
+			client.MatchingFieldsSelector{Selector: fields.OneTermEqualSelector("metadata.name", p.Name)},
+			&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: rv}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return w
 	}
-	defer w.Stop()
+	rv := p.ResourceVersion
+	w := watchFrom(rv)
+	defer func() { w.Stop() }()
 	patch := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"options":{"increment":424242}}}`))
 	if err := c.Patch(context.Background(), p, patch); err != nil {
 		b.Fatal(err)
@@ -425,12 +423,16 @@ func scaleRestart(b *testing.B, old *scaleManager, ns string, c client.WithWatch
 	for done := false; !done; {
 		select {
 		case ev, ok := <-w.ResultChan():
-			if !ok {
-				b.Fatal("Plugin watch ended")
+			if !ok { // the API server ended the watch: again from the last event
+				w = watchFrom(rv)
+				continue
 			}
-			if q, isPlugin := ev.Object.(*v1alpha1.Plugin); isPlugin && q.Generation == gen && pluginReadyCondition(q) {
-				done = true
+			q, isPlugin := ev.Object.(*v1alpha1.Plugin)
+			if !isPlugin {
+				b.Fatalf("watching the edited Plugin: %v", ev.Object)
 			}
+			rv = q.ResourceVersion
+			done = q.Generation == gen && pluginReadyCondition(q)
 		case <-deadline:
 			b.Fatalf("the edited Plugin was not Ready after %v", wait)
 		}

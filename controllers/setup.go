@@ -67,6 +67,11 @@ type Options struct {
 	MaxConcurrentProbes int
 	// MaxStatusBytes bounds one /status reply; a longer reply is an error, never read whole.
 	MaxStatusBytes int64
+	// RenderPace and MaxRenderPace space the reconciles that Plugin changes bring to a host
+	// (renderPacer): by RenderPace × the hosts reconciled within the last 2 s, at most
+	// MaxRenderPace. RenderPace 0 reconciles at every change.
+	RenderPace    time.Duration
+	MaxRenderPace time.Duration
 	// MaxConcurrentReconciles is the number of workers of the PluginHost controller.
 	MaxConcurrentReconciles int
 	// MaxConcurrentPluginReconciles is the number of workers of the Plugin controller. Its
@@ -94,6 +99,8 @@ func DefaultOptions() Options {
 		StatusTimeout:                 2 * time.Second,
 		MaxConcurrentProbes:           8,
 		MaxStatusBytes:                DefaultMaxStatusBytes,
+		RenderPace:                    defaultRenderPace,
+		MaxRenderPace:                 defaultMaxRenderPace,
 		MaxConcurrentReconciles:       4,
 		MaxConcurrentPluginReconciles: 16,
 		SecretsMountPath:              DefaultSecretsMountPath,
@@ -120,6 +127,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxConcurrentReconciles <= 0 {
 		o.MaxConcurrentReconciles = d.MaxConcurrentReconciles
+	}
+	if o.MaxRenderPace <= 0 {
+		o.MaxRenderPace = d.MaxRenderPace
 	}
 	if o.MaxConcurrentPluginReconciles <= 0 {
 		o.MaxConcurrentPluginReconciles = d.MaxConcurrentPluginReconciles
@@ -258,6 +268,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options) error
 		reader:  reader,
 		poller:  newLongPoller(reader, opts.StatusTimeout, opts.StatusPollInterval),
 		applier: newApplier(mgr.GetClient(), mgr.GetCache(), mgr.GetAPIReader()),
+		pacer:   newRenderPacer(opts.RenderPace, opts.MaxRenderPace),
 	}
 	if err := mgr.Add(hosts.poller); err != nil {
 		return err
@@ -291,7 +302,8 @@ func (r *PluginHostReconciler) setupWithManager(mgr ctrl.Manager) error {
 	}
 	return b.
 		// Spec and label changes only: the Plugin reconciler's status writes are not inputs.
-		Watches(&v1alpha1.Plugin{}, handler.EnqueueRequestsFromMapFunc(r.hostsOfPlugin),
+		// Paced: a burst of Plugin changes costs a few renders of each host (renderPacer).
+		Watches(&v1alpha1.Plugin{}, pacedHandler{inner: handler.EnqueueRequestsFromMapFunc(r.hostsOfPlugin), pacer: r.pacer},
 			builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.hostsOfConfigMap), builder.OnlyMetadata).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.hostsOfSecret), builder.OnlyMetadata).

@@ -90,6 +90,8 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 		}
 		return controllers.ValidateAllowedHostImages(c.AllowedHostImages)
 	})
+	fs.DurationVar(&c.RenderPace, "render-pace", c.RenderPace, "space the reconciles that Plugin changes bring to a PluginHost by this much per host reconciled in the last 2s (merging a burst of changes into few renders); 0 reconciles at every change")
+	fs.DurationVar(&c.MaxRenderPace, "max-render-pace", c.MaxRenderPace, "longest spacing of --render-pace")
 	fs.IntVar(&c.MaxConcurrentReconciles, "max-concurrent-reconciles", c.MaxConcurrentReconciles, "workers of the PluginHost controller")
 	fs.IntVar(&c.MaxConcurrentPluginReconciles, "max-concurrent-plugin-reconciles", c.MaxConcurrentPluginReconciles, "workers of the Plugin controller (status writes only)")
 	c.ManagerNamespace = os.Getenv("POD_NAMESPACE") // the downward API sets it in the manager's pod
@@ -122,6 +124,10 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 		return nil, errors.New("--max-concurrent-probes must be at least 1")
 	case c.MaxStatusBytes < 1:
 		return nil, errors.New("--max-status-bytes must be at least 1")
+	case c.RenderPace < 0:
+		return nil, errors.New("--render-pace must not be negative")
+	case c.MaxRenderPace <= 0:
+		return nil, errors.New("--max-render-pace must be positive")
 	case c.MaxConcurrentReconciles < 1:
 		return nil, errors.New("--max-concurrent-reconciles must be at least 1")
 	case c.MaxConcurrentPluginReconciles < 1:
