@@ -251,8 +251,8 @@ func (r *PluginReconciler) pluginsOfHost(ctx context.Context, o client.Object) [
 	if err != nil || host.Spec.PluginSelector == nil {
 		return reqs // selects nothing
 	}
-	plugins := &v1alpha1.PluginList{}
-	if err := r.List(ctx, plugins, client.InNamespace(host.Namespace), client.MatchingLabelsSelector{Selector: sel}, client.UnsafeDisableDeepCopy); err != nil {
+	plugins, err := selectedPlugins(ctx, r, host, sel, client.UnsafeDisableDeepCopy)
+	if err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Cannot list Plugins")
 		return reqs
 	}

@@ -242,8 +242,8 @@ func (r *PluginHostReconciler) reconcileConfig(ctx context.Context, rc *hostReco
 	if err := r.List(ctx, hosts, client.InNamespace(host.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing PluginHosts: %w", err)
 	}
-	plugins := &v1alpha1.PluginList{}
-	if err := r.List(ctx, plugins, client.InNamespace(host.Namespace), client.MatchingLabelsSelector{Selector: sel}, client.UnsafeDisableDeepCopy); err != nil {
+	plugins, err := selectedPlugins(ctx, r, host, sel, client.UnsafeDisableDeepCopy)
+	if err != nil {
 		return fmt.Errorf("listing Plugins: %w", err)
 	}
 	rc.plugins = make(map[string]*v1alpha1.Plugin, len(plugins.Items))

@@ -19,6 +19,8 @@ package controllers
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -93,15 +95,18 @@ type Options struct {
 // DefaultOptions are the defaults of the manager's flags.
 func DefaultOptions() Options {
 	return Options{
-		DefaultHostImage:              "ghcr.io/hotreload/plugin-operator:dev",
-		PodNudge:                      true,
-		StatusPollInterval:            time.Second,
-		StatusTimeout:                 2 * time.Second,
-		MaxConcurrentProbes:           8,
-		MaxStatusBytes:                DefaultMaxStatusBytes,
-		RenderPace:                    defaultRenderPace,
-		MaxRenderPace:                 defaultMaxRenderPace,
-		MaxConcurrentReconciles:       4,
+		DefaultHostImage:    "ghcr.io/hotreload/plugin-operator:dev",
+		PodNudge:            true,
+		StatusPollInterval:  time.Second,
+		StatusTimeout:       2 * time.Second,
+		MaxConcurrentProbes: 16,
+		MaxStatusBytes:      DefaultMaxStatusBytes,
+		RenderPace:          defaultRenderPace,
+		MaxRenderPace:       defaultMaxRenderPace,
+		// A host's reconcile waits on the API server (a ConfigMap apply, a status patch, a
+		// pod annotation) far more than it computes: at 10,000 Plugins on 100 hosts, 4
+		// workers reconciled each host every 15–25 s under load (BenchmarkScale).
+		MaxConcurrentReconciles:       16,
 		MaxConcurrentPluginReconciles: 16,
 		SecretsMountPath:              DefaultSecretsMountPath,
 		ManagerPodLabels:              map[string]string{"control-plane": "controller-manager"},
@@ -236,7 +241,23 @@ func clientOptions() client.Options {
 const (
 	indexConfigMapRef = "spec.configMapRef.name"
 	indexSecretRef    = "spec.auth.secretRef.name"
+	// indexPluginLabel indexes Plugins by each of their labels, as "key=value": a host's
+	// Plugins are listed through one pair of its matchLabels rather than by matching the
+	// selector against every Plugin of the namespace (selectedPlugins).
+	indexPluginLabel = "metadata.labels"
 )
+
+// selectedPlugins lists from the cache the Plugins of host's namespace that sel (host's
+// selector) selects, through indexPluginLabel when the selector has matchLabels.
+func selectedPlugins(ctx context.Context, c client.Reader, host *v1alpha1.PluginHost, sel labels.Selector, opts ...client.ListOption) (*v1alpha1.PluginList, error) {
+	opts = append(opts, client.InNamespace(host.Namespace), client.MatchingLabelsSelector{Selector: sel})
+	if ps := host.Spec.PluginSelector; ps != nil && len(ps.MatchLabels) > 0 {
+		k := slices.Min(slices.Collect(maps.Keys(ps.MatchLabels)))
+		opts = append(opts, client.MatchingFields{indexPluginLabel: k + "=" + ps.MatchLabels[k]})
+	}
+	plugins := &v1alpha1.PluginList{}
+	return plugins, c.List(ctx, plugins, opts...)
+}
 
 // setupControllers registers the field indexes and both reconcilers with mgr.
 func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options) error {
@@ -258,6 +279,15 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options) error
 			return []string{name}
 		}
 		return nil
+	}); err != nil {
+		return err
+	}
+	if err := idx.IndexField(ctx, &v1alpha1.Plugin{}, indexPluginLabel, func(o client.Object) []string {
+		out := make([]string, 0, len(o.GetLabels()))
+		for k, v := range o.GetLabels() {
+			out = append(out, k+"="+v)
+		}
+		return out
 	}); err != nil {
 		return err
 	}
