@@ -122,6 +122,10 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 5s in make test; try F
 bench: build setup-envtest ## Run benchmarks and load measurements; writes docs/performance.md.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh $(K8S_VERSION) $(K8S_BIN_DIR) $(SETUP_ENVTEST))" hack/bench.sh
 
+.PHONY: bench-scale
+bench-scale: setup-envtest ## Scale benchmark (tens of minutes): the real manager with 1k/10, 5k/50, 10k/100, 20k/200 Plugins/hosts (SCALE_SIZES=10000/100 for one) on envtest, with the API server's floor; writes its section of docs/performance.md.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh $(K8S_VERSION) $(K8S_BIN_DIR) $(SETUP_ENVTEST))" go run ./hack/benchreport -only scale
+
 ##@ Demo
 
 .PHONY: demo

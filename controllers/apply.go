@@ -19,6 +19,7 @@ package controllers
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,7 +49,11 @@ import (
 // and the object in the cache still has the resourceVersion that apply returned, nobody has
 // changed the object since and the apply would be a no-op. Any other write (a user's edit, a
 // controller's status update, a deletion) changes the resourceVersion, and the next
-// reconcile applies again. The memory is lost on restart, which only costs one apply.
+// reconcile applies again — unless the live object still holds what the apply would write
+// (appliedUnchanged): every apply records the digest of its content in the child's
+// appliedHashAnnotation, so a restarted manager, or a reconcile after another writer touched
+// only fields the operator does not render (a Deployment's status), finds the child as it
+// would leave it and writes nothing.
 type applier struct {
 	client client.Client
 	// cache reads objects from the manager's informers, metadata-only ones included.
@@ -114,7 +119,7 @@ func (a *applier) apply(ctx context.Context, obj client.Object) error {
 		return err
 	}
 	hash, key := sha256.Sum256(data), applyKey(obj)
-	if a.unchanged(ctx, obj, key, hash) {
+	if a.unchanged(ctx, obj, key, hash) || a.appliedUnchanged(ctx, obj, u, key, hash) {
 		return nil
 	}
 	kind := obj.GetObjectKind().GroupVersionKind().Kind
@@ -141,6 +146,12 @@ func (a *applier) apply(ctx context.Context, obj client.Object) error {
 	}
 	applied := &unstructured.Unstructured{Object: u}
 	applied.SetUID(uid)
+	ann := applied.GetAnnotations()
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann[appliedHashAnnotation] = hex.EncodeToString(hash[:])
+	applied.SetAnnotations(ann)
 	ac := client.ApplyConfigurationFromUnstructured(applied)
 	if err := a.client.Apply(ctx, ac, client.FieldOwner(v1alpha1.FieldOwner), client.ForceOwnership); err != nil {
 		if replaced(err) {
@@ -218,6 +229,83 @@ func (a *applier) unchanged(ctx context.Context, obj client.Object, key string, 
 		return false
 	}
 	return live.GetResourceVersion() == last.resourceVersion
+}
+
+// appliedHashAnnotation holds, on every child, the SHA-256 of the content the operator last
+// applied to it (the rendered object without status, before this annotation is added).
+const appliedHashAnnotation = "plugins.hotreload.io/applied-hash"
+
+// appliedUnchanged reports whether applying u (rendered content of digest hash) would change
+// nothing: the live object carries hash in appliedHashAnnotation, so the operator's last
+// apply wrote this same content and owns no field it does not render now, and every field
+// u sets has that value in the live object, so nobody changed one since. The kinds cached as
+// metadata only (ConfigMaps, Secrets) are read from the API server for that, once their
+// cached annotation matches. It remembers the live resourceVersion, as an apply would.
+func (a *applier) appliedUnchanged(ctx context.Context, obj client.Object, u map[string]any, key string, hash [sha256.Size]byte) bool {
+	want := hex.EncodeToString(hash[:])
+	live := cachedObject(obj)
+	if err := a.cache.Get(ctx, client.ObjectKeyFromObject(obj), live); err != nil || live.GetAnnotations()[appliedHashAnnotation] != want {
+		return false
+	}
+	a.mu.Lock()
+	uid, checked := a.uids[key]
+	a.mu.Unlock()
+	if !checked || uid == "" || live.GetUID() != uid {
+		return false
+	}
+	if _, metadataOnly := live.(*metav1.PartialObjectMetadata); metadataOnly {
+		full := &unstructured.Unstructured{}
+		full.SetGroupVersionKind(obj.GetObjectKind().GroupVersionKind())
+		if err := a.api.Get(ctx, client.ObjectKeyFromObject(obj), full); err != nil || full.GetUID() != uid {
+			return false
+		}
+		if !subsetOf(u, full.Object) {
+			return false
+		}
+		live = full
+	} else {
+		have, err := runtime.DefaultUnstructuredConverter.ToUnstructured(live)
+		if err != nil || !subsetOf(u, have) {
+			return false
+		}
+	}
+	a.mu.Lock()
+	a.last[key] = appliedState{hash: hash, resourceVersion: live.GetResourceVersion()}
+	a.mu.Unlock()
+	return true
+}
+
+// subsetOf reports whether every field of want has the same value in have: maps key by key,
+// lists element by element (of the same length), other values equal. Typed objects converted
+// to unstructured give the same forms (int64, canonical quantities) on both sides.
+func subsetOf(want, have any) bool {
+	switch w := want.(type) {
+	case map[string]any:
+		h, ok := have.(map[string]any)
+		if !ok {
+			return false
+		}
+		for k, v := range w {
+			hv, ok := h[k]
+			if !ok || !subsetOf(v, hv) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		h, ok := have.([]any)
+		if !ok || len(h) != len(w) {
+			return false
+		}
+		for i := range w {
+			if !subsetOf(w[i], h[i]) {
+				return false
+			}
+		}
+		return true
+	default:
+		return reflect.DeepEqual(want, have)
+	}
 }
 
 // forget drops what the applier remembers of the children of host, a deleted PluginHost

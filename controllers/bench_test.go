@@ -32,7 +32,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
@@ -42,6 +41,7 @@ import (
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 	"github.com/hotreload/plugin-operator/controllers"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 // fastClient is a client without client-side rate limiting, for creating many objects.
@@ -141,58 +141,159 @@ func benchOptions() (o controllers.Options) {
 	return o
 }
 
-// BenchmarkScale runs the real manager binary against envtest with 10 PluginHosts, each with
-// a real pluginhost pod (kubeletsim), then creates 1,000 Plugins (100 per host) and measures
-// the time until every Plugin is Ready (applied by its pod and served), and the manager
-// process's resident memory (peak and final).
+// BenchmarkScale runs the real manager binary against envtest with PluginHosts each served
+// by a real pluginhost process (kubeletsim), creates Plugins spread evenly over them with 16
+// writers, and measures the time until every Plugin is Ready (applied by its pod and served),
+// the manager's CPU and resident memory, and the writes the API server counted. Each size
+// first measures, in the same run and without a manager, the floor: what the API server
+// alone needs to create the Plugins and write one status update to each with 16 writers.
+// Then, unless SCALE_RESTART=0, it restarts the manager over the converged Plugins and
+// counts what the new one writes until idle, and how soon it acts on an edit.
 //
 //	go test ./controllers/ -run '^$' -bench Scale -benchtime 1x
+//	SCALE_SIZES=1000/10,10000/100 go test ./controllers/ -run '^$' -bench Scale -benchtime 1x -timeout 60m
 //
-// SCALE_DEBUG=1 logs progress every second and the manager's reconcile and client metrics.
+// SCALE_SIZES are plugins/hosts pairs (default 1000/10); make bench-scale runs the curve.
+// SCALE_DEBUG=1 logs progress every second and the manager's reconcile and client metrics;
+// SCALE_PPROF=host:port serves the manager's /debug/pprof there.
 func BenchmarkScale(b *testing.B) {
 	needEnv(b)
-	const hosts, perHost = 10, 100
-	for range b.N {
-		scaleRun(b, hosts, perHost)
+	for _, sz := range scaleSizes(b) {
+		b.Run(fmt.Sprintf("plugins=%d,hosts=%d", sz[0], sz[1]), func(b *testing.B) {
+			for range b.N {
+				scaleRun(b, sz[1], sz[0]/sz[1])
+			}
+		})
 	}
+}
+
+// scaleSizes parses SCALE_SIZES: comma-separated plugins/hosts pairs.
+func scaleSizes(b *testing.B) [][2]int {
+	spec := os.Getenv("SCALE_SIZES")
+	if spec == "" {
+		spec = "1000/10"
+	}
+	var out [][2]int
+	for _, f := range strings.Split(spec, ",") {
+		p, h, ok := strings.Cut(strings.TrimSpace(f), "/")
+		plugins, err1 := strconv.Atoi(p)
+		hosts, err2 := strconv.Atoi(h)
+		if !ok || err1 != nil || err2 != nil || hosts < 1 || plugins < hosts || plugins%hosts != 0 {
+			b.Fatalf("SCALE_SIZES: %q is not plugins/hosts with plugins a multiple of hosts", f)
+		}
+		out = append(out, [2]int{plugins, hosts})
+	}
+	return out
+}
+
+// scaleFloor creates n Plugins in a namespace of their own with 16 writers, each writing
+// one status update (conditions as the manager writes them) right after its create, with
+// no manager running, and returns how long that took.
+func scaleFloor(b *testing.B, n int) time.Duration {
+	ns := newNamespace(b)
+	c := fastClient(b)
+	ctx := context.Background()
+	start := time.Now()
+	var wg sync.WaitGroup
+	work := make(chan *v1alpha1.Plugin)
+	for range 16 {
+		wg.Go(func() {
+			for p := range work {
+				if err := c.Create(ctx, p); err != nil {
+					b.Error(err)
+					continue
+				}
+				before := p.DeepCopy()
+				now := metav1.Now()
+				p.Status.ObservedGeneration, p.Status.Host = p.Generation, "floor"
+				p.Status.URL = "http://floor." + ns + ".svc:8080/plugins/" + p.Name
+				p.Status.AppliedRevision = "0123456789abcdef"
+				for _, typ := range []string{v1alpha1.ConditionAccepted, v1alpha1.ConditionApplied, v1alpha1.ConditionReady} {
+					p.Status.Conditions = append(p.Status.Conditions, metav1.Condition{Type: typ, Status: metav1.ConditionTrue,
+						ObservedGeneration: p.Generation, LastTransitionTime: now, Reason: "Floor", Message: "Written by the floor of BenchmarkScale"})
+				}
+				if err := c.Status().Patch(ctx, p, client.MergeFrom(before)); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	}
+	for i := range n {
+		work <- newPlugin(ns, fmt.Sprintf("p%05d", i), "floor", int32(i))
+	}
+	close(work)
+	wg.Wait()
+	return time.Since(start)
+}
+
+// scaleManager is the manager binary of BenchmarkScale, with its metrics served over HTTP.
+type scaleManager struct {
+	cmd *exec.Cmd
+	*clusterManager
+}
+
+func startScaleManager(b *testing.B, ns string) *scaleManager {
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(b))
+	probe := fmt.Sprintf("127.0.0.1:%d", freePort(b))
+	args := []string{"--kubeconfig=" + env.Kubeconfig, "--watch-namespaces=" + ns,
+		"--metrics-bind-address=" + metricsAddr, "--metrics-secure=false", "--health-probe-bind-address=" + probe, "--zap-log-level=error"}
+	if addr := os.Getenv("SCALE_PPROF"); addr != "" {
+		args = append(args, "--pprof-bind-address="+addr)
+	}
+	cmd := exec.Command(managerBin, args...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	m := &scaleManager{cmd: cmd, clusterManager: &clusterManager{cmd: cmd, metricsAddr: metricsAddr}}
+	var once sync.Once
+	m.stop = func() { once.Do(func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }) }
+	b.Cleanup(m.stop)
+	testutil.Eventually(b, wait, "the manager's /readyz", func() error {
+		resp, err := http.Get("http://" + probe + "/readyz")
+		if err != nil {
+			return err
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/readyz: %s", resp.Status)
+		}
+		return nil
+	})
+	return m
 }
 
 func scaleRun(b *testing.B, hosts, perHost int) {
 	b.StopTimer()
+	n := hosts * perHost
+	floor := scaleFloor(b, n)
+	b.Logf("floor: %d Plugins created and one status update each, 16 writers, no manager: %v (load %s)", n, floor.Round(time.Millisecond), loadavg())
+
 	ns := newNamespace(b)
 	c := fastClient(b)
 	ctx := context.Background()
-
-	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(b))
-	mgr := exec.Command(managerBin, "--kubeconfig="+env.Kubeconfig, "--watch-namespaces="+ns,
-		"--metrics-bind-address="+metricsAddr, "--metrics-secure=false", "--health-probe-bind-address=0", "--zap-log-level=error")
-	mgr.Stderr = os.Stderr
-	if err := mgr.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = mgr.Process.Signal(os.Interrupt); _ = mgr.Wait() }()
+	mgr := startScaleManager(b, ns)
+	pid := mgr.cmd.Process.Pid
 
 	for h := range hosts {
-		create(b, newHost(ns, fmt.Sprintf("h%02d", h), fmt.Sprintf("h%02d", h))) // pollInterval 250ms by default
+		create(b, newHost(ns, fmt.Sprintf("h%03d", h), fmt.Sprintf("h%03d", h))) // pollInterval 250ms by default
 	}
 	for h := range hosts {
-		name := fmt.Sprintf("h%02d", h)
+		name := fmt.Sprintf("h%03d", h)
 		configMapData(b, ns, name, contains(`"plugins"`))
 		startPod(b, ns, name, name+"-0")
 	}
 	for h := range hosts {
-		hostCondition(b, ns, fmt.Sprintf("h%02d", h), v1alpha1.ConditionProgressing, metav1.ConditionFalse, v1alpha1.ReasonRolledOut)
+		hostCondition(b, ns, fmt.Sprintf("h%03d", h), v1alpha1.ConditionProgressing, metav1.ConditionFalse, v1alpha1.ReasonRolledOut)
 	}
-	baseRSS, _ := procMemory(mgr.Process.Pid)
-	baseCPU := procCPU(mgr.Process.Pid)
+	baseRSS, _ := procMemory(pid)
+	baseCPU := procCPU(pid)
 
-	// Plugins are followed with a watch: listing 1,000 objects several times a second would
-	// load the API server more than the operator does.
-	w, err := c.Watch(ctx, &v1alpha1.PluginList{}, client.InNamespace(ns))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer w.Stop()
+	// Plugins are followed with a watch, counted per event: listing 10,000 objects several
+	// times a second would load the API server more than the operator does.
+	ready := newReadyCounter(b, c, ns)
+	defer ready.stop()
+	writes0 := readAPIWrites(b)
 
 	b.StartTimer()
 	start := time.Now()
@@ -207,51 +308,45 @@ func scaleRun(b *testing.B, hosts, perHost int) {
 			}
 		})
 	}
-	for i := range hosts * perHost {
+	for i := range n {
 		h := i % hosts
-		work <- newPlugin(ns, fmt.Sprintf("p%04d", i), fmt.Sprintf("h%02d", h), int32(i))
+		work <- newPlugin(ns, fmt.Sprintf("p%05d", i), fmt.Sprintf("h%03d", h), int32(i))
 	}
 	close(work)
 	wg.Wait()
 	created := time.Since(start)
 
-	ready := map[string]bool{}
-	timeout := time.After(5 * time.Minute)
+	timeout := time.After(15 * time.Minute)
 	progress := time.NewTicker(time.Second)
 	defer progress.Stop()
-	n := 0
-	for n < hosts*perHost {
+	for ready.n < n {
 		select {
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				b.Fatal("Plugin watch ended")
-			}
-			p, isPlugin := ev.Object.(*v1alpha1.Plugin)
-			if !isPlugin {
-				continue
-			}
-			cnd := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionReady)
-			ready[p.Name] = cnd != nil && cnd.Status == metav1.ConditionTrue && cnd.ObservedGeneration == p.Generation
-			n = 0
-			for _, r := range ready {
-				if r {
-					n++
-				}
-			}
+		case ev, ok := <-ready.w.ResultChan():
+			ready.handle(b, ev, ok)
 		case <-progress.C:
 			if os.Getenv("SCALE_DEBUG") != "" {
-				b.Logf("%6.2fs: %d Plugins seen, %d Ready", time.Since(start).Seconds(), len(ready), n)
+				b.Logf("%6.2fs: %d Plugins seen, %d Ready", time.Since(start).Seconds(), len(ready.ready), ready.n)
 			}
 		case <-timeout:
-			b.Fatalf("not every Plugin Ready after %v", time.Since(start))
+			b.Fatalf("not every Plugin Ready after %v: %d of %d", time.Since(start), ready.n, n)
 		}
 	}
 	converged := time.Since(start)
 	b.StopTimer()
-	rss, peak := procMemory(mgr.Process.Pid)
-	cpu := procCPU(mgr.Process.Pid) - baseCPU
+	rss, peak := procMemory(pid)
+	cpu := procCPU(pid) - baseCPU
+	// The manager's writes: everything the API server counted meanwhile but the Plugins'
+	// creates (the benchmark's). Counted again once the manager is idle: the writes that
+	// follow the last Ready (nothing should) belong to the run too.
+	idle := &idleProbe{sum: mgr.metricSum, depth0: map[string]float64{}} // a process of its own: its queues started empty
+	testutil.Eventually(b, wait, "the manager to be idle", func() error { return idle.idle(b) })
+	writes := readAPIWrites(b).sub(writes0)
+	writes["POST plugins"] -= float64(n)
+	if writes["POST plugins"] == 0 {
+		delete(writes, "POST plugins")
+	}
 	if os.Getenv("SCALE_DEBUG") != "" {
-		if resp, err := http.Get("http://" + metricsAddr + "/metrics"); err == nil {
+		if resp, err := http.Get("http://" + mgr.metricsAddr + "/metrics"); err == nil {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			for _, l := range strings.Split(string(body), "\n") {
@@ -264,14 +359,100 @@ func scaleRun(b *testing.B, hosts, perHost int) {
 		}
 	}
 	b.ReportMetric(converged.Seconds(), "converge-s")
+	b.ReportMetric(floor.Seconds(), "floor-s")
+	b.ReportMetric(converged.Seconds()/floor.Seconds(), "floor-ratio")
 	b.ReportMetric((converged - created).Seconds(), "after-last-create-s")
 	b.ReportMetric(created.Seconds(), "create-s")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-rss-MiB")
 	b.ReportMetric(float64(rss)/(1<<20), "rss-MiB")
 	b.ReportMetric(cpu.Seconds(), "manager-cpu-s")
-	b.Logf("%d Plugins on %d hosts: created in %v, all Ready %v after the first create (%v after the last); manager CPU %v, RSS %.1f MiB before, %.1f MiB after (peak %.1f MiB)",
-		hosts*perHost, hosts, created.Round(time.Millisecond), converged.Round(time.Millisecond), (converged - created).Round(time.Millisecond),
-		cpu.Round(time.Millisecond), float64(baseRSS)/(1<<20), float64(rss)/(1<<20), float64(peak)/(1<<20))
+	b.ReportMetric(writes.total(), "writes")
+	for k, v := range writes {
+		b.ReportMetric(v, "writes:"+strings.ReplaceAll(k, " ", ":"))
+	}
+	b.Logf("%d Plugins on %d hosts: created in %v, all Ready %v after the first create (%v after the last) = %.2f× the floor of %v; manager CPU %v, RSS %.1f MiB before, %.1f MiB after (peak %.1f MiB); %d watch restarts; load %s",
+		n, hosts, created.Round(time.Millisecond), converged.Round(time.Millisecond), (converged - created).Round(time.Millisecond),
+		converged.Seconds()/floor.Seconds(), floor.Round(time.Millisecond),
+		cpu.Round(time.Millisecond), float64(baseRSS)/(1<<20), float64(rss)/(1<<20), float64(peak)/(1<<20), ready.rewatches, loadavg())
+	b.Logf("API writes during the run, as the API server counts them (the Plugins' creates taken out): %.0f: %s", writes.total(), writes)
+
+	if os.Getenv("SCALE_RESTART") != "0" {
+		scaleRestart(b, mgr, ns, c)
+	}
+}
+
+// scaleRestart stops the manager over the converged Plugins, starts a new one, waits until
+// it is idle (every startup reconcile done) and counts the writes the API server saw
+// meanwhile; then edits one Plugin and times Plugin edit → Ready.
+func scaleRestart(b *testing.B, old *scaleManager, ns string, c client.WithWatch) {
+	old.stop()
+	writes0 := readAPIWrites(b)
+	start := time.Now()
+	mgr := startScaleManager(b, ns)
+	synced := time.Since(start)
+	idle := &idleProbe{sum: mgr.metricSum, depth0: map[string]float64{}}
+	testutil.Eventually(b, 5*time.Minute, "the restarted manager to be idle", func() error { return idle.idle(b) })
+	drained := time.Since(start)
+	writes := readAPIWrites(b).sub(writes0)
+	// The API server's own leases are not the manager's.
+	ours := writes.of(operatorResources)
+
+	p := &v1alpha1.Plugin{}
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "p00000"}, p); err != nil {
+		b.Fatal(err)
+	}
+	watchFrom := func(rv string) watch.Interface {
+		w, err := c.Watch(context.Background(), &v1alpha1.PluginList{}, client.InNamespace(ns),
+			client.MatchingFieldsSelector{Selector: fields.OneTermEqualSelector("metadata.name", p.Name)},
+			&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: rv}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return w
+	}
+	rv := p.ResourceVersion
+	w := watchFrom(rv)
+	defer func() { w.Stop() }()
+	patch := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"options":{"increment":424242}}}`))
+	if err := c.Patch(context.Background(), p, patch); err != nil {
+		b.Fatal(err)
+	}
+	edited := time.Now()
+	gen := p.Generation
+	deadline := time.After(wait)
+	for done := false; !done; {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok { // the API server ended the watch: again from the last event
+				w = watchFrom(rv)
+				continue
+			}
+			q, isPlugin := ev.Object.(*v1alpha1.Plugin)
+			if !isPlugin {
+				b.Fatalf("watching the edited Plugin: %v", ev.Object)
+			}
+			rv = q.ResourceVersion
+			done = q.Generation == gen && pluginReadyCondition(q)
+		case <-deadline:
+			b.Fatalf("the edited Plugin was not Ready after %v", wait)
+		}
+	}
+	editReady := time.Since(edited)
+	b.ReportMetric(ours.total(), "restart-writes")
+	b.ReportMetric(drained.Seconds(), "restart-idle-s")
+	b.ReportMetric(ms(editReady), "restart-edit-ready-ms")
+	b.Logf("restart: caches synced %v after the start, idle after %v, writing %.0f (%s); then Plugin edit → Ready %v; load %s",
+		synced.Round(time.Millisecond), drained.Round(time.Millisecond), ours.total(), ours, editReady.Round(time.Millisecond), loadavg())
+}
+
+// loadavg is the machine's load average (/proc/loadavg: 1, 5 and 15 min).
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
 }
 
 // procMemory reads VmRSS and VmHWM (peak RSS) of a process, in bytes.

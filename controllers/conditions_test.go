@@ -381,7 +381,15 @@ func TestPluginsAffected(t *testing.T) {
 			h.Status.Plugins = append(h.Status.Plugins, v1alpha1.SelectedPluginStatus{Name: "c", Reason: v1alpha1.ReasonInvalidSpec})
 		}, changed: []string{"c"}},
 		{name: "an entry goes", mutate: func(h *v1alpha1.PluginHost) { h.Status.Plugins = h.Status.Plugins[:1] }, changed: []string{"b"}},
-		{name: "new desired revision", mutate: func(h *v1alpha1.PluginHost) { h.Status.ConfigRevision = revB }, all: true},
+		// The entries still name the previous revision: not yet in the desired one.
+		{name: "new desired revision", mutate: func(h *v1alpha1.PluginHost) { h.Status.ConfigRevision = revB }, changed: []string{"a", "b"}},
+		{name: "a revision that changes one Plugin, rolled out", mutate: func(h *v1alpha1.PluginHost) {
+			h.Status.ConfigRevision, h.Status.AppliedRevision, h.Status.Pods[0].AppliedRevision = revB, revB, revB
+			for i := range h.Status.Plugins {
+				h.Status.Plugins[i].Revision = revB
+			}
+			h.Status.Plugins[1].Generation, h.Status.Plugins[1].AppliedGeneration = 2, 2
+		}, changed: []string{"b"}},
 		{name: "rolled out", mutate: func(h *v1alpha1.PluginHost) { h.Status.AppliedRevision = revB }, all: true},
 		{name: "pod readiness", mutate: func(h *v1alpha1.PluginHost) { h.Status.Pods[0].Ready = false }, all: true},
 		{name: "pod refused", mutate: func(h *v1alpha1.PluginHost) { h.Status.Pods[0].LastReloadError = "x" }, all: true},

@@ -45,8 +45,10 @@ type ManagerOptions struct {
 	Metrics metricsserver.Options
 	// HealthProbeBindAddress serves /healthz and /readyz; "0" disables them.
 	HealthProbeBindAddress string
-	LeaderElection         bool
-	LeaderElectionID       string
+	// PprofBindAddress serves Go's /debug/pprof endpoints; "" or "0" disables them.
+	PprofBindAddress string
+	LeaderElection   bool
+	LeaderElectionID string
 	// LeaderElectionNamespace is the Lease's namespace; empty means the pod's namespace.
 	LeaderElectionNamespace string
 	// WatchNamespaces restricts the cache to these namespaces; empty watches all.
@@ -86,6 +88,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, o ManagerOptions) (ctrl.M
 		Logger:                        o.Logger,
 		Metrics:                       o.Metrics,
 		HealthProbeBindAddress:        o.HealthProbeBindAddress,
+		PprofBindAddress:              o.PprofBindAddress,
 		LeaderElection:                o.LeaderElection,
 		LeaderElectionID:              o.LeaderElectionID,
 		LeaderElectionNamespace:       o.LeaderElectionNamespace,

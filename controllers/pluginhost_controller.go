@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -54,9 +55,12 @@ type PluginHostReconciler struct {
 	reader  *statusReader
 	poller  *longPoller
 	applier *applier
+	pacer   *renderPacer
 	clock   rolloutClock
 	revKeys revisionKeys
 	revBook revisionBook
+	// looked are the hosts this process has reconciled since it started (see patchStatus).
+	looked sync.Map
 }
 
 // afterOwnershipCheck, nil but in tests, runs between the ownership check and the writes
@@ -104,6 +108,8 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			r.revKeys.forget(req.NamespacedName)
 			r.revBook.forget(req.NamespacedName)
 			r.poller.forget(req.NamespacedName)
+			r.looked.Delete(req.NamespacedName)
+			r.pacer.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -111,6 +117,7 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		r.poller.forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
+	r.pacer.started(req.NamespacedName, time.Now())
 	// The pods that await the desired revision are long-polled until the next reconcile
 	// (none if this one ends early: its retry decides again).
 	polled := false
@@ -240,8 +247,8 @@ func (r *PluginHostReconciler) reconcileConfig(ctx context.Context, rc *hostReco
 	if err := r.List(ctx, hosts, client.InNamespace(host.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing PluginHosts: %w", err)
 	}
-	plugins := &v1alpha1.PluginList{}
-	if err := r.List(ctx, plugins, client.InNamespace(host.Namespace), client.MatchingLabelsSelector{Selector: sel}, client.UnsafeDisableDeepCopy); err != nil {
+	plugins, err := selectedPlugins(ctx, r, host, sel, client.UnsafeDisableDeepCopy)
+	if err != nil {
 		return fmt.Errorf("listing Plugins: %w", err)
 	}
 	rc.plugins = make(map[string]*v1alpha1.Plugin, len(plugins.Items))
@@ -704,15 +711,33 @@ func deploymentAvailable(d *appsv1.Deployment) bool {
 	return false
 }
 
-// patchStatus writes the status once, when it changed.
+// patchStatus writes the status once, when it changed. A manager's first reconcile of a host
+// writes nothing when only the pods' lastChecked moved: a restarted manager finds a
+// converged host as it was, and rewriting the status of every host would be work (and, for
+// the Plugin reconciler, events) that changes nothing. Later reads refresh lastChecked.
 func (r *PluginHostReconciler) patchStatus(ctx context.Context, rc *hostReconcile) error {
 	if equality.Semantic.DeepEqual(rc.before.Status, rc.host.Status) {
+		return nil
+	}
+	if _, seen := r.looked.LoadOrStore(client.ObjectKeyFromObject(rc.host), struct{}{}); !seen && onlyLastCheckedMoved(&rc.before.Status, &rc.host.Status) {
 		return nil
 	}
 	if err := r.Status().Patch(ctx, rc.host, client.MergeFrom(rc.before), client.FieldOwner(v1alpha1.FieldOwner)); err != nil {
 		return client.IgnoreNotFound(fmt.Errorf("patching PluginHost status: %w", err))
 	}
 	return nil
+}
+
+// onlyLastCheckedMoved reports whether two statuses differ in the pods' lastChecked only.
+func onlyLastCheckedMoved(before, after *v1alpha1.PluginHostStatus) bool {
+	if len(before.Pods) != len(after.Pods) {
+		return false
+	}
+	a := after.DeepCopy()
+	for i := range a.Pods {
+		a.Pods[i].LastChecked = before.Pods[i].LastChecked
+	}
+	return equality.Semantic.DeepEqual(*before, *a)
 }
 
 // recordEvents records the transitions of this reconcile: Plugins newly left out, pods that

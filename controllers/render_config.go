@@ -22,6 +22,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,11 +40,56 @@ func hostSelector(host *v1alpha1.PluginHost) (labels.Selector, error) {
 	if host.Spec.PluginSelector == nil {
 		return labels.Nothing(), nil
 	}
-	sel, err := metav1.LabelSelectorAsSelector(host.Spec.PluginSelector)
-	if err != nil {
-		return nil, fmt.Errorf("spec.pluginSelector: %w", err)
+	return selectors.get(host.Spec.PluginSelector)
+}
+
+// selectorCache holds parsed pluginSelectors by the address of their LabelSelector, with a
+// copy to check that it still says the same. A render asks for the owner of each of its
+// Plugins among every host of the namespace, and the Plugin reconciler for the hosts of its
+// Plugin: parsing each selector each time made the work grow with Plugins × hosts per
+// render. The cached objects' selectors keep their address for as long as the object does.
+type selectorCache struct {
+	mu sync.Mutex
+	m  map[*metav1.LabelSelector]parsedSelector
+}
+
+type parsedSelector struct {
+	spec metav1.LabelSelector
+	sel  labels.Selector
+	err  error
+}
+
+// maxCachedSelectors bounds selectorCache; beyond it, it starts again empty (each deep copy
+// of a host brings a new address).
+const maxCachedSelectors = 4096
+
+var selectors = &selectorCache{m: map[*metav1.LabelSelector]parsedSelector{}}
+
+func (c *selectorCache) get(ls *metav1.LabelSelector) (labels.Selector, error) {
+	c.mu.Lock()
+	p, ok := c.m[ls]
+	c.mu.Unlock()
+	if ok && sameSelector(&p.spec, ls) {
+		return p.sel, p.err
 	}
-	return sel, nil
+	sel, err := metav1.LabelSelectorAsSelector(ls)
+	if err != nil {
+		err = fmt.Errorf("spec.pluginSelector: %w", err)
+	}
+	c.mu.Lock()
+	if len(c.m) >= maxCachedSelectors {
+		clear(c.m)
+	}
+	c.m[ls] = parsedSelector{spec: *ls.DeepCopy(), sel: sel, err: err}
+	c.mu.Unlock()
+	return sel, err
+}
+
+func sameSelector(a, b *metav1.LabelSelector) bool {
+	return maps.Equal(a.MatchLabels, b.MatchLabels) && slices.EqualFunc(a.MatchExpressions, b.MatchExpressions,
+		func(x, y metav1.LabelSelectorRequirement) bool {
+			return x.Key == y.Key && x.Operator == y.Operator && slices.Equal(x.Values, y.Values)
+		})
 }
 
 // selects reports whether host selects a Plugin with these labels. An invalid selector
@@ -82,6 +128,23 @@ func selectingHosts(hosts []v1alpha1.PluginHost, pluginLabels map[string]string)
 		return 0
 	})
 	return out
+}
+
+// ownerOf returns the name of the PluginHost that runs a Plugin with these labels (the
+// oldest that selects it), or "", remembering it by label set in memo: the Plugins of one
+// host mostly share their labels, so a render asks the hosts once per label set, not once
+// per Plugin.
+func ownerOf(memo map[string]string, hosts []v1alpha1.PluginHost, pluginLabels map[string]string) string {
+	key := labels.Set(pluginLabels).String() // sorted, so one key per set
+	if owner, ok := memo[key]; ok {
+		return owner
+	}
+	owner := ""
+	if owners := selectingHosts(hosts, pluginLabels); len(owners) > 0 {
+		owner = owners[0].Name
+	}
+	memo[key] = owner
+	return owner
 }
 
 // configInputs is everything a host's configuration depends on, read by the reconciler.
@@ -159,6 +222,7 @@ func evaluatePlugins(in configInputs) evaluation {
 	ev := evaluation{Credentials: map[string][]byte{}, Plugins: make([]v1alpha1.SelectedPluginStatus, 0, len(plugins)), Unlisted: unlisted}
 	// The Plugins the host would run, admitted by admit once all are judged.
 	var candidates []candidate
+	owners := map[string]string{}
 	for i := range plugins {
 		p := &plugins[i]
 		entry := v1alpha1.SelectedPluginStatus{Name: p.Name, UID: p.UID, Generation: p.Generation}
@@ -176,10 +240,10 @@ func evaluatePlugins(in configInputs) evaluation {
 			errs = validatePlugin(&converted, in.Types)
 		}
 		creds := map[string][]byte{}
-		switch owners := selectingHosts(in.Hosts, p.Labels); {
-		case len(owners) > 0 && owners[0].Name != in.Host.Name:
+		switch owner := ownerOf(owners, in.Hosts, p.Labels); {
+		case owner != "" && owner != in.Host.Name:
 			reject(v1alpha1.ReasonNameConflict,
-				"PluginHost %q also selects this Plugin and runs it, being older: a Plugin runs on one PluginHost only", owners[0].Name)
+				"PluginHost %q also selects this Plugin and runs it, being older: a Plugin runs on one PluginHost only", owner)
 		case userNames[p.Name]:
 			ref := in.Host.Spec.ConfigMapRef
 			reject(v1alpha1.ReasonNameConflict,

@@ -41,6 +41,7 @@ type flags struct {
 	metricsAddr      string
 	metricsSecure    bool
 	probeAddr        string
+	pprofAddr        string
 	leaderElect      bool
 	leaderElectionID string
 	leaderElectionNS string
@@ -58,6 +59,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8443", "address of the metrics endpoint; 0 disables it")
 	fs.BoolVar(&f.metricsSecure, "metrics-secure", true, "serve metrics over HTTPS, authenticating and authorizing each scrape with TokenReview/SubjectAccessReview")
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz; 0 disables them")
+	fs.StringVar(&f.pprofAddr, "pprof-bind-address", "", "address of Go's /debug/pprof endpoints, for profiling the manager; empty (the default) or 0 disables them")
 	fs.BoolVar(&f.leaderElect, "leader-elect", false, "hold a Lease so that one manager replica is active at a time")
 	fs.StringVar(&f.leaderElectionID, "leader-election-id", "plugin-operator.plugins.hotreload.io", "name of the leader-election Lease")
 	fs.StringVar(&f.leaderElectionNS, "leader-election-namespace", "", "namespace of the Lease; empty means the manager pod's namespace")
@@ -88,6 +90,8 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 		}
 		return controllers.ValidateAllowedHostImages(c.AllowedHostImages)
 	})
+	fs.DurationVar(&c.RenderPace, "render-pace", c.RenderPace, "space the reconciles that Plugin changes bring to a PluginHost by this much per host reconciled in the last 2s (merging a burst of changes into few renders); 0 reconciles at every change")
+	fs.DurationVar(&c.MaxRenderPace, "max-render-pace", c.MaxRenderPace, "longest spacing of --render-pace")
 	fs.IntVar(&c.MaxConcurrentReconciles, "max-concurrent-reconciles", c.MaxConcurrentReconciles, "workers of the PluginHost controller")
 	fs.IntVar(&c.MaxConcurrentPluginReconciles, "max-concurrent-plugin-reconciles", c.MaxConcurrentPluginReconciles, "workers of the Plugin controller (status writes only)")
 	c.ManagerNamespace = os.Getenv("POD_NAMESPACE") // the downward API sets it in the manager's pod
@@ -120,6 +124,10 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 		return nil, errors.New("--max-concurrent-probes must be at least 1")
 	case c.MaxStatusBytes < 1:
 		return nil, errors.New("--max-status-bytes must be at least 1")
+	case c.RenderPace < 0:
+		return nil, errors.New("--render-pace must not be negative")
+	case c.MaxRenderPace <= 0:
+		return nil, errors.New("--max-render-pace must be positive")
 	case c.MaxConcurrentReconciles < 1:
 		return nil, errors.New("--max-concurrent-reconciles must be at least 1")
 	case c.MaxConcurrentPluginReconciles < 1:
@@ -154,6 +162,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		Logger:                  logger,
 		Metrics:                 metrics,
 		HealthProbeBindAddress:  f.probeAddr,
+		PprofBindAddress:        f.pprofAddr,
 		LeaderElection:          f.leaderElect,
 		LeaderElectionID:        f.leaderElectionID,
 		LeaderElectionNamespace: f.leaderElectionNS,
