@@ -453,3 +453,24 @@ func TestAwaitStatus(t *testing.T) {
 		t.Errorf("AwaitStatus against a host without the long-poll = %v, want an error naming %s", err, hostapi.LongPollHeader)
 	}
 }
+
+func TestWriteReport(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "performance-real-node.md")
+	rows := [][2]string{{"pod nudge on: Ready − served, per edit", "n=100 min=5ms p50=20ms p95=30ms p99=40ms max=41ms"}}
+	if err := WriteReport(path, ProviderLocal, Config{EditsWithNudge: 100, EditsWithoutNudge: 3}, rows); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"100 Plugin edits with the pod nudge and 3 without",
+		"| pod nudge on: Ready − served, per edit | n=100 min=5ms p50=20ms p95=30ms p99=40ms max=41ms |",
+		"(performance.md#a-plugin-edit-on-a-real-node-stage-by-stage)",
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("the report lacks %q:\n%s", want, b)
+		}
+	}
+}
