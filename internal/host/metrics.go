@@ -38,6 +38,7 @@ type Metrics struct {
 	lastReloadTS *prometheus.GaugeVec
 	plugins      *prometheus.GaugeVec
 	snapshots    *prometheus.CounterVec
+	noticed      *prometheus.CounterVec
 
 	// routes caches each plugin operation's resolved series so that applying a config
 	// resolves only the plugins it adds (guarded by routesMu; written when a config is
@@ -81,12 +82,33 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 		snapshots: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pluginhost_state_snapshots_total", Help: "State snapshots written to the state dir, by result (ok or error).",
 		}, []string{"result"}),
+		noticed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pluginhost_config_changes_applied_total",
+			Help: "Config changes the watch applied, by what noticed them: poll (Argus), awaited (kubelet's ..data link, looked at often while a /status long-poll is held) or recheck.",
+		}, []string{"noticed_by"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.reloads, m.configInfo, m.lastReloadOK, m.lastReloadTS, m.plugins, m.snapshots)
+	reg.MustRegister(m.requests, m.duration, m.reloads, m.configInfo, m.lastReloadOK, m.lastReloadTS, m.plugins, m.snapshots, m.noticed)
 	for _, r := range []string{ReloadApplied, ReloadRefused} {
 		m.reloads.WithLabelValues(r)
 	}
+	for _, by := range []string{NoticedByPoll, NoticedByAwaited, NoticedByRecheck} {
+		m.noticed.WithLabelValues(by)
+	}
 	return m
+}
+
+// What noticed a config change the watch applied (pluginhost_config_changes_applied_total).
+const (
+	NoticedByPoll    = "poll"
+	NoticedByAwaited = "awaited"
+	NoticedByRecheck = "recheck"
+)
+
+// changeApplied counts a config change the watch applied, by what noticed it.
+func (m *Metrics) changeApplied(by string) {
+	if m != nil {
+		m.noticed.WithLabelValues(by).Inc()
+	}
 }
 
 // Handler serves the registry in the Prometheus text format.
