@@ -95,6 +95,9 @@ type Host struct {
 	statusChanged chan struct{}
 	// statusWaiters counts the long-polls held (at most MaxStatusWaiters).
 	statusWaiters atomic.Int32
+	// awaited receives when a long-poll starts to be held: someone awaits a change, which the
+	// config watch then looks for more often (ConfigSource.Watch).
+	awaited chan struct{}
 	// drained is closed by Drain: held long-polls answer at once.
 	drained     chan struct{}
 	drainedOnce sync.Once
@@ -165,6 +168,7 @@ func New(opts Options) *Host {
 		stateChanged: make(chan struct{}, 1),
 		// Closed and replaced by notifyStatus.
 		statusChanged: make(chan struct{}),
+		awaited:       make(chan struct{}, 1),
 		drained:       make(chan struct{}),
 	}
 	h.baseDir.Store("")

@@ -93,6 +93,10 @@ func (h *Host) awaitStatus(r *http.Request, after string, wait time.Duration) {
 		return
 	}
 	defer h.statusWaiters.Add(-1)
+	select {
+	case h.awaited <- struct{}{}:
+	default:
+	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {

@@ -39,6 +39,7 @@ type Metrics struct {
 	lastReloadTS *prometheus.GaugeVec
 	plugins      *prometheus.GaugeVec
 	snapshots    *prometheus.CounterVec
+	noticed      *prometheus.CounterVec
 
 	auditRecords  *prometheus.CounterVec
 	auditErrors   prometheus.Counter
@@ -101,16 +102,37 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Name: "pluginhost_audit_chain_broken", Help: "1 when verifying the audit trail at start found a break (see /status audit.broken), else 0.",
 		}),
 		argus: &argusCollector{},
+		noticed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pluginhost_config_changes_applied_total",
+			Help: "Config changes the watch applied, by what noticed them: poll (Argus), awaited (kubelet's ..data link, looked at often while a /status long-poll is held) or recheck.",
+		}, []string{"noticed_by"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.reloads, m.configInfo, m.lastReloadOK, m.lastReloadTS, m.plugins, m.snapshots,
-		m.auditRecords, m.auditErrors, m.auditSequence, m.auditBroken, m.argus)
+		m.auditRecords, m.auditErrors, m.auditSequence, m.auditBroken, m.argus, m.noticed)
 	for _, k := range []string{"config", "credentials"} {
 		m.auditRecords.WithLabelValues(k)
 	}
 	for _, r := range []string{ReloadApplied, ReloadRefused} {
 		m.reloads.WithLabelValues(r)
 	}
+	for _, by := range []string{NoticedByPoll, NoticedByAwaited, NoticedByRecheck} {
+		m.noticed.WithLabelValues(by)
+	}
 	return m
+}
+
+// What noticed a config change the watch applied (pluginhost_config_changes_applied_total).
+const (
+	NoticedByPoll    = "poll"
+	NoticedByAwaited = "awaited"
+	NoticedByRecheck = "recheck"
+)
+
+// changeApplied counts a config change the watch applied, by what noticed it.
+func (m *Metrics) changeApplied(by string) {
+	if m != nil {
+		m.noticed.WithLabelValues(by).Inc()
+	}
 }
 
 // Handler serves the registry in the Prometheus text format.

@@ -47,6 +47,8 @@ type ConfigSource struct {
 	// lastKey identifies the last bytes (or read error) handled, so that repeated events
 	// for the same content do nothing.
 	lastKey string
+	// lastTarget is kubelet's ..data link target at the last Load ("" for a plain file).
+	lastTarget string
 	// credStamp is the credential files' stamp when they were last read.
 	credStamp string
 	// failing is set while the file's content is refused: a config can fail on something
@@ -69,6 +71,13 @@ const RetryInterval = time.Second
 // does it rarely.
 const RecheckInterval = 5 * time.Second
 
+// AwaitedCheckInterval is how often, while a GET /status long-poll is held (the manager
+// long-polls a pod while it awaits a revision; docs/pluginhost.md), the watch reads
+// kubelet's ..data link to see whether a new projection was swapped in. A readlink costs
+// about a microsecond; a change is expected now, and the poll alone would take up to one
+// poll interval to see it.
+const AwaitedCheckInterval = 10 * time.Millisecond
+
 // NewConfigSource prepares to read path for h.
 func NewConfigSource(h *Host, path string) (*ConfigSource, error) {
 	abs, err := filepath.Abs(path)
@@ -89,7 +98,8 @@ func (s *ConfigSource) Load() (Result, error) {
 	for attempt := 0; attempt < 5; attempt++ {
 		before := s.dataTarget()
 		data, err = readConfig(s.path)
-		if s.dataTarget() == before {
+		s.lastTarget = s.dataTarget()
+		if s.lastTarget == before {
 			break
 		}
 		time.Sleep(time.Millisecond)
@@ -243,20 +253,55 @@ func (s *ConfigSource) Watch(ctx context.Context, poll time.Duration) error {
 	due := time.Now().Add(s.recheckAfter())
 	recheck := time.NewTimer(time.Until(due))
 	defer recheck.Stop()
+	// While a /status long-poll is held, kubelet's ..data link is read every
+	// AwaitedCheckInterval (awaitedC is nil otherwise): the change is applied as soon as
+	// kubelet swaps it in, not at the next poll.
+	var awaitedTick *time.Ticker
+	var awaitedC <-chan time.Time
+	defer func() {
+		if awaitedTick != nil {
+			awaitedTick.Stop()
+		}
+	}()
+	load := func(by string) (Result, error) {
+		res, err := s.Load() // results are recorded in status, metrics and the audit log
+		if err == nil && !res.Unchanged {
+			s.host.opts.Metrics.changeApplied(by)
+		}
+		return res, err
+	}
+	awaitedCheck := func() {
+		if s.host.statusWaiters.Load() == 0 {
+			awaitedTick.Stop()
+			awaitedTick, awaitedC = nil, nil
+			return
+		}
+		if s.dataTarget() != s.lastTarget {
+			_, _ = load(NoticedByAwaited)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-kick:
-			_, _ = s.Load() // results are recorded in status, metrics and the audit log
+			_, _ = load(NoticedByPoll)
 			// A config refused now is retried sooner; otherwise the recheck keeps its time,
 			// so that changes every few seconds do not put off the credentials check.
 			if next := time.Now().Add(s.recheckAfter()); next.Before(due) {
 				due = next
 				recheck.Reset(time.Until(due))
 			}
+		case <-s.host.awaited:
+			if projected && awaitedTick == nil {
+				awaitedTick = time.NewTicker(AwaitedCheckInterval)
+				awaitedC = awaitedTick.C
+				awaitedCheck() // the swap may have happened already
+			}
+		case <-awaitedC:
+			awaitedCheck()
 		case <-recheck.C:
-			res, err := s.Load()
+			res, err := load(NoticedByRecheck)
 			if err == nil && !res.Unchanged {
 				log.Info("The recheck found a config change Argus did not report", "path", s.path, "revision", res.Revision)
 			}

@@ -26,6 +26,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/hotreload/plugin-operator/internal/pluginconfig"
 	"github.com/hotreload/plugin-operator/internal/testing/projection"
 	"github.com/hotreload/plugin-operator/internal/testing/testutil"
@@ -542,5 +544,53 @@ func TestRotatedCredentialsApplyWithoutAConfigChange(t *testing.T) {
 	}
 	if h.Revision() != rev {
 		t.Fatal("revision changed without a config change")
+	}
+}
+
+// noticed reads pluginhost_config_changes_applied_total{noticed_by=by}.
+func noticed(t testing.TB, h *Host, by string) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := h.opts.Metrics.noticed.WithLabelValues(by).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
+// While a /status long-poll is held, a projection kubelet swaps in is applied by the
+// awaited check of the ..data link, not at the next poll (an hour here); once no long-poll
+// is held, the next one is left to the poll and the recheck.
+func TestAwaitedProjectionIsAppliedBeforeThePoll(t *testing.T) {
+	dir := testutil.ShortTempDir(t)
+	w := projection.NewWriter(dir)
+	if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(1))}); err != nil {
+		t.Fatal(err)
+	}
+	h, logs := loggingHost()
+	watchingWith(t, h, filepath.Join(dir, "config.json"), time.Hour)
+	waitWatching(t, logs)
+	base := opsServer(t, h)
+	first := h.Status().Revision
+	ch := longPoll(t, base, first, "30s")
+	waiters(t, h, 1)
+	if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(2))}); err != nil {
+		t.Fatal(err)
+	}
+	r := <-ch
+	if r.Status != 200 || r.JSON["revision"] == first {
+		t.Fatalf("long-poll answered %d %s, want the new revision", r.Status, r.Body)
+	}
+	if step(t, h) != 2 || noticed(t, h, NoticedByAwaited) != 1 || noticed(t, h, NoticedByRecheck) != 0 || noticed(t, h, NoticedByPoll) != 0 {
+		t.Fatalf("increment %d; applied by awaited %v, recheck %v, poll %v; want 2 applied by the awaited check",
+			step(t, h), noticed(t, h, NoticedByAwaited), noticed(t, h, NoticedByRecheck), noticed(t, h, NoticedByPoll))
+	}
+
+	// No long-poll held: the awaited check has stopped (the recheck applies this one).
+	if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(3))}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.EventuallyTrue(t, waitTimeout, "increment 3 applied", func() bool { return step(t, h) == 3 })
+	if a, rc := noticed(t, h, NoticedByAwaited), noticed(t, h, NoticedByRecheck); a != 1 || rc != 1 {
+		t.Errorf("applied by awaited %v, recheck %v; want 1 and 1", a, rc)
 	}
 }

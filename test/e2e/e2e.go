@@ -108,13 +108,18 @@ type Config struct {
 	// Report, if set, is a markdown file the suite writes its measurements to when it
 	// passes (`make bench-cluster`).
 	Report string
+	// Run, if set, is a regular expression: only the steps whose names it matches run,
+	// besides the cluster, the Helm install, the samples and the walkthrough, which every
+	// step needs (E2E_RUN, to iterate on one step). It cannot be combined with Report.
+	Run string
 	// RepoRoot is the repository root.
 	RepoRoot string
 }
 
 // ConfigFromEnv reads E2E_CLUSTER, KIND, KUBECTL, HELM, CONTAINER_TOOL, KIND_CLUSTER,
 // E2E_IMAGE, KIND_NODE_IMAGE, K8S_BIN_DIR, PAUSE_IMAGE_TAR, E2E_IMAGE_TAR,
-// E2E_EXAMPLE_IMAGE_TAR, E2E_KEEP_CLUSTER, E2E_EDITS, E2E_EDITS_NO_NUDGE and E2E_REPORT; unset binaries are looked up on PATH.
+// E2E_EXAMPLE_IMAGE_TAR, E2E_KEEP_CLUSTER, E2E_EDITS, E2E_EDITS_NO_NUDGE, E2E_REPORT and E2E_RUN;
+// unset binaries are looked up on PATH.
 func ConfigFromEnv(getenv func(string) string, repoRoot string) Config {
 	or := func(v, def string) string {
 		if v != "" {
@@ -146,8 +151,26 @@ func ConfigFromEnv(getenv func(string) string, repoRoot string) Config {
 		EditsWithNudge:    count("E2E_EDITS", DefaultEditsWithNudge),
 		EditsWithoutNudge: count("E2E_EDITS_NO_NUDGE", DefaultEditsWithoutNudge),
 		Report:            getenv("E2E_REPORT"),
+		Run:               getenv("E2E_RUN"),
 		RepoRoot:          repoRoot,
 	}
+}
+
+// StepFilter returns whether a step of the suite runs, from cfg.Run; it fails on a Run that
+// is not a regular expression, or that is combined with Report (a report holds the whole
+// suite's figures).
+func StepFilter(cfg Config) (func(step string) bool, error) {
+	if cfg.Run == "" {
+		return func(string) bool { return true }, nil
+	}
+	if cfg.Report != "" {
+		return nil, fmt.Errorf("E2E_RUN=%q with E2E_REPORT=%q: a report holds the whole suite's figures; unset one of them", cfg.Run, cfg.Report)
+	}
+	re, err := regexp.Compile(cfg.Run)
+	if err != nil {
+		return nil, fmt.Errorf("E2E_RUN=%q: %w", cfg.Run, err)
+	}
+	return re.MatchString, nil
 }
 
 // ChooseProvider returns the cluster to run on: cfg.Provider when set, else kind when the
@@ -332,12 +355,12 @@ func ServiceFromURL(raw string) (name, namespace string, port int, err error) {
 
 // Stats summarizes latency samples.
 type Stats struct {
-	N                     int
-	Min, Median, P99, Max time.Duration
+	N                          int
+	Min, Median, P95, P99, Max time.Duration
 }
 
-// Summarize returns the minimum, median, 99th percentile (nearest rank) and maximum of
-// samples.
+// Summarize returns the minimum, median, 95th and 99th percentiles (nearest rank) and
+// maximum of samples.
 func Summarize(samples []time.Duration) Stats {
 	if len(samples) == 0 {
 		return Stats{}
@@ -348,13 +371,13 @@ func Summarize(samples []time.Duration) Stats {
 	if len(s)%2 == 0 {
 		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
 	}
-	rank := (99*len(s) + 99) / 100 // ceil(0.99 n), 1-based
-	return Stats{N: len(s), Min: s[0], Median: med, P99: s[rank-1], Max: s[len(s)-1]}
+	rank := func(p int) time.Duration { return s[(p*len(s)+99)/100-1] } // ceil(p n / 100), 1-based
+	return Stats{N: len(s), Min: s[0], Median: med, P95: rank(95), P99: rank(99), Max: s[len(s)-1]}
 }
 
 func (s Stats) String() string {
 	r := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
-	return fmt.Sprintf("n=%d min=%s p50=%s p99=%s max=%s", s.N, r(s.Min), r(s.Median), r(s.P99), r(s.Max))
+	return fmt.Sprintf("n=%d min=%s p50=%s p95=%s p99=%s max=%s", s.N, r(s.Min), r(s.Median), r(s.P95), r(s.P99), r(s.Max))
 }
 
 // Client talks to a plugin host's HTTP API (the seed's counter API plus /status).
@@ -421,14 +444,46 @@ func (c *Client) Status(ctx context.Context) (*hostapi.Status, error) {
 	return &s, nil
 }
 
+// AwaitStatus long-polls GET /status?after=<after>&wait=<wait>: the host answers when its
+// applied revision differs from after, when it or the last reload error changes, or after
+// wait. It fails when the host does not serve the long-poll (an answer without
+// hostapi.LongPollHeader), since the caller would then be polling in a tight loop.
+func (c *Client) AwaitStatus(ctx context.Context, after string, wait time.Duration) (*hostapi.Status, error) {
+	ops := *c
+	if c.OpsURL != "" {
+		ops.BaseURL = c.OpsURL
+	}
+	if ops.HTTP == nil {
+		ops.HTTP = &http.Client{Timeout: wait + 10*time.Second}
+	}
+	q := url.Values{"after": {after}, "wait": {wait.String()}}
+	b, h, err := ops.doHeader(ctx, http.MethodGet, "/status?"+q.Encode(), "")
+	if err != nil {
+		return nil, err
+	}
+	if h.Get(hostapi.LongPollHeader) != "1" {
+		return nil, fmt.Errorf("GET /status?%s: no %s header: the host does not serve the long-poll", q.Encode(), hostapi.LongPollHeader)
+	}
+	var s hostapi.Status
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("GET /status: decoding %q: %w", b, err)
+	}
+	return &s, nil
+}
+
 func (c *Client) do(ctx context.Context, method, path, body string) ([]byte, error) {
+	b, _, err := c.doHeader(ctx, method, path, body)
+	return b, err
+}
+
+func (c *Client) doHeader(ctx context.Context, method, path, body string) ([]byte, http.Header, error) {
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, rd)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -442,17 +497,17 @@ func (c *Client) do(ctx context.Context, method, path, body string) ([]byte, err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(b))
+		return nil, nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(b))
 	}
-	return b, nil
+	return b, resp.Header, nil
 }
 
 // AppliedIncrement returns options.increment of the plugin as the host applied it, from
@@ -537,14 +592,22 @@ func WriteReport(path, provider string, cfg Config, results [][2]string) error {
 	fmt.Fprintf(&b, "Generated by `make bench-cluster` (the e2e suite, `E2E_REPORT=%s`) on %s, on the %s cluster: ",
 		filepath.Base(path), time.Now().UTC().Format("2006-01-02"), provider)
 	fmt.Fprintf(&b, "%d CPUs (%s/%s), %d Plugin edits with the pod nudge and %d without. "+
-		"Every figure is one run of the suite on this machine, measured from the test's side: "+
-		"a `kubectl` command issued to the state read back over HTTP or from the API.\n\n",
+		"Every figure is one run of the suite on this machine, measured from the test's side. "+
+		"Plugin edits are written with client-go and timed from the moment the patch is sent, "+
+		"each stage as it reached the test: watch events (started before the edit) for the "+
+		"ConfigMap, the pod, the PluginHost and the Plugin, the host's own `appliedAt`, the "+
+		"ConfigMap volume's `..data` link on the node, and a long-poll of the host's `/status` "+
+		"for served. The other steps are timed from a `kubectl` command to the state read back "+
+		"over HTTP or from the API. What the stages show: "+
+		"[performance.md, \"A Plugin edit on a real node, stage by stage\"]"+
+		"(performance.md#a-plugin-edit-on-a-real-node-stage-by-stage).\n\n",
 		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, cfg.EditsWithNudge, cfg.EditsWithoutNudge)
 	b.WriteString("| measurement | result |\n| --- | --- |\n")
 	for _, r := range results {
 		fmt.Fprintf(&b, "| %s | %s |\n", r[0], r[1])
 	}
-	b.WriteString("\nReproduce: `make bench-cluster` (root; builds the node and the image; about 10 minutes). " +
+	b.WriteString("\nReproduce: `make bench-cluster` (root; builds the node and the image; about 12 minutes; " +
+		"`BENCH_CLUSTER_EDITS` edits, 100 by default). " +
 		"What the cluster is and what it changes on the machine: [cluster.md](cluster.md).\n")
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }

@@ -31,20 +31,39 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotreload/plugin-operator/internal/host"
 	"github.com/hotreload/plugin-operator/internal/hostapi"
 	"github.com/hotreload/plugin-operator/internal/testing/testutil"
+	"github.com/hotreload/plugin-operator/pkg/plugins/counter"
 )
 
 func TestConfigFromEnv(t *testing.T) {
 	env := map[string]string{"KIND": "/bin/kind-x", "E2E_KEEP_CLUSTER": "true", "KIND_NODE_IMAGE": "kindest/node:v1.37.0",
-		"E2E_CLUSTER": "local", "K8S_BIN_DIR": "/k8s", "E2E_EDITS": "5", "E2E_EDITS_NO_NUDGE": "x"}
+		"E2E_CLUSTER": "local", "K8S_BIN_DIR": "/k8s", "E2E_EDITS": "5", "E2E_EDITS_NO_NUDGE": "x", "E2E_RUN": "nudge"}
 	cfg := ConfigFromEnv(func(k string) string { return env[k] }, "/repo")
 	want := Config{Provider: "local", Kind: "/bin/kind-x", Kubectl: "kubectl", Helm: "helm", ContainerTool: "docker",
 		Cluster: DefaultCluster, Image: DefaultImage, NodeImage: "kindest/node:v1.37.0", K8sBinDir: "/k8s",
 		PauseArchive: "/repo/bin/pause.tar", ImageArchive: "/repo/bin/image.tar", ExampleArchive: "/repo/bin/example-image.tar", KeepCluster: true,
-		EditsWithNudge: 5, EditsWithoutNudge: DefaultEditsWithoutNudge, RepoRoot: "/repo"}
+		EditsWithNudge: 5, EditsWithoutNudge: DefaultEditsWithoutNudge, Run: "nudge", RepoRoot: "/repo"}
 	if cfg != want {
 		t.Errorf("ConfigFromEnv = %+v, want %+v", cfg, want)
+	}
+}
+
+func TestStepFilter(t *testing.T) {
+	all, err := StepFilter(Config{Report: "r.md"})
+	if err != nil || !all("anything") {
+		t.Errorf("StepFilter without E2E_RUN: %v; want every step", err)
+	}
+	only, err := StepFilter(Config{Run: "with the pod nudge$"})
+	if err != nil || !only("Plugin edits served in place with the pod nudge") || only("Plugin edits without the pod nudge") {
+		t.Errorf("StepFilter(E2E_RUN) selects the wrong steps (%v)", err)
+	}
+	if _, err := StepFilter(Config{Run: "("}); err == nil || !strings.Contains(err.Error(), "E2E_RUN") {
+		t.Errorf("StepFilter(bad regexp) = %v, want an error naming E2E_RUN", err)
+	}
+	if _, err := StepFilter(Config{Run: "nudge", Report: "r.md"}); err == nil || !strings.Contains(err.Error(), "E2E_REPORT") {
+		t.Errorf("StepFilter(E2E_RUN with E2E_REPORT) = %v, want an error", err)
 	}
 }
 
@@ -215,8 +234,12 @@ func TestSummarize(t *testing.T) {
 	for i := 100; i >= 1; i-- {
 		hundred = append(hundred, time.Duration(i)*time.Millisecond)
 	}
-	if s := Summarize(hundred); s.P99 != 99*time.Millisecond || s.Median != 50500*time.Microsecond {
-		t.Errorf("Summarize(1..100 ms) = %+v, want p99 99ms, median 50.5ms", s)
+	if s := Summarize(hundred); s.P99 != 99*time.Millisecond || s.P95 != 95*time.Millisecond || s.Median != 50500*time.Microsecond {
+		t.Errorf("Summarize(1..100 ms) = %+v, want p95 95ms, p99 99ms, median 50.5ms", s)
+	}
+	// 30 samples: nearest rank puts p95 at the 29th and p99 at the 30th.
+	if s := Summarize(hundred[70:]); s.P95 != 29*time.Millisecond || s.P99 != 30*time.Millisecond {
+		t.Errorf("Summarize(1..30 ms) = %+v, want p95 29ms, p99 30ms", s)
 	}
 	if got := Summarize(nil); got.N != 0 {
 		t.Errorf("Summarize(nil) = %+v", got)
@@ -320,6 +343,134 @@ func TestExampleImageAgrees(t *testing.T) {
 		}
 		if !strings.Contains(string(b), want) {
 			t.Errorf("%s lacks %q", file, want)
+		}
+	}
+}
+
+func TestStageSummaries(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	var edits []EditTiming
+	for i := 1; i <= 4; i++ {
+		e := EditTiming{Increment: int64(100 + i)}
+		e.Set(StageWritten, ms(2))
+		e.Set(StageConfigMap, ms(10*i))
+		e.Set(StageServed, ms(100*i))
+		e.Set(StageReady, ms(100*i+5*i))
+		if i != 2 { // no projection time for one edit: its intervals leave it out
+			e.Set(StageProjected, ms(50*i))
+		}
+		edits = append(edits, e)
+	}
+	rows := StageSummaries("nudge: ", edits)
+	got := map[string]string{}
+	var order []string
+	for _, r := range rows {
+		got[r[0]] = r[1]
+		order = append(order, r[0])
+	}
+	want := []string{
+		"nudge: API write → " + stageNames[StageWritten],
+		"nudge: API write → " + stageNames[StageConfigMap],
+		"nudge: API write → " + stageNames[StageProjected],
+		"nudge: API write → " + stageNames[StageServed],
+		"nudge: API write → " + stageNames[StageReady],
+		"nudge: Ready − served, per edit",
+	}
+	if !slices.Equal(order, want) {
+		t.Fatalf("rows %q\nwant %q (stages and intervals never recorded are left out)", order, want)
+	}
+	if g := got["nudge: API write → "+stageNames[StageProjected]]; g != "n=3 min=50ms p50=150ms p95=200ms p99=200ms max=200ms" {
+		t.Errorf("projected: %s", g)
+	}
+	if g := got["nudge: Ready − served, per edit"]; g != "n=4 min=5ms p50=13ms p95=20ms p99=20ms max=20ms" {
+		t.Errorf("Ready − served: %s", g)
+	}
+
+	if m := edits[1].Missing([]Stage{StageConfigMap, StageProjected, StageApplied}); !slices.Equal(m, []Stage{StageProjected, StageApplied}) {
+		t.Errorf("Missing = %v", m)
+	}
+	slow := Slowest(edits, StageProjected, 2)
+	if len(slow) != 2 || slow[0].Increment != 104 || slow[1].Increment != 103 {
+		t.Errorf("Slowest by projected = %v", slow)
+	}
+	if s := slow[0].String(); s != "increment 104: written 2ms, configmap 40ms, projected 200ms, served 400ms, ready 420ms" {
+		t.Errorf("String = %q", s)
+	}
+	if s := Slowest(edits, StageAnnotated, 3); len(s) != 0 {
+		t.Errorf("Slowest by a stage never recorded = %v", s)
+	}
+}
+
+// TestAwaitStatus long-polls the runtime's own ops handler: it answers at once for a revision
+// that is not the applied one, and otherwise when a reload applies, with the new increment.
+func TestAwaitStatus(t *testing.T) {
+	cfg := func(inc int) []byte {
+		return fmt.Appendf(nil, `{"plugins":[{"name":"counter-1","type":"counter","options":{"increment":%d}}]}`, inc)
+	}
+	h := host.New(host.Options{Registry: host.MustRegistry(counter.Factory{})})
+	if _, err := h.Apply(cfg(1)); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h.OpsHandler())
+	defer srv.Close()
+	ctx := context.Background()
+	c := &Client{BaseURL: "http://unused.invalid", OpsURL: srv.URL}
+	first := h.Status().Revision
+	// A wait longer than the test's timeout: only an immediate answer passes.
+	st, err := c.AwaitStatus(ctx, "", host.MaxStatusWait)
+	if err != nil || st.Revision != first {
+		t.Fatalf("AwaitStatus(after none) = %+v, %v; want revision %s at once", st, err, first)
+	}
+
+	type answer struct {
+		st  *hostapi.Status
+		err error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		st, err := c.AwaitStatus(ctx, first, host.MaxStatusWait)
+		ch <- answer{st, err}
+	}()
+	// Whether the reload lands while the long-poll is held or before it arrives, the answer
+	// must carry the new revision.
+	if _, err := h.Apply(cfg(7)); err != nil {
+		t.Fatal(err)
+	}
+	a := <-ch
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	if inc, ok := AppliedIncrement(a.st, "counter-1"); !ok || inc != 7 || a.st.Revision == first || a.st.AppliedAt == nil {
+		t.Errorf("AwaitStatus after a reload = revision %s appliedAt %v increment %d (%v); want a new revision with increment 7", a.st.Revision, a.st.AppliedAt, inc, ok)
+	}
+
+	// A host without the long-poll answers without the header: an error, not a busy loop.
+	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(hostapi.Status{Revision: first})
+	}))
+	defer old.Close()
+	if _, err := (&Client{BaseURL: old.URL}).AwaitStatus(ctx, first, time.Second); err == nil || !strings.Contains(err.Error(), hostapi.LongPollHeader) {
+		t.Errorf("AwaitStatus against a host without the long-poll = %v, want an error naming %s", err, hostapi.LongPollHeader)
+	}
+}
+
+func TestWriteReport(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "performance-real-node.md")
+	rows := [][2]string{{"pod nudge on: Ready − served, per edit", "n=100 min=5ms p50=20ms p95=30ms p99=40ms max=41ms"}}
+	if err := WriteReport(path, ProviderLocal, Config{EditsWithNudge: 100, EditsWithoutNudge: 3}, rows); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"100 Plugin edits with the pod nudge and 3 without",
+		"| pod nudge on: Ready − served, per edit | n=100 min=5ms p50=20ms p95=30ms p99=40ms max=41ms |",
+		"(performance.md#a-plugin-edit-on-a-real-node-stage-by-stage)",
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("the report lacks %q:\n%s", want, b)
 		}
 	}
 }

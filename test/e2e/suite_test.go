@@ -34,7 +34,11 @@ import (
 	"time"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/hotreload/plugin-operator/controllers"
+	"github.com/hotreload/plugin-operator/internal/pluginconfig"
 	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
@@ -82,8 +86,12 @@ func TestE2E(t *testing.T) {
 		}
 		s.cluster = &localCluster{s: s}
 	}
+	if s.selected, err = StepFilter(cfg); err != nil {
+		t.Fatal(err)
+	}
 	s.step("Cluster: %s", provider)
 	s.kubeconfig = s.cluster.up()
+	s.apiClients()
 	// Cleanups run last-registered first: dump on a failure outside the steps (each step
 	// dumps its own), then delete the cluster.
 	t.Cleanup(func() {
@@ -98,7 +106,7 @@ func TestE2E(t *testing.T) {
 	}
 	s.helmInstall(true)
 	s.applySamples()
-	if !s.sub("seed walkthrough through the host's Service", s.testWalkthrough) {
+	if !s.sub(mustRun+"seed walkthrough through the host's Service", s.testWalkthrough) {
 		return
 	}
 	s.sub("idle CPU and memory as kubelet reports them", s.testIdleUsage)
@@ -133,6 +141,10 @@ type cluster interface {
 	opsURL(namespace, host string) string
 	// nodeDir creates a directory on the node, writable by the host pods' user (65532).
 	nodeDir(path string)
+	// projectedAt returns when kubelet last swapped the "config" volume of the pod with
+	// this UID (the mtime of its ..data link) after checking that the volume holds config
+	// revision rev; ok is false where the test cannot read the node's files.
+	projectedAt(namespace, podUID, rev string) (at time.Time, ok bool, err error)
 }
 
 type suite struct {
@@ -151,11 +163,24 @@ type suite struct {
 	hostBefore podIdentity
 	// dumped is set once the cluster's state has been logged for a failure.
 	dumped bool
+	// selected says whether a step runs (E2E_RUN).
+	selected func(step string) bool
+	// kube and dyn are client-go clients of kubeconfig (dyn for the CRDs).
+	kube *kubernetes.Clientset
+	dyn  *dynamic.DynamicClient
 }
 
+// mustRun marks a step that every later one needs: E2E_RUN does not leave it out.
+const mustRun = "\x00"
+
 // sub runs f as a subtest; inside it s.t is the subtest's (Fatal must be called from the
-// goroutine of the test it fails).
+// goroutine of the test it fails). A step E2E_RUN does not select is not run, and said so.
 func (s *suite) sub(name string, f func()) bool {
+	name, required := strings.CutPrefix(name, mustRun)
+	if !required && !s.selected(name) {
+		s.t.Logf("=== not run (E2E_RUN=%q): %s", s.cfg.Run, name)
+		return true
+	}
 	return s.t.Run(name, func(t *testing.T) {
 		parent := s.t
 		s.t = t
@@ -353,7 +378,9 @@ func (s *suite) testWalkthrough() {
 	s.must(s.keyed.Reset(s.ctx, counter2))
 	s.expectValue(s.keyed.Increment, counter2, 1, 10)
 	// The seed's step 2: increment 1 -> 10 in place, then {"value": 1} takes 5 to 15.
-	s.reload(counter1, 10, true)
+	w := s.startEditWatch(counter1)
+	defer w.stop()
+	s.edit(w, counter1, 10, true)
 	s.expectValue(s.client.Increment, counter1, 1, 15)
 	s.value = 15
 }
@@ -369,24 +396,6 @@ func (s *suite) testEditsWithoutNudge() {
 	s.helmInstall(false)
 	s.measureEdits(s.cfg.EditsWithoutNudge, 1000, false, "pod nudge off (`--pod-nudge=false`)")
 	s.helmInstall(true)
-}
-
-// measureEdits changes counter-1's increment n times (to first, first+1, …), checks each
-// change is counted with, and records how long each took to be served and to be Ready.
-func (s *suite) measureEdits(n int, first int64, nudge bool, label string) {
-	s.t.Helper()
-	s.step("Change %s's increment %d times, %s", counter1, n, label)
-	var served, ready []time.Duration
-	for i := range n {
-		inc := first + int64(i)
-		sv, rd := s.reload(counter1, inc, nudge)
-		served, ready = append(served, sv), append(ready, rd)
-		s.value += inc
-		s.expectValue(s.client.Increment, counter1, 1, s.value)
-	}
-	s.checkHostUnchanged()
-	s.result("Plugin edit → served by the running pod, "+label, Summarize(served).String())
-	s.result("Plugin edit → Plugin Ready for its generation, "+label, Summarize(ready).String())
 }
 
 // waitServing waits until a new host answers for plugin through its Service: a pod turns
@@ -864,48 +873,6 @@ func (s *suite) hostPod(namespace, host string) podIdentity {
 	return ids[0]
 }
 
-// reload changes options.increment of a sample Plugin and returns the time until the pod's
-// /status shows it applied (served) and until the Plugin is Ready for its new generation.
-// It also checks that the PluginHost reports the pod at the new revision, and whether the
-// pod was annotated (nudged) with the revision.
-func (s *suite) reload(plugin string, increment int64, nudge bool) (served, ready time.Duration) {
-	s.t.Helper()
-	patch := fmt.Sprintf(`{"spec":{"options":{"increment":%d}}}`, increment)
-	start := time.Now()
-	s.kubectl("-n", SamplesNamespace, "patch", "plugin", plugin, "--type=merge", "-p", patch)
-	for served == 0 {
-		if time.Since(start) > reloadTimeout {
-			s.t.Fatalf("the host did not apply %s increment=%d within %s", plugin, increment, reloadTimeout)
-		}
-		if st, err := s.client.Status(s.ctx); err == nil {
-			if got, ok := AppliedIncrement(st, plugin); ok && got == increment {
-				served = time.Since(start)
-				break
-			}
-		} else {
-			s.t.Logf("GET /status: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	s.waitPluginReady(plugin, time.Minute)
-	ready = time.Since(start)
-	s.t.Logf("%s increment=%d served after %s, Ready after %s (pod nudge %v)", plugin, increment,
-		served.Round(time.Millisecond), ready.Round(time.Millisecond), nudge)
-
-	rev := s.kubectl("-n", SamplesNamespace, "get", "pluginhost", hostName, "-o", "jsonpath={.status.configRevision}")
-	s.eventually("the PluginHost reports the pod at "+rev, time.Minute, 200*time.Millisecond, func() error {
-		applied := s.kubectl("-n", SamplesNamespace, "get", "pluginhost", hostName, "-o", "jsonpath={.status.pods[0].appliedRevision}")
-		if applied != rev {
-			return fmt.Errorf("appliedRevision %q", applied)
-		}
-		return nil
-	})
-	if annotated := s.hostPod(SamplesNamespace, hostName).revision; (annotated == rev) != nudge {
-		s.t.Errorf("pod nudge %v, yet the pod's %s annotation is %q with desired revision %q", nudge, v1alpha1.ConfigRevisionAnnotation, annotated, rev)
-	}
-	return served, ready
-}
-
 // waitPluginReady waits until the Plugin's Ready condition is True for its current
 // generation (a Ready=True left from the previous generation does not count).
 func (s *suite) waitPluginReady(plugin string, timeout time.Duration) {
@@ -1077,6 +1044,11 @@ func (k *kindCluster) opsURL(namespace, host string) string {
 	return fmt.Sprintf("http://127.0.0.1:%d", k.s.portForward(namespace, "deployment/"+host, controllers.OpsPort))
 }
 
+// projectedAt: the kind node's files are inside its container; not measured there.
+func (k *kindCluster) projectedAt(string, string, string) (time.Time, bool, error) {
+	return time.Time{}, false, nil
+}
+
 func (k *kindCluster) nodeDir(path string) {
 	s := k.s
 	s.run(s.cfg.ContainerTool, nil, "exec", s.cfg.Cluster+"-control-plane", "sh", "-c",
@@ -1090,6 +1062,8 @@ func (k *kindCluster) nodeDir(path string) {
 type localCluster struct {
 	s      *suite
 	before string
+	// dir is the cluster's directory (CLUSTER_DIR of hack/cluster.sh env).
+	dir string
 }
 
 func (l *localCluster) script(env []string, args ...string) string {
@@ -1120,13 +1094,19 @@ func (l *localCluster) up() string {
 	})
 	l.script(nil, "up")
 	s.result("`hack/cluster.sh up` → node Ready", time.Since(start).Round(time.Millisecond).String())
+	kubeconfig := ""
 	for _, line := range strings.Split(l.script(nil, "env"), "\n") {
 		if v, ok := strings.CutPrefix(line, "export KUBECONFIG="); ok {
-			return v
+			kubeconfig = v
+		}
+		if v, ok := strings.CutPrefix(line, "export CLUSTER_DIR="); ok {
+			l.dir = v
 		}
 	}
-	s.t.Fatal("hack/cluster.sh env printed no KUBECONFIG")
-	return ""
+	if kubeconfig == "" || l.dir == "" {
+		s.t.Fatal("hack/cluster.sh env printed no KUBECONFIG or CLUSTER_DIR")
+	}
+	return kubeconfig
 }
 
 func (l *localCluster) loadImage() {
@@ -1152,4 +1132,25 @@ func (l *localCluster) nodeDir(path string) {
 	s.must(os.MkdirAll(path, 0o700))
 	s.must(os.Chown(path, 65532, 65532))
 	s.t.Cleanup(func() { _ = os.RemoveAll(path) })
+}
+
+// projectedAt reads the volume in kubelet's root dir (hack/cluster.sh runs kubelet with
+// --root-dir=$CLUSTER_DIR/kubelet/root). kubelet writes each update of a ConfigMap volume
+// into a new timestamped directory and swaps it in by creating a ..data_tmp link to it and
+// renaming that over ..data, so the link's mtime is when the pod could first read it.
+func (l *localCluster) projectedAt(_, podUID, rev string) (time.Time, bool, error) {
+	vol := filepath.Join(l.dir, "kubelet", "root", "pods", podUID, "volumes", "kubernetes.io~configmap", "config")
+	fi, err := os.Lstat(filepath.Join(vol, "..data"))
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	b, err := os.ReadFile(filepath.Join(vol, "..data", controllers.ConfigFileName))
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	// Read after the link's stat: a swap in between would show here as another revision.
+	if got := pluginconfig.Revision(b); got != rev {
+		return time.Time{}, false, fmt.Errorf("%s holds %s, want %s", vol, pluginconfig.ShortRevision(got), pluginconfig.ShortRevision(rev))
+	}
+	return fi.ModTime(), true, nil
 }
