@@ -210,9 +210,9 @@ const (
 // pluginView is a status.plugins entry with its revision reduced to what a Plugin's status
 // reads of it (see viewRevisionCurrent).
 func pluginView(h *v1alpha1.PluginHost, e v1alpha1.SelectedPluginStatus) v1alpha1.SelectedPluginStatus {
-	switch {
-	case e.Revision == "":
-	case e.Revision == h.Status.ConfigRevision:
+	switch e.Revision {
+	case "":
+	case h.Status.ConfigRevision:
 		e.Revision = viewRevisionCurrent
 	default:
 		e.Revision = viewRevisionOther

@@ -735,12 +735,8 @@ func (r *PluginHostReconciler) patchRevision(ctx context.Context, cr *appsv1.Con
 // a reconcile that read every running pod.
 func (r *PluginHostReconciler) recordOutcomes(ctx context.Context, rc *hostReconcile, revs []*ownedRevision) error {
 	f := rc.facts
-	for _, p := range f.Running {
-		if p.Err != nil {
-			return nil
-		}
-	}
-	if len(f.Running) == 0 || f.Conflicts != nil || f.Refusal != "" {
+	unread := slices.ContainsFunc(f.Running, func(p podFact) bool { return p.Err != nil })
+	if unread || len(f.Running) == 0 || f.Conflicts != nil || f.Refusal != "" {
 		return nil
 	}
 	for _, o := range revs {

@@ -69,7 +69,7 @@ func argusSQLite(path string, n int) error {
 		return err
 	}
 	opened := time.Since(start)
-	defer al.Close()
+	defer func() { _ = al.Close() }()
 	if err := al.VerifyAuditChain(); err != nil {
 		return fmt.Errorf("no SQLite backend (built without cgo?): %w", err)
 	}

@@ -386,7 +386,7 @@ func (r *report) operator() error {
 	if err := os.Setenv("SCALE_SIZES", "1000/10"); err != nil {
 		return err
 	}
-	defer os.Unsetenv("SCALE_SIZES")
+	defer func() { _ = os.Unsetenv("SCALE_SIZES") }()
 	bs, cmd, err := goBench("-bench=ReconcileLatency|Scale", "-benchtime=1x", "-count=1", "./controllers/")
 	if err != nil {
 		return err

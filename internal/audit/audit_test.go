@@ -108,7 +108,7 @@ func TestCleanTrailVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tr.Close()
+	defer func() { _ = tr.Close() }()
 	if h := tr.Head(); h.Seq != 11 || h.Chain != g.Chain || len(res2.Breaks) != 0 {
 		t.Fatalf("reopened head %+v, breaks %v", h, res2.Breaks)
 	}
@@ -235,7 +235,7 @@ func TestTamper(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer tr.Close()
+			defer func() { _ = tr.Close() }()
 			if again.Pending() != nil || tr.Head() != head {
 				t.Fatalf("second reopen: pending %v, head %+v (was %+v)", again.Pending(), tr.Head(), head)
 			}
@@ -324,7 +324,7 @@ func BenchmarkAppend(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer tr.Close()
+	defer func() { _ = tr.Close() }()
 	rec := Record{Kind: KindConfig, Result: ResultApplied, Revision: "sha256:" + strings.Repeat("a", 64), PreviousRevision: "sha256:" + strings.Repeat("b", 64), Changed: []string{"counter-1"}, Plugins: 3}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -217,7 +217,7 @@ func BenchmarkAuditRecord(b *testing.B) {
 	})
 	b.Run("hash-chain", func(b *testing.B) {
 		a := OpenAudit(AuditOptions{Path: filepath.Join(b.TempDir(), "audit.jsonl"), MaxBytes: 1 << 30}, log)
-		defer a.Close()
+		defer func() { _ = a.Close() }()
 		m := NewMetrics(nil)
 		b.ReportAllocs()
 		for b.Loop() {
