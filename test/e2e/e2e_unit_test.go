@@ -39,12 +39,12 @@ import (
 
 func TestConfigFromEnv(t *testing.T) {
 	env := map[string]string{"KIND": "/bin/kind-x", "E2E_KEEP_CLUSTER": "true", "KIND_NODE_IMAGE": "kindest/node:v1.37.0",
-		"E2E_CLUSTER": "local", "K8S_BIN_DIR": "/k8s", "E2E_EDITS": "5", "E2E_EDITS_NO_NUDGE": "x", "E2E_RUN": "nudge"}
+		"E2E_CLUSTER": "local", "K8S_BIN_DIR": "/k8s", "E2E_EDITS": "5", "E2E_EDITS_NO_NUDGE": "x", "E2E_EDITS_SPACED": "0", "E2E_RUN": "nudge"}
 	cfg := ConfigFromEnv(func(k string) string { return env[k] }, "/repo")
 	want := Config{Provider: "local", Kind: "/bin/kind-x", Kubectl: "kubectl", Helm: "helm", ContainerTool: "docker",
 		Cluster: DefaultCluster, Image: DefaultImage, NodeImage: "kindest/node:v1.37.0", K8sBinDir: "/k8s",
 		PauseArchive: "/repo/bin/pause.tar", ImageArchive: "/repo/bin/image.tar", ExampleArchive: "/repo/bin/example-image.tar", KeepCluster: true,
-		EditsWithNudge: 5, EditsWithoutNudge: DefaultEditsWithoutNudge, Run: "nudge", RepoRoot: "/repo"}
+		EditsWithNudge: 5, EditsWithoutNudge: DefaultEditsWithoutNudge, EditsSpaced: 0, Run: "nudge", RepoRoot: "/repo"}
 	if cfg != want {
 		t.Errorf("ConfigFromEnv = %+v, want %+v", cfg, want)
 	}
@@ -457,7 +457,7 @@ func TestAwaitStatus(t *testing.T) {
 func TestWriteReport(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "performance-real-node.md")
 	rows := [][2]string{{"pod nudge on: Ready − served, per edit", "n=100 min=5ms p50=20ms p95=30ms p99=40ms max=41ms"}}
-	if err := WriteReport(path, ProviderLocal, Config{EditsWithNudge: 100, EditsWithoutNudge: 3}, rows); err != nil {
+	if err := WriteReport(path, ProviderLocal, Config{EditsWithNudge: 100, EditsSpaced: 100, EditsWithoutNudge: 3}, rows); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(path)
@@ -465,7 +465,7 @@ func TestWriteReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"100 Plugin edits with the pod nudge and 3 without",
+		"100 Plugin edits with the pod nudge back to back, 100 with it 1.1s apart, and 3 without",
 		"| pod nudge on: Ready − served, per edit | n=100 min=5ms p50=20ms p95=30ms p99=40ms max=41ms |",
 		"(performance.md#a-plugin-edit-on-a-real-node-stage-by-stage)",
 	} {

@@ -365,17 +365,31 @@ func (s *suite) edit(w *editWatch, plugin string, increment int64, nudge bool) E
 }
 
 // measureEdits changes counter-1's increment n times (to first, first+1, …), checks each
-// change is counted with, and records the stages of each (edit) and the slowest edits.
-func (s *suite) measureEdits(n int, first int64, nudge bool, label string) {
+// change is counted with, and records the stages of each (edit) and the slowest edits. With
+// a spacing, each edit starts that long after the previous one was Ready (a load model, like
+// a user's pace: see EditSpacing); without, at once.
+func (s *suite) measureEdits(n int, first int64, nudge bool, spacing time.Duration, label string) {
 	s.t.Helper()
+	if n == 0 {
+		return
+	}
 	s.step("Change %s's increment %d times, %s", counter1, n, label)
 	w := s.startEditWatch(counter1)
 	defer w.stop()
 	load := loadAverage()
 	var edits []EditTiming
+	var ready time.Time
 	for i := range n {
+		if i > 0 && spacing > 0 {
+			select {
+			case <-time.After(time.Until(ready.Add(spacing))):
+			case <-s.ctx.Done():
+				s.t.Fatal(s.ctx.Err())
+			}
+		}
 		inc := first + int64(i)
 		edits = append(edits, s.edit(w, counter1, inc, nudge))
+		ready = time.Now()
 		s.value += inc
 		s.expectValue(s.client.Increment, counter1, 1, s.value)
 	}

@@ -386,7 +386,8 @@ func (s *suite) testWalkthrough() {
 }
 
 func (s *suite) testEditsWithNudge() {
-	s.measureEdits(s.cfg.EditsWithNudge, 100, true, "pod nudge on")
+	s.measureEdits(s.cfg.EditsWithNudge, 100, true, 0, "pod nudge on")
+	s.measureEdits(s.cfg.EditsSpaced, 500, true, EditSpacing, fmt.Sprintf("pod nudge on, edits %v apart", EditSpacing))
 }
 
 func (s *suite) testEditsWithoutNudge() {
@@ -394,7 +395,7 @@ func (s *suite) testEditsWithoutNudge() {
 		s.t.Skip("no edits without the nudge asked for: E2E_EDITS_NO_NUDGE=0")
 	}
 	s.helmInstall(false)
-	s.measureEdits(s.cfg.EditsWithoutNudge, 1000, false, "pod nudge off (`--pod-nudge=false`)")
+	s.measureEdits(s.cfg.EditsWithoutNudge, 1000, false, 0, "pod nudge off (`--pod-nudge=false`)")
 	s.helmInstall(true)
 }
 
