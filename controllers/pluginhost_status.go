@@ -30,6 +30,12 @@ import (
 func setHostConditions(host *v1alpha1.PluginHost, f hostFacts) {
 	conds, gen := &host.Status.Conditions, host.Generation
 	var refused, unreachable []string
+	refusedWhat := "revision " + short(f.DesiredRevision)
+	if host.Status.PinnedRevision != 0 {
+		// A pinned revision the current runtime refuses (its image changed since, say):
+		// Stalled until someone pins another revision or unpins.
+		refusedWhat = fmt.Sprintf("the pinned revision %d (%s, spec.pinnedRevision)", host.Status.PinnedRevision, short(f.DesiredRevision))
+	}
 	for _, p := range f.Running {
 		switch {
 		case p.Refused != "":
@@ -59,7 +65,7 @@ func setHostConditions(host *v1alpha1.PluginHost, f hostFacts) {
 		setReadiness(conds, gen, false, f.TypesReason, "%s", f.TypesMessage)
 	case len(refused) > 0:
 		setReadiness(conds, gen, false, v1alpha1.ReasonPodRefusedConfig,
-			"Refused revision %s and kept the previous one: %s", short(f.DesiredRevision), strings.Join(refused, "; "))
+			"Refused %s and kept the previous one: %s", refusedWhat, strings.Join(refused, "; "))
 	case len(unreachable) > 0:
 		setReadiness(conds, gen, false, v1alpha1.ReasonPodsUnreachable, "Cannot read /status: %s", strings.Join(unreachable, "; "))
 	case f.ReadyPods == 0:
@@ -106,7 +112,7 @@ func setHostConditions(host *v1alpha1.PluginHost, f hostFacts) {
 		setCondition(conds, gen, v1alpha1.ConditionDegraded, true, f.TypesReason, "%s", f.TypesMessage)
 	case len(refused) > 0:
 		setCondition(conds, gen, v1alpha1.ConditionDegraded, true, v1alpha1.ReasonPodRefusedConfig,
-			"Refused revision %s and kept the previous one: %s", short(f.DesiredRevision), strings.Join(refused, "; "))
+			"Refused %s and kept the previous one: %s", refusedWhat, strings.Join(refused, "; "))
 	case len(unreachable) > 0:
 		setCondition(conds, gen, v1alpha1.ConditionDegraded, true, v1alpha1.ReasonPodsUnreachable,
 			"Cannot read /status: %s", strings.Join(unreachable, "; "))

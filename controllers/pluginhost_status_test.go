@@ -56,8 +56,10 @@ func TestSetHostReadiness(t *testing.T) {
 	tests := []struct {
 		name  string
 		facts hostFacts
-		ready wantCond
-		class readiness
+		// pinned is status.pinnedRevision.
+		pinned int64
+		ready  wantCond
+		class  readiness
 		// podConds: Available and Progressing are (re)computed.
 		podConds bool
 	}{{
@@ -105,6 +107,21 @@ func TestSetHostReadiness(t *testing.T) {
 		class:    stalled,
 		podConds: true,
 	}, {
+		name:     "pinned revision rolled out",
+		facts:    hostFacts{DesiredRevision: revA, Pods: 1, ReadyPods: 1, Running: []podFact{readyPod(revA)}},
+		pinned:   3,
+		ready:    wantCond{T, v1alpha1.ReasonRolledOut, "run revision sha256:aaaaaaaaaaaa, pinned by spec.pinnedRevision (revision 3)"},
+		class:    settled,
+		podConds: true,
+	}, {
+		name: "pod refused the pinned revision",
+		facts: hostFacts{DesiredRevision: revB, Pods: 1, ReadyPods: 1,
+			Running: []podFact{{Name: "p", Ready: true, Applied: revA, Refused: `plugin "rl": unknown type "ratelimit"`}}},
+		pinned:   3,
+		ready:    wantCond{F, v1alpha1.ReasonPodRefusedConfig, `Refused the pinned revision 3 (sha256:bbbbbbbbbbbb, spec.pinnedRevision) and kept the previous one: pod p: plugin "rl": unknown type "ratelimit"`},
+		class:    stalled,
+		podConds: true,
+	}, {
 		name: "ready pod unreachable",
 		facts: hostFacts{DesiredRevision: revA, Pods: 1, ReadyPods: 1,
 			Running: []podFact{{Name: "p", Ready: true, Err: errors.New("connection refused")}}},
@@ -144,6 +161,7 @@ func TestSetHostReadiness(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			host := testHost("h", time.Hour, matchApp("demo"))
 			host.Generation = 4
+			host.Status.PinnedRevision = tt.pinned
 			setHostConditions(&host, tt.facts)
 			checkReadiness(t, host.Status.Conditions, tt.ready, tt.class)
 			for _, typ := range []string{v1alpha1.ConditionAvailable, v1alpha1.ConditionProgressing} {
