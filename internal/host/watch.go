@@ -78,6 +78,13 @@ const RecheckInterval = 5 * time.Second
 // poll interval to see it.
 const AwaitedCheckInterval = 10 * time.Millisecond
 
+// AwaitedCheckWindow bounds the checks that one long-poll starts: with the pod nudge, kubelet
+// swaps the projection in within about a second of the edit (its PLEG relist); without it,
+// after up to its sync period (a minute or more), and a check every 10 ms for that long would
+// cost more CPU than the poll (docs/performance.md, idle CPU). The manager's next long-poll
+// (every 10 s while it awaits) starts another window.
+const AwaitedCheckWindow = 3 * time.Second
+
 // NewConfigSource prepares to read path for h.
 func NewConfigSource(h *Host, path string) (*ConfigSource, error) {
 	abs, err := filepath.Abs(path)
@@ -258,6 +265,7 @@ func (s *ConfigSource) Watch(ctx context.Context, poll time.Duration) error {
 	// kubelet swaps it in, not at the next poll.
 	var awaitedTick *time.Ticker
 	var awaitedC <-chan time.Time
+	var awaitedUntil time.Time
 	defer func() {
 		if awaitedTick != nil {
 			awaitedTick.Stop()
@@ -271,7 +279,7 @@ func (s *ConfigSource) Watch(ctx context.Context, poll time.Duration) error {
 		return res, err
 	}
 	awaitedCheck := func() {
-		if s.host.statusWaiters.Load() == 0 {
+		if s.host.statusWaiters.Load() == 0 || time.Now().After(awaitedUntil) {
 			awaitedTick.Stop()
 			awaitedTick, awaitedC = nil, nil
 			return
@@ -294,6 +302,7 @@ func (s *ConfigSource) Watch(ctx context.Context, poll time.Duration) error {
 			}
 		case <-s.host.awaited:
 			if projected && awaitedTick == nil {
+				awaitedUntil = time.Now().Add(AwaitedCheckWindow)
 				awaitedTick = time.NewTicker(AwaitedCheckInterval)
 				awaitedC = awaitedTick.C
 				awaitedCheck() // the swap may have happened already
