@@ -96,11 +96,12 @@ type Options struct {
 // DefaultOptions are the defaults of the manager's flags.
 func DefaultOptions() Options {
 	return Options{
-		DefaultHostImage:    "ghcr.io/hotreload/plugin-operator:dev",
-		PodNudge:            true,
-		StatusPollInterval:  time.Second,
-		StatusTimeout:       2 * time.Second,
-		MaxConcurrentProbes: 16,
+		DefaultHostImage:   "ghcr.io/hotreload/plugin-operator:dev",
+		PodNudge:           true,
+		StatusPollInterval: time.Second,
+		StatusTimeout:      2 * time.Second,
+		// Two /status reads in flight per host worker, as before the workers went to 16.
+		MaxConcurrentProbes: 32,
 		MaxStatusBytes:      DefaultMaxStatusBytes,
 		RenderPace:          defaultRenderPace,
 		MaxRenderPace:       defaultMaxRenderPace,

@@ -57,7 +57,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 		t.Errorf("flags %+v", f)
 	}
 	if want.DefaultHostImage != "ghcr.io/hotreload/plugin-operator:dev" || !want.PodNudge || want.StatusPollInterval != time.Second ||
-		want.StatusTimeout != 2*time.Second || want.MaxConcurrentProbes != 8 || want.MaxStatusBytes != 256<<10 || len(want.AllowedHostImages) != 0 {
+		want.StatusTimeout != 2*time.Second || want.MaxConcurrentProbes != 32 || want.MaxConcurrentReconciles != 16 || want.MaxStatusBytes != 256<<10 || len(want.AllowedHostImages) != 0 {
 		t.Errorf("defaults %+v differ from the documented contract", want)
 	}
 }
