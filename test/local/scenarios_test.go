@@ -227,10 +227,15 @@ func TestAddAndRemovePlugin(t *testing.T) {
 		return nil
 	})
 	mustCall(t, http.StatusOK, host.URL, http.MethodGet, "first", "get", "")
-	h, _ = hostCondition(t, ns, "host", v1alpha1.ConditionProgressing, metav1.ConditionFalse, v1alpha1.ReasonRolledOut)
-	if h.Status.PluginCount != 1 {
-		t.Errorf("pluginCount %d after the removal, want 1", h.Status.PluginCount)
-	}
+	// The pod may serve the new revision before the manager has written the host's status
+	// for it (it writes after the ConfigMap and the nudge): wait for the status that counts it.
+	testutil.Eventually(t, wait, "the host rolled out with one plugin", func() error {
+		h, _ = hostCondition(t, ns, "host", v1alpha1.ConditionProgressing, metav1.ConditionFalse, v1alpha1.ReasonRolledOut)
+		if h.Status.PluginCount != 1 {
+			return fmt.Errorf("pluginCount %d after the removal, want 1", h.Status.PluginCount)
+		}
+		return nil
+	})
 	if now, _ := cluster.Host(ns, "host"); now.PID != host.PID || now.Restarts != 0 {
 		t.Errorf("host process %d became %d (restarts %d)", host.PID, now.PID, now.Restarts)
 	}
