@@ -267,7 +267,7 @@ func scaleRun(b *testing.B, hosts, perHost int) {
 	b.StopTimer()
 	n := hosts * perHost
 	floor := scaleFloor(b, n)
-	b.Logf("floor: %d Plugins created and one status update each, 16 writers, no manager: %v (load %s)", n, floor.Round(time.Millisecond), loadavg())
+	b.Logf("floor: %d Plugins created and one status update each, 16 writers, no manager: %v (load %s)", n, floor.Round(time.Millisecond), testutil.LoadAverage())
 
 	ns := newNamespace(b)
 	c := fastClient(b)
@@ -373,7 +373,7 @@ func scaleRun(b *testing.B, hosts, perHost int) {
 	b.Logf("%d Plugins on %d hosts: created in %v, all Ready %v after the first create (%v after the last) = %.2f× the floor of %v; manager CPU %v, RSS %.1f MiB before, %.1f MiB after (peak %.1f MiB); %d watch restarts; load %s",
 		n, hosts, created.Round(time.Millisecond), converged.Round(time.Millisecond), (converged - created).Round(time.Millisecond),
 		converged.Seconds()/floor.Seconds(), floor.Round(time.Millisecond),
-		cpu.Round(time.Millisecond), float64(baseRSS)/(1<<20), float64(rss)/(1<<20), float64(peak)/(1<<20), ready.rewatches, loadavg())
+		cpu.Round(time.Millisecond), float64(baseRSS)/(1<<20), float64(rss)/(1<<20), float64(peak)/(1<<20), ready.rewatches, testutil.LoadAverage())
 	b.Logf("API writes during the run, as the API server counts them (the Plugins' creates taken out): %.0f: %s", writes.total(), writes)
 
 	if os.Getenv("SCALE_RESTART") != "0" {
@@ -442,17 +442,7 @@ func scaleRestart(b *testing.B, old *scaleManager, ns string, c client.WithWatch
 	b.ReportMetric(drained.Seconds(), "restart-idle-s")
 	b.ReportMetric(ms(editReady), "restart-edit-ready-ms")
 	b.Logf("restart: caches synced %v after the start, idle after %v, writing %.0f (%s); then Plugin edit → Ready %v; load %s",
-		synced.Round(time.Millisecond), drained.Round(time.Millisecond), ours.total(), ours, editReady.Round(time.Millisecond), loadavg())
-}
-
-// loadavg is the machine's load average (/proc/loadavg: 1, 5 and 15 min).
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	return strings.Join(f[:min(3, len(f))], " ")
+		synced.Round(time.Millisecond), drained.Round(time.Millisecond), ours.total(), ours, editReady.Round(time.Millisecond), testutil.LoadAverage())
 }
 
 // procMemory reads VmRSS and VmHWM (peak RSS) of a process, in bytes.

@@ -21,8 +21,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -44,6 +42,7 @@ import (
 	"github.com/hotreload/plugin-operator/controllers"
 	"github.com/hotreload/plugin-operator/internal/hostapi"
 	"github.com/hotreload/plugin-operator/internal/pluginconfig"
+	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
 var (
@@ -376,7 +375,7 @@ func (s *suite) measureEdits(n int, first int64, nudge bool, spacing time.Durati
 	s.step("Change %s's increment %d times, %s", counter1, n, label)
 	w := s.startEditWatch(counter1)
 	defer w.stop()
-	load := loadAverage()
+	load := testutil.LoadAverage()
 	var edits []EditTiming
 	var ready time.Time
 	for i := range n {
@@ -394,22 +393,11 @@ func (s *suite) measureEdits(n int, first int64, nudge bool, spacing time.Durati
 		s.expectValue(s.client.Increment, counter1, 1, s.value)
 	}
 	s.checkHostUnchanged()
-	s.result(label+": load average (`/proc/loadavg`) before → after the edits", load+" → "+loadAverage())
+	s.result(label+": load average (`/proc/loadavg`) before → after the edits", load+" → "+testutil.LoadAverage())
 	for _, r := range StageSummaries(label+": ", edits) {
 		s.result(r[0], r[1])
 	}
 	for i, e := range Slowest(edits, StageServed, 3) {
 		s.result(fmt.Sprintf("%s: slowest edit to served, #%d", label, i+1), e.String())
 	}
-}
-
-// loadAverage is the first three fields of /proc/loadavg: the machine is shared, so each
-// measurement says how busy it was.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown (" + err.Error() + ")"
-	}
-	f := strings.Fields(string(b))
-	return strings.Join(f[:min(3, len(f))], " ")
 }
