@@ -22,7 +22,9 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -139,24 +141,38 @@ func (w apiWrites) String() string {
 var operatorResources = []string{"plugins", "pluginhosts", "configmaps", "secrets", "deployments", "services",
 	"networkpolicies", "poddisruptionbudgets", "persistentvolumeclaims", "pods", "events"}
 
-// readyCounter follows the Plugins of a namespace with a watch and counts those Ready for
-// their generation, updating the count per event (never recounting). When the API server
+// readyCounter follows the Plugins of a namespace with a watch, from its creation on and in
+// a goroutine of its own, and counts those Ready for their generation, updating the count per
+// event (never recounting). It reads its watch all along: a watch read only after the
+// Plugins' creates made the API server buffer their events, end the watch and serve a list of
+// every Plugin again, load that is the benchmark's, not the manager's. When the API server
 // ends the watch, it lists and watches again from the list's resourceVersion.
 type readyCounter struct {
-	c     client.WithWatch
-	ns    string
+	c    client.WithWatch
+	ns   string
+	done chan struct{}
+
+	mu    sync.Mutex
 	ready map[string]bool
 	n     int
-	rv    string
-	w     watch.Interface
+	// reached is when the count last changed to each value (waitFor); counted is the count
+	// it was last recorded at.
+	reached map[int]time.Time
+	counted int
+	err     error
 	// rewatches counts the watches that ended and were established again.
 	rewatches int
+	changed   chan struct{}
 }
 
 func newReadyCounter(t testing.TB, c client.WithWatch, ns string) *readyCounter {
 	t.Helper()
-	r := &readyCounter{c: c, ns: ns, ready: map[string]bool{}}
-	r.relist(t)
+	r := &readyCounter{c: c, ns: ns, ready: map[string]bool{}, reached: map[int]time.Time{}, done: make(chan struct{}), changed: make(chan struct{})}
+	w, rv, err := r.relist()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go r.follow(w, rv)
 	return r
 }
 
@@ -187,52 +203,129 @@ func pluginReadyCondition(p *v1alpha1.Plugin) bool {
 }
 
 // relist lists the Plugins, recounts from the list, and watches from its resourceVersion.
-func (r *readyCounter) relist(t testing.TB) {
-	t.Helper()
+func (r *readyCounter) relist() (watch.Interface, string, error) {
 	list := &v1alpha1.PluginList{}
 	if err := r.c.List(context.Background(), list, client.InNamespace(r.ns)); err != nil {
-		t.Fatalf("listing Plugins: %v", err)
+		return nil, "", fmt.Errorf("listing Plugins: %w", err)
 	}
+	r.mu.Lock()
 	r.ready, r.n = map[string]bool{}, 0
 	for i := range list.Items {
 		r.observe(&list.Items[i], false)
 	}
-	r.rv = list.ResourceVersion
-	r.watch(t)
+	r.notifyLocked()
+	r.mu.Unlock()
+	w, err := r.watchFrom(list.ResourceVersion)
+	return w, list.ResourceVersion, err
 }
 
-func (r *readyCounter) watch(t testing.TB) {
-	t.Helper()
+func (r *readyCounter) watchFrom(rv string) (watch.Interface, error) {
 	w, err := r.c.Watch(context.Background(), &v1alpha1.PluginList{}, client.InNamespace(r.ns),
-		&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: r.rv}})
+		&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: rv}})
 	if err != nil {
-		t.Fatalf("watching Plugins: %v", err)
+		return nil, fmt.Errorf("watching Plugins: %w", err)
 	}
-	r.w = w
+	return w, nil
 }
 
-// handle applies one event of the watch's channel (ok false: the channel closed).
-func (r *readyCounter) handle(t testing.TB, ev watch.Event, ok bool) {
+// follow applies the watch's events until stop.
+func (r *readyCounter) follow(w watch.Interface, rv string) {
+	defer func() { w.Stop() }()
+	fail := func(err error) {
+		r.mu.Lock()
+		r.err = err
+		r.notifyLocked()
+		r.mu.Unlock()
+	}
+	for {
+		select {
+		case <-r.done:
+			return
+		case ev, ok := <-w.ResultChan():
+			var err error
+			switch p, isPlugin := ev.Object.(*v1alpha1.Plugin); {
+			case !ok: // the API server ended the watch: from the last event's resourceVersion
+				r.mu.Lock()
+				r.rewatches++
+				r.mu.Unlock()
+				w, err = r.watchFrom(rv)
+			case !isPlugin: // an error (the resourceVersion is too old): start again from a list
+				w.Stop()
+				r.mu.Lock()
+				r.rewatches++
+				r.mu.Unlock()
+				w, rv, err = r.relist()
+			default:
+				rv = p.ResourceVersion
+				r.mu.Lock()
+				r.observe(p, ev.Type == watch.Deleted)
+				r.notifyLocked()
+				r.mu.Unlock()
+			}
+			if err != nil {
+				fail(err)
+				return
+			}
+		}
+	}
+}
+
+// notifyLocked records when the count changed to its value and wakes waitFor.
+func (r *readyCounter) notifyLocked() {
+	if _, ok := r.reached[r.n]; !ok || r.n != r.counted {
+		r.reached[r.n], r.counted = time.Now(), r.n
+	}
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// count returns the Plugins seen and those Ready now.
+func (r *readyCounter) count() (seen, ready int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.ready), r.n
+}
+
+// waitFor waits until n Plugins are Ready and returns when the watch counted n. tick,
+// when not nil, is called every second meanwhile.
+func (r *readyCounter) waitFor(t testing.TB, n int, timeout time.Duration, tick func()) time.Time {
 	t.Helper()
-	if !ok {
-		r.rewatches++
-		r.watch(t) // from the last event's resourceVersion
-		return
+	deadline := time.After(timeout)
+	second := time.NewTicker(time.Second)
+	defer second.Stop()
+	for {
+		r.mu.Lock()
+		at, reached := r.reached[n]
+		cur, err, changed := r.n, r.err, r.changed
+		r.mu.Unlock()
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case reached && cur >= n:
+			return at
+		}
+		select {
+		case <-changed:
+		case <-second.C:
+			if tick != nil {
+				tick()
+			}
+		case <-deadline:
+			t.Fatalf("%d of %d Plugins Ready after %v", cur, n, timeout)
+		}
 	}
-	p, isPlugin := ev.Object.(*v1alpha1.Plugin)
-	if !isPlugin {
-		// An error (the resourceVersion is too old): start again from a list.
-		r.w.Stop()
-		r.rewatches++
-		r.relist(t)
-		return
-	}
-	r.rv = p.ResourceVersion
-	r.observe(p, ev.Type == watch.Deleted)
 }
 
 func (r *readyCounter) stop() {
-	if r.w != nil {
-		r.w.Stop()
+	select {
+	case <-r.done:
+	default:
+		close(r.done)
 	}
+}
+
+func (r *readyCounter) rewatchCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rewatches
 }

@@ -154,8 +154,10 @@ func benchOptions() (o controllers.Options) {
 //	SCALE_SIZES=1000/10,10000/100 go test ./controllers/ -run '^$' -bench Scale -benchtime 1x -timeout 60m
 //
 // SCALE_SIZES are plugins/hosts pairs (default 1000/10); make bench-scale runs the curve.
-// SCALE_DEBUG=1 logs progress every second and the manager's reconcile and client metrics;
-// SCALE_PPROF=host:port serves the manager's /debug/pprof there.
+// SCALE_DEBUG=1 prints progress every second and the manager's reconcile and client metrics
+// to stderr;
+// SCALE_PPROF=host:port serves the manager's /debug/pprof there; SCALE_APISERVER_PROFILE=file
+// writes a CPU profile of the kube-apiserver over the first minute of the Plugins' creates.
 func BenchmarkScale(b *testing.B) {
 	needEnv(b)
 	for _, sz := range scaleSizes(b) {
@@ -266,8 +268,11 @@ func startScaleManager(b *testing.B, ns string) *scaleManager {
 func scaleRun(b *testing.B, hosts, perHost int) {
 	b.StopTimer()
 	n := hosts * perHost
+	cp0 := childrenCPU(controlPlane...)
 	floor := scaleFloor(b, n)
-	b.Logf("floor: %d Plugins created and one status update each, 16 writers, no manager: %v (load %s)", n, floor.Round(time.Millisecond), testutil.LoadAverage())
+	floorCP := childrenCPU(controlPlane...) - cp0
+	b.Logf("floor: %d Plugins created and one status update each, 16 writers, no manager: %v, control plane CPU %v (load %s)",
+		n, floor.Round(time.Millisecond), floorCP.Round(time.Millisecond), testutil.LoadAverage())
 
 	ns := newNamespace(b)
 	c := fastClient(b)
@@ -288,6 +293,7 @@ func scaleRun(b *testing.B, hosts, perHost int) {
 	}
 	baseRSS, _ := procMemory(pid)
 	baseCPU := procCPU(pid)
+	baseCP, baseHosts := childrenCPU(controlPlane...), childrenCPU("pluginhost")
 
 	// Plugins are followed with a watch, counted per event: listing 10,000 objects several
 	// times a second would load the API server more than the operator does.
@@ -295,6 +301,9 @@ func scaleRun(b *testing.B, hosts, perHost int) {
 	defer ready.stop()
 	writes0 := readAPIWrites(b)
 
+	if file := os.Getenv("SCALE_APISERVER_PROFILE"); file != "" {
+		go profileAPIServer(b, file, 60*time.Second)
+	}
 	b.StartTimer()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -316,25 +325,19 @@ func scaleRun(b *testing.B, hosts, perHost int) {
 	wg.Wait()
 	created := time.Since(start)
 
-	timeout := time.After(15 * time.Minute)
-	progress := time.NewTicker(time.Second)
-	defer progress.Stop()
-	for ready.n < n {
-		select {
-		case ev, ok := <-ready.w.ResultChan():
-			ready.handle(b, ev, ok)
-		case <-progress.C:
-			if os.Getenv("SCALE_DEBUG") != "" {
-				b.Logf("%6.2fs: %d Plugins seen, %d Ready", time.Since(start).Seconds(), len(ready.ready), ready.n)
-			}
-		case <-timeout:
-			b.Fatalf("not every Plugin Ready after %v: %d of %d", time.Since(start), ready.n, n)
+	var tick func()
+	if os.Getenv("SCALE_DEBUG") != "" {
+		tick = func() {
+			seen, n := ready.count()
+			// To stderr: a benchmark's log keeps only its first lines.
+			fmt.Fprintf(os.Stderr, "%6.2fs: %d Plugins seen, %d Ready\n", time.Since(start).Seconds(), seen, n)
 		}
 	}
-	converged := time.Since(start)
+	converged := ready.waitFor(b, n, 15*time.Minute, tick).Sub(start)
 	b.StopTimer()
 	rss, peak := procMemory(pid)
 	cpu := procCPU(pid) - baseCPU
+	cpCPU, hostsCPU := childrenCPU(controlPlane...)-baseCP, childrenCPU("pluginhost")-baseHosts
 	// The manager's writes: everything the API server counted meanwhile but the Plugins'
 	// creates (the benchmark's). Counted again once the manager is idle: the writes that
 	// follow the last Ready (nothing should) belong to the run too.
@@ -353,7 +356,7 @@ func scaleRun(b *testing.B, hosts, perHost int) {
 				if strings.HasPrefix(l, "controller_runtime_reconcile_total") || strings.HasPrefix(l, "controller_runtime_reconcile_time_seconds_sum") ||
 					strings.HasPrefix(l, "controller_runtime_reconcile_time_seconds_count") || strings.HasPrefix(l, "workqueue_queue_duration_seconds_sum") ||
 					strings.HasPrefix(l, "rest_client_requests_total") {
-					b.Log(l)
+					fmt.Fprintln(os.Stderr, l)
 				}
 			}
 		}
@@ -366,6 +369,9 @@ func scaleRun(b *testing.B, hosts, perHost int) {
 	b.ReportMetric(float64(peak)/(1<<20), "peak-rss-MiB")
 	b.ReportMetric(float64(rss)/(1<<20), "rss-MiB")
 	b.ReportMetric(cpu.Seconds(), "manager-cpu-s")
+	b.ReportMetric(cpCPU.Seconds(), "control-plane-cpu-s")
+	b.ReportMetric(floorCP.Seconds(), "floor-control-plane-cpu-s")
+	b.ReportMetric(hostsCPU.Seconds(), "pluginhosts-cpu-s")
 	b.ReportMetric(writes.total(), "writes")
 	for k, v := range writes {
 		b.ReportMetric(v, "writes:"+strings.ReplaceAll(k, " ", ":"))
@@ -373,7 +379,9 @@ func scaleRun(b *testing.B, hosts, perHost int) {
 	b.Logf("%d Plugins on %d hosts: created in %v, all Ready %v after the first create (%v after the last) = %.2f× the floor of %v; manager CPU %v, RSS %.1f MiB before, %.1f MiB after (peak %.1f MiB); %d watch restarts; load %s",
 		n, hosts, created.Round(time.Millisecond), converged.Round(time.Millisecond), (converged - created).Round(time.Millisecond),
 		converged.Seconds()/floor.Seconds(), floor.Round(time.Millisecond),
-		cpu.Round(time.Millisecond), float64(baseRSS)/(1<<20), float64(rss)/(1<<20), float64(peak)/(1<<20), ready.rewatches, testutil.LoadAverage())
+		cpu.Round(time.Millisecond), float64(baseRSS)/(1<<20), float64(rss)/(1<<20), float64(peak)/(1<<20), ready.rewatchCount(), testutil.LoadAverage())
+	b.Logf("CPU until all Ready: control plane (etcd, kube-apiserver) %v (the floor's: %v), the %d pluginhost processes %v",
+		cpCPU.Round(time.Millisecond), floorCP.Round(time.Millisecond), hosts, hostsCPU.Round(time.Millisecond))
 	b.Logf("API writes during the run, as the API server counts them (the Plugins' creates taken out): %.0f: %s", writes.total(), writes)
 
 	if os.Getenv("SCALE_RESTART") != "0" {
@@ -484,4 +492,63 @@ func procCPU(pid int) time.Duration {
 	utime, _ := strconv.ParseInt(fields[11], 10, 64)
 	stime, _ := strconv.ParseInt(fields[12], 10, 64)
 	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+}
+
+// controlPlane are the commands of envtest's control plane.
+var controlPlane = []string{"etcd", "kube-apiserver"}
+
+// childrenCPU is the CPU time of this process's children whose command is one of names:
+// the envtest control plane (etcd, kube-apiserver) or the pluginhost processes.
+func childrenCPU(names ...string) time.Duration {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	self := strconv.Itoa(os.Getpid())
+	var sum time.Duration
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || closing < open {
+			continue
+		}
+		fields := strings.Fields(s[closing+1:])
+		if len(fields) < 2 || fields[1] != self || !slices.Contains(names, s[open+1:closing]) {
+			continue
+		}
+		sum += procCPU(pid)
+	}
+	return sum
+}
+
+// profileAPIServer writes a CPU profile of the envtest kube-apiserver (its /debug/pprof, as
+// an administrator) over d to file.
+func profileAPIServer(b *testing.B, file string, d time.Duration) {
+	rc, err := rest.HTTPClientFor(env.Config)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	rc.Timeout = d + 30*time.Second
+	resp, err := rc.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(env.Config.Host, "/"), int(d.Seconds())))
+	if err != nil {
+		b.Errorf("profiling the API server: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err == nil {
+		err = os.WriteFile(file, body, 0o644)
+	}
+	if err != nil {
+		b.Errorf("profiling the API server: %v", err)
+	}
 }

@@ -59,15 +59,7 @@ func TestRestartWritesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.After(5 * time.Minute)
-	for ready.n < hosts*perHost {
-		select {
-		case ev, ok := <-ready.w.ResultChan():
-			ready.handle(t, ev, ok)
-		case <-deadline:
-			t.Fatalf("%d of %d Plugins Ready", ready.n, hosts*perHost)
-		}
-	}
+	ready.waitFor(t, hosts*perHost, 5*time.Minute, nil)
 	idle := &idleProbe{sum: m.metricSum, depth0: map[string]float64{}} // a process of its own: its queues started empty
 	testutil.Eventually(t, wait, "the manager to be idle", func() error { return idle.idle(t) })
 	m.stop()
