@@ -95,6 +95,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, o ManagerOptions) (ctrl.M
 		LeaderElectionReleaseOnCancel: true,
 		Cache:                         cacheOptions(o.WatchNamespaces),
 		Client:                        clientOptions(),
+		MapperProvider:                newCachedRESTMapper,
 		Controller:                    config.Controller{SkipNameValidation: ptr.To(o.SkipNameValidation)},
 	})
 	if err != nil {
