@@ -19,6 +19,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -255,7 +256,58 @@ const (
 	// Plugins are listed through one pair of its matchLabels rather than by matching the
 	// selector against every Plugin of the namespace (selectedPlugins).
 	indexPluginLabel = "metadata.labels"
+	// indexHostSelects indexes PluginHosts by one "key=value" pair of their selector's
+	// matchLabels, which every Plugin they select carries, or by anyLabels when the selector
+	// has none: a Plugin's hosts are listed through its own labels (candidateHosts) rather
+	// than by matching every host of the namespace, which copied each of them out of the cache
+	// at every Plugin event (BenchmarkScale at 100 hosts: 12 % of the manager's CPU).
+	indexHostSelects = "spec.pluginSelector.matchLabels"
+	anyLabels        = "*"
 )
+
+// hostSelectsKey is a host's indexHostSelects value: the smallest key of its matchLabels,
+// or anyLabels. A host without a selector selects nothing and is not indexed.
+func hostSelectsKey(host *v1alpha1.PluginHost) []string {
+	ps := host.Spec.PluginSelector
+	switch {
+	case ps == nil:
+		return nil
+	case len(ps.MatchLabels) == 0:
+		return []string{anyLabels}
+	}
+	k := slices.Min(slices.Collect(maps.Keys(ps.MatchLabels)))
+	return []string{k + "=" + ps.MatchLabels[k]}
+}
+
+// candidateHosts lists from the cache the PluginHosts of namespace that may select a Plugin
+// with these labels: those indexed under one of its labels or under anyLabels. Each host
+// that selects it is among them; selectingHosts tells which do.
+func candidateHosts(ctx context.Context, c client.Reader, namespace string, pluginLabels map[string]string, opts ...client.ListOption) ([]v1alpha1.PluginHost, error) {
+	var out []v1alpha1.PluginHost
+	seen := map[string]bool{}
+	add := func(value string) error {
+		hosts := &v1alpha1.PluginHostList{}
+		if err := c.List(ctx, hosts, append([]client.ListOption{client.InNamespace(namespace), client.MatchingFields{indexHostSelects: value}}, opts...)...); err != nil {
+			return fmt.Errorf("listing PluginHosts: %w", err)
+		}
+		for _, h := range hosts.Items {
+			if !seen[h.Name] {
+				seen[h.Name] = true
+				out = append(out, h)
+			}
+		}
+		return nil
+	}
+	if err := add(anyLabels); err != nil {
+		return nil, err
+	}
+	for k, v := range pluginLabels {
+		if err := add(k + "=" + v); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
 
 // selectedPlugins lists from the cache the Plugins of host's namespace that sel (host's
 // selector) selects, through indexPluginLabel when the selector has matchLabels.
@@ -281,6 +333,11 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options) error
 			return []string{ref.Name}
 		}
 		return nil
+	}); err != nil {
+		return err
+	}
+	if err := idx.IndexField(ctx, &v1alpha1.PluginHost{}, indexHostSelects, func(o client.Object) []string {
+		return hostSelectsKey(o.(*v1alpha1.PluginHost))
 	}); err != nil {
 		return err
 	}
@@ -389,12 +446,12 @@ func (r *PluginHostReconciler) hostsOfNamespace(ctx context.Context, o client.Ob
 // hostsOfPlugin maps a Plugin to the PluginHosts that select its labels; called with the
 // old and the new object on updates, so a host that stops selecting a Plugin hears of it.
 func (r *PluginHostReconciler) hostsOfPlugin(ctx context.Context, o client.Object) []reconcile.Request {
-	hosts := &v1alpha1.PluginHostList{}
-	if err := r.List(ctx, hosts, client.InNamespace(o.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
+	hosts, err := candidateHosts(ctx, r, o.GetNamespace(), o.GetLabels(), client.UnsafeDisableDeepCopy)
+	if err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Cannot list PluginHosts")
 		return nil
 	}
-	return requestsFor(hosts.Items, func(h *v1alpha1.PluginHost) bool { return selects(h, o.GetLabels()) })
+	return requestsFor(hosts, func(h *v1alpha1.PluginHost) bool { return selects(h, o.GetLabels()) })
 }
 
 // hostsOfConfigMap maps a user ConfigMap to the PluginHosts whose configMapRef names it.
