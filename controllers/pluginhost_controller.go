@@ -142,6 +142,7 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			retErr = errors.Join(retErr, err)
 			return
 		}
+		retErr = errors.Join(retErr, r.writeOutcomes(ctx, rc))
 		r.recordEvents(rc)
 	}()
 
@@ -296,7 +297,12 @@ func (r *PluginHostReconciler) reconcileConfig(ctx context.Context, rc *hostReco
 				return err
 			}
 			rendered = true
-			rc.revs.served = &servedConfig{data: data, sources: renderedSources(ev, rc.plugins), configMap: rc.revs.configMap}
+			var userEntries []pluginconfig.Plugin
+			if user != nil {
+				userEntries = user.Plugins
+			}
+			rc.revs.served = &servedConfig{data: data, sources: renderedSources(ev, rc.plugins), configMap: rc.revs.configMap,
+				facts: &configFacts{plugins: len(userEntries) + len(ev.Accepted), inline: inlineCredentials(userEntries, ev.Accepted)}}
 			rev := pluginconfig.Revision(data)
 			if rev != host.Status.ConfigRevision {
 				ctrl.LoggerFrom(ctx).Info("Rendered a new configuration", "revision", short(rev), "plugins", len(ev.Accepted))

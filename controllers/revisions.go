@@ -19,6 +19,7 @@ package controllers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -102,6 +103,15 @@ type servedConfig struct {
 	revoked []string
 	// pinned: data is (derived from) the pinned revision from, which is not renumbered.
 	pinned bool
+	// facts are known when data was rendered here; otherwise recordRevision decodes data.
+	facts *configFacts
+}
+
+// configFacts is what a revision records of its config.json besides its bytes: how many
+// entries it has, and those that carry inline credentials.
+type configFacts struct {
+	plugins int
+	inline  []string
 }
 
 // ownedRevision is a ControllerRevision of the host, made by the operator, decoded but for
@@ -177,6 +187,16 @@ type revisionState struct {
 	served *servedConfig
 	// configMap is spec.configMapRef's ConfigMap as read: name@resourceVersion.
 	configMap string
+	// outcomes are the annotation patches of recordOutcomes, written after the host's status
+	// (writeOutcomes): status.history shows them already, and the Plugins' Ready, which
+	// follows that status, does not wait for them.
+	outcomes []outcomePatch
+}
+
+// outcomePatch is a change of a revision's outcome annotations.
+type outcomePatch struct {
+	rev         *ownedRevision
+	annotations map[string]*string
 }
 
 // revisionBook is what the manager remembers of revisions between reconciles: which
@@ -427,13 +447,16 @@ func recordedNumbers(revs []*ownedRevision) string {
 // inlineCredentials names the entries of cfg that carry a credential inline (the user's
 // ConfigMap may; a Plugin's entry reads its credentials from files): such a configuration is
 // recorded without its bytes.
-func inlineCredentials(cfg *pluginconfig.Config) []string {
+func inlineCredentials(entries ...[]pluginconfig.Plugin) []string {
 	var names []string
-	for _, e := range cfg.Plugins {
-		if e.Auth.APIKey != "" || e.Auth.Token != "" || e.Auth.Username != "" || e.Auth.Password != "" {
-			names = append(names, e.Name)
+	for _, list := range entries {
+		for _, e := range list {
+			if e.Auth.APIKey != "" || e.Auth.Token != "" || e.Auth.Username != "" || e.Auth.Password != "" {
+				names = append(names, e.Name)
+			}
 		}
 	}
+	slices.Sort(names)
 	return names
 }
 
@@ -591,9 +614,7 @@ func (r *PluginHostReconciler) reconcileRevisions(ctx context.Context, rc *hostR
 			return err
 		}
 	}
-	if err := r.recordOutcomes(ctx, rc, revs); err != nil {
-		return err
-	}
+	r.recordOutcomes(rc, revs)
 	if revs, err = r.trimRevisions(ctx, rc, revs); err != nil {
 		return err
 	}
@@ -647,9 +668,15 @@ func (r *PluginHostReconciler) recordRevision(ctx context.Context, rc *hostRecon
 		}
 	}
 	config := string(s.data)
-	if cfg, err := pluginconfig.Decode(s.data); err == nil {
-		data.PluginCount = int32(len(cfg.Plugins))
-		if names := inlineCredentials(cfg); len(names) > 0 {
+	facts := s.facts
+	if facts == nil {
+		if cfg, err := pluginconfig.Decode(s.data); err == nil {
+			facts = &configFacts{plugins: len(cfg.Plugins), inline: inlineCredentials(cfg.Plugins)}
+		}
+	}
+	if facts != nil {
+		data.PluginCount = int32(facts.plugins)
+		if names := facts.inline; len(names) > 0 {
 			data.ConfigOmitted = fmt.Sprintf("the entries of %s carry inline credentials (auth.api_key, token, username or password), which never enter a revision",
 				strings.Join(names, ", "))
 		} else {
@@ -666,6 +693,16 @@ func (r *PluginHostReconciler) recordRevision(ctx context.Context, rc *hostRecon
 		ObjectMeta: objectMeta(host, revisionName(host, rev)),
 		Data:       runtime.RawExtension{Raw: raw},
 		Revision:   highest + 1,
+	}
+	// The outcomes known now go into the create, not into a patch right after it: at a
+	// fleet-wide burst that patch was one write in three of the revisions' (BenchmarkScale).
+	if outcomesKnown(rc.facts) {
+		for k, v := range outcomeChanges(rc.facts, rev, nil, time.Now()) {
+			if cr.Annotations == nil {
+				cr.Annotations = map[string]string{}
+			}
+			cr.Annotations[k] = *v
+		}
 	}
 	if err := r.Create(ctx, cr, client.FieldOwner(v1alpha1.FieldOwner)); err != nil {
 		if !apierrors.IsAlreadyExists(err) {
@@ -733,46 +770,16 @@ func (r *PluginHostReconciler) patchRevision(ctx context.Context, cr *appsv1.Con
 // recordOutcomes writes into each recorded revision's annotations how many running pods run
 // it and refused it, and when every running pod first ran it: once per change, and only from
 // a reconcile that read every running pod.
-func (r *PluginHostReconciler) recordOutcomes(ctx context.Context, rc *hostReconcile, revs []*ownedRevision) error {
-	f := rc.facts
-	unread := slices.ContainsFunc(f.Running, func(p podFact) bool { return p.Err != nil })
-	if unread || len(f.Running) == 0 || f.Conflicts != nil || f.Refusal != "" {
-		return nil
+func (r *PluginHostReconciler) recordOutcomes(rc *hostReconcile, revs []*ownedRevision) {
+	if !outcomesKnown(rc.facts) {
+		return
 	}
 	for _, o := range revs {
-		applied, refused, refusal := 0, 0, ""
-		for _, p := range f.Running {
-			if p.Applied == o.data.Revision {
-				applied++
-			}
-			if p.Refused != "" && o.data.Revision == f.DesiredRevision {
-				refused++
-				refusal = p.Refused
-			}
-		}
-		want := map[string]*string{}
-		have := o.obj.Annotations
-		set := func(key, value string) {
-			if have[key] != value {
-				want[key] = &value
-			}
-		}
-		set(v1alpha1.RevisionAppliedPodsAnnotation, strconv.Itoa(applied))
-		if o.data.Revision == f.DesiredRevision {
-			set(v1alpha1.RevisionRefusedPodsAnnotation, strconv.Itoa(refused))
-			if refusal != "" {
-				set(v1alpha1.RevisionRefusalAnnotation, truncateText(refusal, MaxReportedTextBytes))
-			}
-			if f.rolledOut() && have[v1alpha1.RevisionAppliedAtAnnotation] == "" {
-				set(v1alpha1.RevisionAppliedAtAnnotation, time.Now().UTC().Truncate(time.Second).Format(time.RFC3339))
-			}
-		}
+		want := outcomeChanges(rc.facts, o.data.Revision, o.obj.Annotations, time.Now())
 		if len(want) == 0 {
 			continue
 		}
-		if err := r.patchRevision(ctx, o.obj, want, 0); err != nil {
-			return err
-		}
+		rc.revs.outcomes = append(rc.revs.outcomes, outcomePatch{rev: o, annotations: want})
 		if o.obj.Annotations == nil {
 			o.obj.Annotations = map[string]string{}
 		}
@@ -780,7 +787,59 @@ func (r *PluginHostReconciler) recordOutcomes(ctx context.Context, rc *hostRecon
 			o.obj.Annotations[k] = *v
 		}
 	}
-	return nil
+}
+
+// writeOutcomes writes the annotation patches of recordOutcomes. A failed one fails the
+// reconcile, whose retry computes it again from the cache.
+func (r *PluginHostReconciler) writeOutcomes(ctx context.Context, rc *hostReconcile) error {
+	var errs []error
+	for _, o := range rc.revs.outcomes {
+		if err := r.patchRevision(ctx, o.rev.obj, o.annotations, 0); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	rc.revs.outcomes = nil
+	return errors.Join(errs...)
+}
+
+// outcomesKnown reports whether this reconcile read every running pod, so that the outcomes
+// it counts are the host's.
+func outcomesKnown(f hostFacts) bool {
+	unread := slices.ContainsFunc(f.Running, func(p podFact) bool { return p.Err != nil })
+	return !unread && len(f.Running) > 0 && f.Conflicts == nil && f.Refusal == ""
+}
+
+// outcomeChanges are the outcome annotations of the revision rev that differ from have: how
+// many running pods run it and refused it, the refusal, and when every running pod first ran
+// it.
+func outcomeChanges(f hostFacts, rev string, have map[string]string, now time.Time) map[string]*string {
+	applied, refused, refusal := 0, 0, ""
+	for _, p := range f.Running {
+		if p.Applied == rev {
+			applied++
+		}
+		if p.Refused != "" && rev == f.DesiredRevision {
+			refused++
+			refusal = p.Refused
+		}
+	}
+	want := map[string]*string{}
+	set := func(key, value string) {
+		if have[key] != value {
+			want[key] = &value
+		}
+	}
+	set(v1alpha1.RevisionAppliedPodsAnnotation, strconv.Itoa(applied))
+	if rev == f.DesiredRevision {
+		set(v1alpha1.RevisionRefusedPodsAnnotation, strconv.Itoa(refused))
+		if refusal != "" {
+			set(v1alpha1.RevisionRefusalAnnotation, truncateText(refusal, MaxReportedTextBytes))
+		}
+		if f.rolledOut() && have[v1alpha1.RevisionAppliedAtAnnotation] == "" {
+			set(v1alpha1.RevisionAppliedAtAnnotation, now.UTC().Truncate(time.Second).Format(time.RFC3339))
+		}
+	}
+	return want
 }
 
 // trimRevisions deletes the oldest revisions beyond spec.revisionHistoryLimit, never the

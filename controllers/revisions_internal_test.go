@@ -84,7 +84,7 @@ func TestInlineCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := inlineCredentials(cfg); !slices.Equal(got, []string{"basic", "key"}) {
+	if got := inlineCredentials(cfg.Plugins); !slices.Equal(got, []string{"basic", "key"}) {
 		t.Errorf("inlineCredentials = %v", got)
 	}
 }
