@@ -63,12 +63,14 @@ needs for the writes the result requires; the ratio to it is the target (≤ 1.2
 as absolute times move with the machine's load. **Writes**: the manager's, as the API server
 counts them (apiserver_request_total, before and after; the Plugins' creates taken out).
 **Restart**: the manager stopped over the converged Plugins and a new one started: its writes
-until idle, the time until idle, then one Plugin edit → Ready.
+until idle, the time until idle, then one Plugin edit → Ready. **Control plane CPU**: etcd and
+kube-apiserver until all Ready, and the floor's for comparison; **pluginhosts CPU**: the host
+processes meanwhile. The run's CPU of the whole machine is their sum with the manager's.
 
 Command: `+"`SCALE_SIZES=%s %s`"+`
 
-| Plugins / hosts | create | all Ready | ratio to floor (floor) | after last create | manager CPU | peak RSS | manager writes | restart: writes, idle after, edit → Ready |
-|---|---:|---:|---:|---:|---:|---:|---:|---|
+| Plugins / hosts | create | all Ready | ratio to floor (floor) | after last create | manager CPU | peak RSS | manager writes | control plane CPU (floor's) | pluginhosts CPU | restart: writes, idle after, edit → Ready |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|
 `, sizes, cmd)
 	var details strings.Builder
 	for _, b := range bs {
@@ -81,9 +83,10 @@ Command: `+"`SCALE_SIZES=%s %s`"+`
 		if _, ok := m["restart-writes"]; ok {
 			restart = fmt.Sprintf("%.0f, %.1f s, %.0f ms", m["restart-writes"], m["restart-idle-s"], m["restart-edit-ready-ms"])
 		}
-		fmt.Fprintf(&sb, "| %s | %.1f s | **%.1f s** | **%.2f×** (%.1f s) | %.1f s | %.1f s | %.0f MiB | %.0f | %s |\n",
+		fmt.Fprintf(&sb, "| %s | %.1f s | **%.1f s** | **%.2f×** (%.1f s) | %.1f s | %.1f s | %.0f MiB | %.0f | %.0f s (%.0f s) | %.0f s | %s |\n",
 			size, m["create-s"], m["converge-s"], m["floor-ratio"], m["floor-s"], m["after-last-create-s"],
-			m["manager-cpu-s"], m["peak-rss-MiB"], m["writes"], restart)
+			m["manager-cpu-s"], m["peak-rss-MiB"], m["writes"], m["control-plane-cpu-s"], m["floor-control-plane-cpu-s"],
+			m["pluginhosts-cpu-s"], restart)
 		var kinds []string
 		for unit := range m {
 			if k, ok := strings.CutPrefix(unit, "writes:"); ok {
