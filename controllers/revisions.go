@@ -726,8 +726,16 @@ func (r *PluginHostReconciler) recordRevision(ctx context.Context, rc *hostRecon
 		return revs, nil
 	}
 	r.revBook.setAuthor(cr.UID, true)
-	r.revBook.numbered(host, cr.Revision)
 	hasConfig := data.Config != nil
+	// Its header is known: no read of the revision back from the API server when the cache
+	// shows it (at a fleet-wide burst, one GET of a whole config per render). Decoded from
+	// what was sent, as that read would, so that the status computed from it compares equal
+	// to the one written from it.
+	var h revisionHeader
+	if err := json.Unmarshal(raw, &h); err == nil {
+		r.revBook.setHeader(cr.UID, h)
+	}
+	r.revBook.numbered(host, cr.Revision)
 	data.Config = nil
 	ctrl.LoggerFrom(ctx).Info("Recorded a configuration revision", "revision", cr.Revision, "hash", short(rev), "controllerRevision", cr.Name)
 	revs = append(revs, &ownedRevision{obj: cr, data: data, hasConfig: hasConfig})
