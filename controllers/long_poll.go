@@ -203,7 +203,9 @@ func (p *longPoller) run(ctx context.Context, key types.NamespacedName, pp *podP
 			p.mu.Unlock()
 		}
 		if err == nil && (st.Revision != pp.after || st.LastError != "" && st.LastErrorRevision == pp.want) {
-			// News: the host is reconciled now, and its next reconcile decides what follows.
+			// News: the host is reconciled now, and its next reconcile decides what follows,
+			// reading this reply rather than asking the pod again.
+			p.reader.keep(pp.uid, pp.addr, st, time.Now())
 			p.idle(pp)
 			obj := &v1alpha1.PluginHost{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
 			select {

@@ -19,13 +19,17 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/hotreload/plugin-operator/internal/testing/testutil"
@@ -81,6 +85,20 @@ func TestLongPollerNoHotLoop(t *testing.T) {
 	ev := <-p.events
 	if ev.Object.GetNamespace() != key.Namespace || ev.Object.GetName() != key.Name {
 		t.Errorf("event for %s/%s", ev.Object.GetNamespace(), ev.Object.GetName())
+	}
+	// The reconcile it triggers reads the reply the long-poll received, once, without asking
+	// the pod again; a later read asks.
+	host, port, _ := net.SplitHostPort(pod.addr)
+	portNum, _ := strconv.Atoi(port)
+	podObj := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{UID: pod.uid}, Status: corev1.PodStatus{PodIP: host},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "host", Ports: []corev1.ContainerPort{{Name: OpsPortName, ContainerPort: int32(portNum)}}}}}}
+	before := asked.Load()
+	st, err := p.reader.read(ctx, podObj)
+	if err != nil || st.Revision != revB || asked.Load() != before {
+		t.Errorf("read after the news: revision %v, err %v, pod asked %d more times; want %s from the kept reply, not asked", st, err, asked.Load()-before, revB)
+	}
+	if _, err := p.reader.read(ctx, podObj); err != nil || asked.Load() != before+1 {
+		t.Errorf("a second read: err %v, pod asked %d more times, want once", err, asked.Load()-before)
 	}
 	// Not awaited any more: nothing left.
 	_ = p.sync(key, nil)

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/hotreload/plugin-operator/internal/hostapi"
 )
@@ -50,6 +51,49 @@ type statusReader struct {
 	slots    chan struct{}
 	perHost  int
 	maxBytes int64
+
+	// fresh are replies of long-polls that brought news, by pod UID, each kept for the
+	// reconcile it triggers: that reconcile reads it rather than asking the pod again a
+	// moment later, which put a round trip between a pod's apply and the status that makes
+	// its Plugins Ready.
+	mu    sync.Mutex
+	fresh map[types.UID]freshReply
+}
+
+// freshReply is a pod's /status reply from addr, received at.
+type freshReply struct {
+	addr   string
+	status *hostapi.Status
+	at     time.Time
+}
+
+// freshFor is how long a kept reply stands for a read of the pod: about the time between a
+// long-poll's news and the reconcile it triggers, on a busy manager.
+const freshFor = time.Second
+
+// keep records a reply that a long-poll received from the pod uid at addr.
+func (s *statusReader) keep(uid types.UID, addr string, st *hostapi.Status, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fresh == nil || len(s.fresh) >= maxSupported {
+		s.fresh = map[types.UID]freshReply{}
+	}
+	s.fresh[uid] = freshReply{addr: addr, status: st, at: at}
+}
+
+// take returns, once, the reply kept for the pod uid at addr if it is younger than freshFor.
+func (s *statusReader) take(uid types.UID, addr string, now time.Time) (*hostapi.Status, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.fresh[uid]
+	if !ok {
+		return nil, false
+	}
+	delete(s.fresh, uid)
+	if f.addr != addr || now.Sub(f.at) > freshFor {
+		return nil, false
+	}
+	return f.status, true
 }
 
 // newStatusReader returns a reader with maxConcurrent requests in flight in all, shared
@@ -125,6 +169,9 @@ func (s *statusReader) read(ctx context.Context, pod *corev1.Pod) (*hostapi.Stat
 	addr, err := podAddress(pod)
 	if err != nil {
 		return nil, err
+	}
+	if st, ok := s.take(pod.UID, addr, time.Now()); ok {
+		return st, nil
 	}
 	select {
 	case s.slots <- struct{}{}:
