@@ -288,9 +288,20 @@ func scaleRun(b *testing.B, hosts, perHost int) {
 		configMapData(b, ns, name, contains(`"plugins"`))
 		startPod(b, ns, name, name+"-0")
 	}
-	for h := range hosts {
-		hostCondition(b, ns, fmt.Sprintf("h%03d", h), v1alpha1.ConditionProgressing, metav1.ConditionFalse, v1alpha1.ReasonRolledOut)
-	}
+	// Every host rolled out before the Plugins come: at 200 hosts that takes the manager more
+	// than the harness' usual wait for one object.
+	testutil.Eventually(b, 10*time.Minute, "every PluginHost Progressing=False/RolledOut", func() error {
+		for h := range hosts {
+			host := &v1alpha1.PluginHost{}
+			if err := get(b, host, ns, fmt.Sprintf("h%03d", h)); err != nil {
+				return err
+			}
+			if err := condition(host.Status.Conditions, v1alpha1.ConditionProgressing, metav1.ConditionFalse, v1alpha1.ReasonRolledOut, host.Generation); err != nil {
+				return fmt.Errorf("PluginHost %s: %w", host.Name, err)
+			}
+		}
+		return nil
+	})
 	baseRSS, _ := procMemory(pid)
 	baseCPU := procCPU(pid)
 	baseCP, baseHosts := childrenCPU(controlPlane...), childrenCPU("pluginhost")
