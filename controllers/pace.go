@@ -23,6 +23,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -105,19 +106,28 @@ type pacedHandler struct {
 }
 
 func (h pacedHandler) Create(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-	h.inner.Create(ctx, e, pacedQueue{q, h.pacer})
+	h.inner.Create(ctx, e, h.paced(q))
 }
 
 func (h pacedHandler) Update(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-	h.inner.Update(ctx, e, pacedQueue{q, h.pacer})
+	h.inner.Update(ctx, e, h.paced(q))
 }
 
 func (h pacedHandler) Delete(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-	h.inner.Delete(ctx, e, pacedQueue{q, h.pacer})
+	h.inner.Delete(ctx, e, h.paced(q))
 }
 
 func (h pacedHandler) Generic(ctx context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-	h.inner.Generic(ctx, e, pacedQueue{q, h.pacer})
+	h.inner.Generic(ctx, e, h.paced(q))
+}
+
+// paced wraps q, keeping controller-runtime's priority queue a priority queue: its handlers
+// give the events of the initial list (a manager's start) a low priority only through it.
+func (h pacedHandler) paced(q workqueue.TypedRateLimitingInterface[reconcile.Request]) workqueue.TypedRateLimitingInterface[reconcile.Request] {
+	if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok {
+		return pacedPriorityQueue{pq, h.pacer}
+	}
+	return pacedQueue{q, h.pacer}
 }
 
 // pacedQueue turns Add into AddAfter the pacer's delay. The queue keeps the earliest time of
@@ -133,4 +143,23 @@ func (q pacedQueue) Add(req reconcile.Request) {
 		return
 	}
 	q.TypedRateLimitingInterface.Add(req)
+}
+
+// pacedPriorityQueue is pacedQueue over a priority queue: AddWithOpts waits at least the
+// pacer's delay too.
+type pacedPriorityQueue struct {
+	priorityqueue.PriorityQueue[reconcile.Request]
+	pacer *renderPacer
+}
+
+func (q pacedPriorityQueue) Add(req reconcile.Request) {
+	q.AddWithOpts(priorityqueue.AddOpts{}, req)
+}
+
+func (q pacedPriorityQueue) AddWithOpts(o priorityqueue.AddOpts, reqs ...reconcile.Request) {
+	for _, req := range reqs {
+		opts := o
+		opts.After = max(opts.After, q.pacer.delay(req.NamespacedName, time.Now()))
+		q.PriorityQueue.AddWithOpts(opts, req)
+	}
 }
