@@ -29,6 +29,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -48,6 +49,10 @@ import (
 // is the floor); a Plugin that cannot progress (no running pod, a stalled host, a refusal)
 // gets its status at once.
 const pendingGrace = 15 * time.Second
+
+// graceEndPriority is the work-queue priority of a Plugin's reconcile at the end of its
+// pendingGrace: below the default (0) of event-driven reconciles.
+const graceEndPriority = -1
 
 // PluginReconciler writes Plugin status, and nothing else: it projects the status of the
 // PluginHost that runs the Plugin (its status.plugins entry and pod reports) into the
@@ -81,7 +86,10 @@ func (r *PluginReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	// creation. Without a running pod there is no outcome to wait for.
 	if len(before.Status.Conditions) == 0 && inProgress(p, hosts) {
 		if wait := pendingGrace - time.Since(p.CreationTimestamp.Time); wait > 0 {
-			return ctrl.Result{RequeueAfter: wait}, nil
+			// When the grace ends, behind the reconciles that hosts' status changes bring: at
+			// a fleet-wide burst those often carry the outcome, and a Plugin whose outcome
+			// is known by the time its turn comes gets one status write instead of two.
+			return ctrl.Result{RequeueAfter: wait, Priority: ptr.To(graceEndPriority)}, nil
 		}
 	}
 	patch, err := statusMergePatch(&before.Status, &p.Status)
