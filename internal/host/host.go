@@ -387,10 +387,12 @@ func (h *Host) applied(next, prev *appliedConfig, res Result) {
 	h.status.lastAttempt = &rec
 	h.status.lastError, h.status.lastErrorRev = "", ""
 	h.status.appliedCount++
+	// The record before the long-polls are released: the /status they answer with carries
+	// the audit head that includes this change.
+	h.audit.Load().Record(h.log, h.opts.Metrics, audit.KindConfig, rec)
 	h.notifyStatus()
 	h.statusMu.Unlock()
 	h.opts.Metrics.reloaded(ReloadApplied, res.Revision, prev.revisionOrEmpty(), next)
-	h.audit.Load().Record(h.log, h.opts.Metrics, audit.KindConfig, rec)
 }
 
 // refuse records a refused config change or credentials rotation (kind).
@@ -405,10 +407,10 @@ func (h *Host) refuse(kind, rev, prev string, err error) {
 	h.status.lastAttempt = &rec
 	h.status.lastError, h.status.lastErrorRev = err.Error(), rev
 	h.status.refusedCount++
+	h.audit.Load().Record(h.log, h.opts.Metrics, kind, rec) // before the long-polls, as in applied
 	h.notifyStatus()
 	h.statusMu.Unlock()
 	h.opts.Metrics.reloaded(ReloadRefused, "", "", nil)
-	h.audit.Load().Record(h.log, h.opts.Metrics, kind, rec)
 }
 
 // SetAudit makes a receive the audit records from now on (nil: log only).
