@@ -138,7 +138,7 @@ func (w apiWrites) String() string {
 
 // operatorResources are the resources the manager writes: Plugin and PluginHost status, the
 // children, pod annotations and events. (The API server's own leases are not among them.)
-var operatorResources = []string{"plugins", "pluginhosts", "configmaps", "secrets", "deployments", "services",
+var operatorResources = []string{"plugins", "pluginhosts", "configmaps", "secrets", "deployments", "services", "controllerrevisions",
 	"networkpolicies", "poddisruptionbudgets", "persistentvolumeclaims", "pods", "events"}
 
 // readyCounter follows the Plugins of a namespace with a watch, from its creation on and in

@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -207,6 +208,53 @@ type revisionBook struct {
 	authors map[types.UID]bool
 	headers map[types.UID]revisionHeader
 	highest map[types.NamespacedName]hostNumber
+	// written are the outcome annotations this manager last wrote to each revision, until the
+	// cache shows them: the next reconcile may read the revision before its watch event, and
+	// a count compared with the cache's older value was not written again (a revision left
+	// at one applied pod, found by TestRestartWritesNothing).
+	written map[types.UID]map[string]string
+}
+
+// outcomes returns a revision's outcome annotations: the cache's, with those this manager
+// wrote and the cache does not show yet.
+func (b *revisionBook) outcomes(uid types.UID, cached map[string]string) map[string]string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	w, ok := b.written[uid]
+	if !ok {
+		return cached
+	}
+	out := maps.Clone(cached)
+	if out == nil {
+		out = map[string]string{}
+	}
+	behind := false
+	for k, v := range w {
+		if out[k] != v {
+			out[k], behind = v, true
+		}
+	}
+	if !behind {
+		delete(b.written, uid) // the cache caught up
+	}
+	return out
+}
+
+// wrote records outcome annotations written to a revision.
+func (b *revisionBook) wrote(uid types.UID, annotations map[string]*string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.written == nil {
+		b.written = map[types.UID]map[string]string{}
+	}
+	w := b.written[uid]
+	if w == nil {
+		w = map[string]string{}
+		b.written[uid] = w
+	}
+	for k, v := range annotations {
+		w[k] = *v
+	}
 }
 
 func (b *revisionBook) header(uid types.UID) (revisionHeader, bool) {
@@ -252,6 +300,7 @@ func (b *revisionBook) drop(uid types.UID) {
 	defer b.mu.Unlock()
 	delete(b.authors, uid)
 	delete(b.headers, uid)
+	delete(b.written, uid)
 }
 
 // numbered records n as given to host, and returns the highest number given to it.
@@ -783,6 +832,7 @@ func (r *PluginHostReconciler) recordOutcomes(rc *hostReconcile, revs []*ownedRe
 		return
 	}
 	for _, o := range revs {
+		o.obj.Annotations = r.revBook.outcomes(o.obj.UID, o.obj.Annotations)
 		want := outcomeChanges(rc.facts, o.data.Revision, o.obj.Annotations, time.Now())
 		if len(want) == 0 {
 			continue
@@ -804,7 +854,9 @@ func (r *PluginHostReconciler) writeOutcomes(ctx context.Context, rc *hostReconc
 	for _, o := range rc.revs.outcomes {
 		if err := r.patchRevision(ctx, o.rev.obj, o.annotations, 0); err != nil {
 			errs = append(errs, err)
+			continue
 		}
+		r.revBook.wrote(o.rev.obj.UID, o.annotations)
 	}
 	rc.revs.outcomes = nil
 	return errors.Join(errs...)
