@@ -493,9 +493,9 @@ func recordedNumbers(revs []*ownedRevision) string {
 	return fmt.Sprintf("%d revisions, %d to %d", len(revs), revs[0].obj.Revision, revs[len(revs)-1].obj.Revision)
 }
 
-// inlineCredentials names the entries of cfg that carry a credential inline (the user's
-// ConfigMap may; a Plugin's entry reads its credentials from files): such a configuration is
-// recorded without its bytes.
+// inlineCredentials names, sorted, the entries that carry a credential inline (the user's
+// ConfigMap may; a Plugin's entry reads its credentials from files): a configuration with one
+// is recorded without its bytes.
 func inlineCredentials(entries ...[]pluginconfig.Plugin) []string {
 	var names []string
 	for _, list := range entries {
