@@ -580,6 +580,10 @@ func TestAwaitedProjectionIsAppliedBeforeThePoll(t *testing.T) {
 	if r.Status != 200 || r.JSON["revision"] == first {
 		t.Fatalf("long-poll answered %d %s, want the new revision", r.Status, r.Body)
 	}
+	// The watch counts the change once its apply returns, after the long-polls are answered.
+	testutil.EventuallyTrue(t, waitTimeout, "the change counted as applied", func() bool {
+		return noticed(t, h, NoticedByAwaited)+noticed(t, h, NoticedByRecheck)+noticed(t, h, NoticedByPoll) >= 1
+	})
 	if step(t, h) != 2 || noticed(t, h, NoticedByAwaited) != 1 || noticed(t, h, NoticedByRecheck) != 0 || noticed(t, h, NoticedByPoll) != 0 {
 		t.Fatalf("increment %d; applied by awaited %v, recheck %v, poll %v; want 2 applied by the awaited check",
 			step(t, h), noticed(t, h, NoticedByAwaited), noticed(t, h, NoticedByRecheck), noticed(t, h, NoticedByPoll))
@@ -589,7 +593,9 @@ func TestAwaitedProjectionIsAppliedBeforeThePoll(t *testing.T) {
 	if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(3))}); err != nil {
 		t.Fatal(err)
 	}
-	testutil.EventuallyTrue(t, waitTimeout, "increment 3 applied", func() bool { return step(t, h) == 3 })
+	testutil.EventuallyTrue(t, waitTimeout, "increment 3 applied and counted", func() bool {
+		return step(t, h) == 3 && noticed(t, h, NoticedByAwaited)+noticed(t, h, NoticedByRecheck)+noticed(t, h, NoticedByPoll) >= 2
+	})
 	if a, rc := noticed(t, h, NoticedByAwaited), noticed(t, h, NoticedByRecheck); a != 1 || rc != 1 {
 		t.Errorf("applied by awaited %v, recheck %v; want 1 and 1", a, rc)
 	}
