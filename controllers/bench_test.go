@@ -488,21 +488,33 @@ func procMemory(pid int) (rss, peak int64) {
 	return rss, peak
 }
 
-// procCPU reads the user and system CPU time a process has used.
-func procCPU(pid int) time.Duration {
+// procStat reads a process's command, parent and user plus system CPU time from
+// /proc/<pid>/stat; ok is false when it cannot.
+func procStat(pid int) (comm string, ppid int, cpu time.Duration, ok bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return "", 0, 0, false
 	}
 	// The command name, in parentheses, may contain spaces: fields start after it.
 	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(fields) < 13 {
-		return 0
+	open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || closing < open {
+		return "", 0, 0, false
 	}
+	fields := strings.Fields(s[closing+1:])
+	if len(fields) < 13 {
+		return "", 0, 0, false
+	}
+	ppid, _ = strconv.Atoi(fields[1])
 	utime, _ := strconv.ParseInt(fields[11], 10, 64)
 	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+	return s[open+1 : closing], ppid, time.Duration(utime+stime) * time.Second / 100, true // USER_HZ
+}
+
+// procCPU reads the user and system CPU time a process has used.
+func procCPU(pid int) time.Duration {
+	_, _, cpu, _ := procStat(pid)
+	return cpu
 }
 
 // controlPlane are the commands of envtest's control plane.
@@ -515,27 +527,16 @@ func childrenCPU(names ...string) time.Duration {
 	if err != nil {
 		return 0
 	}
-	self := strconv.Itoa(os.Getpid())
+	self := os.Getpid()
 	var sum time.Duration
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
+		if comm, ppid, cpu, ok := procStat(pid); ok && ppid == self && slices.Contains(names, comm) {
+			sum += cpu
 		}
-		s := string(b)
-		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || closing < open {
-			continue
-		}
-		fields := strings.Fields(s[closing+1:])
-		if len(fields) < 2 || fields[1] != self || !slices.Contains(names, s[open+1:closing]) {
-			continue
-		}
-		sum += procCPU(pid)
 	}
 	return sum
 }

@@ -281,21 +281,16 @@ func hostSelectsKey(host *v1alpha1.PluginHost) []string {
 
 // candidateHosts lists from the cache the PluginHosts of namespace that may select a Plugin
 // with these labels: those indexed under one of its labels or under anyLabels. Each host
-// that selects it is among them; selectingHosts tells which do.
+// that selects it is among them, once (a host has one index value); selectingHosts tells
+// which do.
 func candidateHosts(ctx context.Context, c client.Reader, namespace string, pluginLabels map[string]string, opts ...client.ListOption) ([]v1alpha1.PluginHost, error) {
 	var out []v1alpha1.PluginHost
-	seen := map[string]bool{}
 	add := func(value string) error {
 		hosts := &v1alpha1.PluginHostList{}
 		if err := c.List(ctx, hosts, append([]client.ListOption{client.InNamespace(namespace), client.MatchingFields{indexHostSelects: value}}, opts...)...); err != nil {
 			return fmt.Errorf("listing PluginHosts: %w", err)
 		}
-		for _, h := range hosts.Items {
-			if !seen[h.Name] {
-				seen[h.Name] = true
-				out = append(out, h)
-			}
-		}
+		out = append(out, hosts.Items...)
 		return nil
 	}
 	if err := add(anyLabels); err != nil {
