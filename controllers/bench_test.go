@@ -156,7 +156,8 @@ func benchOptions() (o controllers.Options) {
 // SCALE_SIZES are plugins/hosts pairs (default 1000/10); make bench-scale runs the curve.
 // SCALE_DEBUG=1 prints progress every second and the manager's reconcile and client metrics
 // to stderr;
-// SCALE_PPROF=host:port serves the manager's /debug/pprof there; SCALE_APISERVER_PROFILE=file
+// SCALE_PPROF=host:port serves the manager's /debug/pprof there; SCALE_MANAGER_GOMEMLIMIT
+// sets the manager's GOMEMLIMIT (its soft memory limit, e.g. 100MiB); SCALE_APISERVER_PROFILE=file
 // writes a CPU profile of the kube-apiserver over the first minute of the Plugins' creates.
 func BenchmarkScale(b *testing.B) {
 	needEnv(b)
@@ -244,6 +245,10 @@ func startScaleManager(b *testing.B, ns string) *scaleManager {
 	}
 	cmd := exec.Command(managerBin, args...)
 	cmd.Stderr = os.Stderr
+	if limit := os.Getenv("SCALE_MANAGER_GOMEMLIMIT"); limit != "" {
+		// The manager's alone: the test process and envtest's API server keep their own.
+		cmd.Env = append(os.Environ(), "GOMEMLIMIT="+limit)
+	}
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
