@@ -124,9 +124,17 @@ func deleteCRDs(t *testing.T, e *testenv.Env) {
 	}
 	testutil.Eventually(t, 2*time.Minute, "the CRDs are deleted", func() error {
 		for _, name := range ourCRDs {
-			if _, err := getCRD(e, name); !apierrors.IsNotFound(err) {
-				return fmt.Errorf("CRD %s: %v", name, err)
+			u, err := getCRD(e, name)
+			if apierrors.IsNotFound(err) {
+				continue
 			}
+			if err != nil {
+				return fmt.Errorf("CRD %s: %w", name, err)
+			}
+			// What the API server's finalizer is at: its Terminating condition says.
+			conditions, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+			return fmt.Errorf("CRD %s still exists: deletionTimestamp %v, finalizers %v, conditions %v",
+				name, u.GetDeletionTimestamp(), u.GetFinalizers(), conditions)
 		}
 		return nil
 	})
@@ -267,9 +275,17 @@ func TestHelmUpgradeFromPreviousChart(t *testing.T) {
 	helmCmd("uninstall", release, "--wait")
 	testutil.Eventually(t, 2*time.Minute, "helm uninstall with crds.keep=false deletes the CRDs", func() error {
 		for _, name := range ourCRDs {
-			if _, err := getCRD(e, name); !apierrors.IsNotFound(err) {
-				return fmt.Errorf("CRD %s: %v", name, err)
+			u, err := getCRD(e, name)
+			if apierrors.IsNotFound(err) {
+				continue
 			}
+			if err != nil {
+				return fmt.Errorf("CRD %s: %w", name, err)
+			}
+			// What the API server's finalizer is at: its Terminating condition says.
+			conditions, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+			return fmt.Errorf("CRD %s still exists: deletionTimestamp %v, finalizers %v, conditions %v",
+				name, u.GetDeletionTimestamp(), u.GetFinalizers(), conditions)
 		}
 		return nil
 	})
