@@ -96,6 +96,19 @@ func (s *statusReader) take(uid types.UID, addr string, now time.Time) (*hostapi
 	return f.status, true
 }
 
+// news takes, for each of pods, the reply a long-poll received since the pod was last read
+// (nil where there is none).
+func (s *statusReader) news(pods []*corev1.Pod) []*hostapi.Status {
+	now := time.Now()
+	out := make([]*hostapi.Status, len(pods))
+	for i, pod := range pods {
+		if addr, err := podAddress(pod); err == nil {
+			out[i], _ = s.take(pod.UID, addr, now)
+		}
+	}
+	return out
+}
+
 // newStatusReader returns a reader with maxConcurrent requests in flight in all, shared
 // equally by the workers (reconciles that may run at once): each gets at least one.
 func newStatusReader(timeout time.Duration, maxConcurrent, workers int, maxBytes int64) *statusReader {
