@@ -29,7 +29,8 @@ limitations under the License.
 //     (when enabled; deleted when disabled). A child is created with Create and then
 //     server-side applied with its UID as a precondition; an object of a child's name that
 //     the operator did not make is never written (ChildConflict). It then annotates the host's pods with the new revision (so that
-//     kubelet re-projects the ConfigMap now), reads each running pod's GET /status, and
+//     kubelet re-projects the ConfigMap now), reads each running pod's GET /status (and,
+//     before it writes, what the pods' long-polls heard meanwhile), and
 //     writes the PluginHost status once: conditions, configRevision (and configRevisionTime,
 //     when it was first rendered, which times a rollout across a manager restart),
 //     appliedRevision, pods, and status.plugins, its verdict on each selected Plugin
