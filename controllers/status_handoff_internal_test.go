@@ -51,13 +51,6 @@ func drain(q workqueue.TypedRateLimitingInterface[reconcile.Request]) []string {
 	return names
 }
 
-// overlaid returns cached as the Plugin reconciler reads it through s.
-func overlaid(s *statusHandoff, cached *v1alpha1.PluginHost) v1alpha1.PluginHostStatus {
-	hosts := []v1alpha1.PluginHost{*cached}
-	s.overlay(hosts)
-	return hosts[0].Status
-}
-
 func startedHandoff(t *testing.T) (*statusHandoff, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 	t.Helper()
 	s := newStatusHandoff()
@@ -78,7 +71,9 @@ func TestStatusHandoffBeforeThePluginControllerStarts(t *testing.T) {
 	if h := s.offer(context.Background(), before, after); h != nil {
 		t.Fatalf("offer without the Plugin controller's queue = %+v, want nil: its host events do the work", h)
 	}
-	if got := overlaid(s, before).ConfigRevision; got != "r1" {
+	hosts := []v1alpha1.PluginHost{*before}
+	s.overlay(hosts)
+	if got := hosts[0].Status.ConfigRevision; got != "r1" {
 		t.Errorf("overlay replaced the cached host: revision %s", got)
 	}
 }
@@ -100,7 +95,9 @@ func TestStatusHandoffIsReadUntilItsWriteIsCached(t *testing.T) {
 	// The write is under way; the write's response mutates the reconcile's object.
 	after.Status.AppliedRevision = "mutated by the response"
 
-	if got := overlaid(s, before).AppliedRevision; got != "r2" {
+	hosts := []v1alpha1.PluginHost{*before}
+	s.overlay(hosts)
+	if got := hosts[0].Status.AppliedRevision; got != "r2" {
 		t.Errorf("overlay over the version the status was computed from: applied revision %q, want r2", got)
 	}
 	if got := before.Status.AppliedRevision; got != "r1" {
@@ -112,7 +109,9 @@ func TestStatusHandoffIsReadUntilItsWriteIsCached(t *testing.T) {
 	if !s.handedOff(before, written) {
 		t.Error("the write's own event was not recognized: its Plugins would be enqueued twice")
 	}
-	if got := overlaid(s, before).AppliedRevision; got != "r1" {
+	hosts = []v1alpha1.PluginHost{*before}
+	s.overlay(hosts)
+	if got := hosts[0].Status.AppliedRevision; got != "r1" {
 		t.Errorf("overlay after the cache moved on: applied revision %q, want the cache's r1", got)
 	}
 	if s.handedOff(written, handoffHost("3", "r2")) {
@@ -135,7 +134,9 @@ func TestStatusHandoffGivesWayToTheCache(t *testing.T) {
 		if s.handedOff(before, handoffHost("2", "r1")) {
 			t.Error("another write's event counted as the handoff's")
 		}
-		if got := overlaid(s, handoffHost("2", "r1")).ConfigRevision; got != "r1" {
+		hosts := []v1alpha1.PluginHost{*handoffHost("2", "r1")}
+		s.overlay(hosts)
+		if got := hosts[0].Status.ConfigRevision; got != "r1" {
 			t.Errorf("overlay over a newer cached version: %s", got)
 		}
 		// Our write's event is then an ordinary one.
@@ -156,7 +157,9 @@ func TestStatusHandoffGivesWayToTheCache(t *testing.T) {
 		h := s.offer(ctx, before, after)
 		drain(q)
 		s.withdraw(h)
-		if got := overlaid(s, before).ConfigRevision; got != "r1" {
+		hosts := []v1alpha1.PluginHost{*before}
+		s.overlay(hosts)
+		if got := hosts[0].Status.ConfigRevision; got != "r1" {
 			t.Errorf("overlay of a withdrawn handoff: %s", got)
 		}
 	})
@@ -165,7 +168,9 @@ func TestStatusHandoffGivesWayToTheCache(t *testing.T) {
 		s.offer(ctx, before, after)
 		drain(q)
 		s.forget(client.ObjectKeyFromObject(before))
-		if got := overlaid(s, before).ConfigRevision; got != "r1" {
+		hosts := []v1alpha1.PluginHost{*before}
+		s.overlay(hosts)
+		if got := hosts[0].Status.ConfigRevision; got != "r1" {
 			t.Errorf("overlay of a forgotten host: %s", got)
 		}
 	})
