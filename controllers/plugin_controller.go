@@ -38,7 +38,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 )
@@ -60,8 +59,6 @@ const graceEndPriority = -1
 // Plugin's conditions. It is the only writer of Plugin status.
 type PluginReconciler struct {
 	client.Client
-	// handoff holds host statuses being written, newer than the cache's (statusHandoff).
-	handoff *statusHandoff
 }
 
 // Reconcile computes the Plugin's status from the PluginHosts of its namespace.
@@ -77,7 +74,6 @@ func (r *PluginReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	r.handoff.overlay(hosts)
 	before := p.DeepCopy()
 	setPluginStatus(p, hosts) // reads the cached hosts, never writes them
 	if equality.Semantic.DeepEqual(before.Status, p.Status) {
@@ -156,9 +152,6 @@ func (r *PluginReconciler) setupWithManager(mgr ctrl.Manager, opts Options) erro
 			},
 			UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 				oldHost, newHost := e.ObjectOld.(*v1alpha1.PluginHost), e.ObjectNew.(*v1alpha1.PluginHost)
-				if r.handoff.handedOff(oldHost, newHost) {
-					return // its Plugins were enqueued when the status was handed off
-				}
 				all, changed := pluginsAffected(oldHost, newHost)
 				if !all {
 					r.enqueue(q, requestsForNames(newHost.Namespace, changed))
@@ -171,8 +164,6 @@ func (r *PluginReconciler) setupWithManager(mgr ctrl.Manager, opts Options) erro
 				r.enqueue(q, r.pluginsOfHost(ctx, e.Object))
 			},
 		}).
-		// The host reconciler's handoffs enqueue here.
-		WatchesRawSource(source.Func(r.handoff.source)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentPluginReconciles}).
 		Complete(r)
 }
