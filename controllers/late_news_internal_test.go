@@ -48,7 +48,7 @@ func lateNewsReconcile(t *testing.T) (*PluginHostReconciler, *hostReconcile) {
 	rc := &hostReconcile{host: host, before: host.DeepCopy()}
 	rc.running = []*corev1.Pod{pod("a", "198.18.0.1"), pod("b", "198.18.0.2")}
 	rc.results = []probeResult{{err: errors.New("connection refused")}, {status: &hostapi.Status{Revision: "old", Ready: true}}}
-	r.reportPods(context.Background(), rc, true)
+	r.reportPods(context.Background(), rc)
 	if rc.facts.rolledOut() {
 		t.Fatal("the reconcile's own read already rolled out")
 	}

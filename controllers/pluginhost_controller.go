@@ -548,6 +548,7 @@ func (r *PluginHostReconciler) readPods(ctx context.Context, rc *hostReconcile) 
 	slices.SortFunc(rc.trusted, byName)
 	slices.SortFunc(rc.running, byName)
 	rc.results = r.reader.readAll(ctx, rc.running)
+	countProbeErrors(host, rc.results)
 	rc.facts.DeploymentAvailable = deploymentAvailable(deploy)
 	return nil
 }
@@ -594,7 +595,7 @@ func (r *PluginHostReconciler) reconcileTypes(ctx context.Context, rc *hostRecon
 // pod applied from readPods and sets the conditions.
 func (r *PluginHostReconciler) reconcileRollout(ctx context.Context, rc *hostReconcile) error {
 	r.nudgePods(ctx, rc)
-	r.reportPods(ctx, rc, true)
+	r.reportPods(ctx, rc)
 	return nil
 }
 
@@ -620,8 +621,8 @@ func (r *PluginHostReconciler) nudgePods(ctx context.Context, rc *hostReconcile)
 }
 
 // reportPods takes what each running pod applied from rc.results into the status and the
-// facts; countErrors counts the failed reads in the metrics (once per read).
-func (r *PluginHostReconciler) reportPods(ctx context.Context, rc *hostReconcile, countErrors bool) {
+// facts.
+func (r *PluginHostReconciler) reportPods(ctx context.Context, rc *hostReconcile) {
 	host, log := rc.host, ctrl.LoggerFrom(ctx)
 	desired := host.Status.ConfigRevision
 	rc.facts.Running = nil
@@ -672,7 +673,7 @@ func (r *PluginHostReconciler) reportPods(ctx context.Context, rc *hostReconcile
 		}
 		appliedFromPinned(host, rc.revs.served)
 	}
-	r.countRollout(rc, key, now, countErrors)
+	r.countRollout(rc, key, now)
 }
 
 // takeLateNews takes into this reconcile what the long-polls heard from its running pods
@@ -682,7 +683,7 @@ func (r *PluginHostReconciler) reportPods(ctx context.Context, rc *hostReconcile
 // both (the real-node e2e: Ready − served up to 83 ms for edits kubelet projected within
 // 40 ms of the nudge, at most 42 ms for the others).
 func (r *PluginHostReconciler) takeLateNews(ctx context.Context, rc *hostReconcile) {
-	if len(rc.running) == 0 || rc.facts.rolledOut() {
+	if rc.facts.rolledOut() {
 		return
 	}
 	late := false
@@ -692,22 +693,26 @@ func (r *PluginHostReconciler) takeLateNews(ctx context.Context, rc *hostReconci
 		}
 	}
 	if late {
-		r.reportPods(ctx, rc, false)
+		r.reportPods(ctx, rc)
 	}
 }
 
-// countRollout updates the host's metrics from the pod facts of this reconcile.
-func (r *PluginHostReconciler) countRollout(rc *hostReconcile, key types.NamespacedName, now time.Time, countErrors bool) {
-	labels := prometheus.Labels{"namespace": key.Namespace, "pluginhost": key.Name}
+// countProbeErrors counts the failed reads of a host's pods' /status in the metrics, where
+// they are read (a reconcile may report its pods twice: takeLateNews).
+func countProbeErrors(host *v1alpha1.PluginHost, results []probeResult) {
 	failed := 0
-	for _, p := range rc.facts.Running {
-		if p.Err != nil {
+	for _, res := range results {
+		if res.err != nil {
 			failed++
 		}
 	}
-	if failed > 0 && countErrors {
-		statusProbeErrors.With(labels).Add(float64(failed))
+	if failed > 0 {
+		statusProbeErrors.With(prometheus.Labels{"namespace": host.Namespace, "pluginhost": host.Name}).Add(float64(failed))
 	}
+}
+
+// countRollout updates the host's rollout metrics from the pod facts of this reconcile.
+func (r *PluginHostReconciler) countRollout(rc *hostReconcile, key types.NamespacedName, now time.Time) {
 	var renderedAt time.Time
 	if t := rc.host.Status.ConfigRevisionTime; t != nil {
 		renderedAt = t.Time

@@ -111,6 +111,24 @@ func getCRD(e *testenv.Env, name string) (*unstructured.Unstructured, error) {
 	return u, e.Client.Get(context.Background(), client.ObjectKey{Name: name}, u)
 }
 
+// crdsGone returns nil once none of the operator's CRDs exists in e; otherwise what the API
+// server's finalizer of the first one is at (its Terminating condition says).
+func crdsGone(e *testenv.Env) error {
+	for _, name := range ourCRDs {
+		u, err := getCRD(e, name)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("CRD %s: %w", name, err)
+		}
+		conditions, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+		return fmt.Errorf("CRD %s still exists: deletionTimestamp %v, finalizers %v, conditions %v",
+			name, u.GetDeletionTimestamp(), u.GetFinalizers(), conditions)
+	}
+	return nil
+}
+
 // deleteCRDs deletes the operator's CRDs from e and waits until they are gone.
 func deleteCRDs(t *testing.T, e *testenv.Env) {
 	t.Helper()
@@ -122,22 +140,7 @@ func deleteCRDs(t *testing.T, e *testenv.Env) {
 			t.Errorf("deleting CRD %s: %v", name, err)
 		}
 	}
-	testutil.Eventually(t, 2*time.Minute, "the CRDs are deleted", func() error {
-		for _, name := range ourCRDs {
-			u, err := getCRD(e, name)
-			if apierrors.IsNotFound(err) {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("CRD %s: %w", name, err)
-			}
-			// What the API server's finalizer is at: its Terminating condition says.
-			conditions, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-			return fmt.Errorf("CRD %s still exists: deletionTimestamp %v, finalizers %v, conditions %v",
-				name, u.GetDeletionTimestamp(), u.GetFinalizers(), conditions)
-		}
-		return nil
-	})
+	testutil.Eventually(t, 2*time.Minute, "the CRDs are deleted", func() error { return crdsGone(e) })
 }
 
 // previousChart extracts into a temporary directory the chart as committed at the newest
@@ -273,22 +276,7 @@ func TestHelmUpgradeFromPreviousChart(t *testing.T) {
 	// The kept CRDs still carry this release's ownership, so no --take-ownership is needed.
 	helmCmd("upgrade", release, filepath.Join(root, chartDir), "--set", "crds.keep=false")
 	helmCmd("uninstall", release, "--wait")
-	testutil.Eventually(t, 2*time.Minute, "helm uninstall with crds.keep=false deletes the CRDs", func() error {
-		for _, name := range ourCRDs {
-			u, err := getCRD(e, name)
-			if apierrors.IsNotFound(err) {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("CRD %s: %w", name, err)
-			}
-			// What the API server's finalizer is at: its Terminating condition says.
-			conditions, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-			return fmt.Errorf("CRD %s still exists: deletionTimestamp %v, finalizers %v, conditions %v",
-				name, u.GetDeletionTimestamp(), u.GetFinalizers(), conditions)
-		}
-		return nil
-	})
+	testutil.Eventually(t, 2*time.Minute, "helm uninstall with crds.keep=false deletes the CRDs", func() error { return crdsGone(e) })
 }
 
 // stripHelmAnnotations removes the release annotations Helm sets on the objects it owns.
