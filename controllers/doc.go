@@ -38,7 +38,13 @@ limitations under the License.
 //     every pod runs).
 //   - PluginReconciler writes only Plugin status. It never decides anything itself: it finds
 //     the PluginHost that runs the Plugin and projects that host's status.plugins entry and
-//     pod reports into the Plugin's Accepted, Applied and Ready conditions.
+//     pod reports into the Plugin's Accepted, Applied and Ready conditions. The host
+//     status it reads is the cached one, or the one the PluginHostReconciler is writing
+//     (statusHandoff): a Plugin turns Ready one status write after its pods applied, not
+//     after the host's write and its watch event as well. The Plugin it reads is the cached
+//     one, or the status it last wrote when the cache does not show that write yet
+//     (unseenStatusWrites): a reconcile never mistakes a stale status for the current one
+//     and skips the write that would correct it.
 //
 // # One writer per counter
 //

@@ -19,12 +19,14 @@ package controllers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -38,6 +40,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 )
@@ -59,21 +62,32 @@ const graceEndPriority = -1
 // Plugin's conditions. It is the only writer of Plugin status.
 type PluginReconciler struct {
 	client.Client
+	// handoff holds host statuses being written, newer than the cache's (statusHandoff).
+	handoff *statusHandoff
+	// writes holds this reconciler's status writes the cache has not shown yet.
+	writes *unseenStatusWrites
 }
 
 // Reconcile computes the Plugin's status from the PluginHosts of its namespace.
 func (r *PluginReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	lastWrite, _ := r.writes.lookup(req.NamespacedName)
 	p := &v1alpha1.Plugin{}
 	if err := r.Get(ctx, req.NamespacedName, p); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.writes.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !p.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
+	lastWrite.latest(p)
+	handoffs := r.handoff.snapshot() // before the list (statusHandoff.snapshot)
 	hosts, err := candidateHosts(ctx, r, p.Namespace, p.Labels, client.UnsafeDisableDeepCopy)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	handoffs.overlay(hosts)
 	before := p.DeepCopy()
 	setPluginStatus(p, hosts) // reads the cached hosts, never writes them
 	if equality.Semantic.DeepEqual(before.Status, p.Status) {
@@ -99,6 +113,11 @@ func (r *PluginReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if err := r.Status().Patch(ctx, p, patch, client.FieldOwner(v1alpha1.FieldOwner)); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(fmt.Errorf("patching Plugin status: %w", err))
 	}
+	r.writes.wrote(p, func() (string, bool) {
+		cached := &v1alpha1.Plugin{}
+		err := r.Get(ctx, req.NamespacedName, cached, client.UnsafeDisableDeepCopy)
+		return cached.ResourceVersion, err == nil
+	})
 	return ctrl.Result{}, nil
 }
 
@@ -140,11 +159,14 @@ func inProgress(p *v1alpha1.Plugin, hosts []v1alpha1.PluginHost) bool {
 }
 
 func (r *PluginReconciler) setupWithManager(mgr ctrl.Manager, opts Options) error {
+	if r.handoff == nil || r.writes == nil {
+		return errors.New("PluginReconciler: use NewManager")
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("plugin").
 		// Spec and labels are inputs; our own status writes are not.
 		For(&v1alpha1.Plugin{}, builder.WithPredicates(predicate.Or[client.Object](
-			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
+			r.seeStatusWrites(), predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		// A host's status is what a Plugin's status is computed from.
 		Watches(&v1alpha1.PluginHost{}, handler.Funcs{
 			CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
@@ -152,6 +174,9 @@ func (r *PluginReconciler) setupWithManager(mgr ctrl.Manager, opts Options) erro
 			},
 			UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 				oldHost, newHost := e.ObjectOld.(*v1alpha1.PluginHost), e.ObjectNew.(*v1alpha1.PluginHost)
+				if r.handoff.handedOff(oldHost, newHost) {
+					return // its Plugins were enqueued when the status was handed off
+				}
 				all, changed := pluginsAffected(oldHost, newHost)
 				if !all {
 					r.enqueue(q, requestsForNames(newHost.Namespace, changed))
@@ -164,8 +189,24 @@ func (r *PluginReconciler) setupWithManager(mgr ctrl.Manager, opts Options) erro
 				r.enqueue(q, r.pluginsOfHost(ctx, e.Object))
 			},
 		}).
+		// The host reconciler's handoffs enqueue here.
+		WatchesRawSource(source.Func(r.handoff.source)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentPluginReconciles}).
 		Complete(r)
+}
+
+// seeStatusWrites tells r.writes of every Plugin version the cache shows. It lets no event
+// through itself.
+func (r *PluginReconciler) seeStatusWrites() predicate.Funcs {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			r.writes.seen(client.ObjectKeyFromObject(e.ObjectNew), e.ObjectNew.GetResourceVersion())
+			return false
+		},
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
 }
 
 func (r *PluginReconciler) enqueue(q workqueue.TypedRateLimitingInterface[reconcile.Request], reqs []reconcile.Request) {

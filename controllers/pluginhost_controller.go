@@ -59,6 +59,8 @@ type PluginHostReconciler struct {
 	clock   rolloutClock
 	revKeys revisionKeys
 	revBook revisionBook
+	// handoff passes the status being written to the Plugin reconciler.
+	handoff *statusHandoff
 	// looked are the hosts this process has reconciled since it started (see patchStatus).
 	looked sync.Map
 }
@@ -110,6 +112,7 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			r.poller.forget(req.NamespacedName)
 			r.looked.Delete(req.NamespacedName)
 			r.pacer.forget(req.NamespacedName)
+			r.handoff.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -758,7 +761,8 @@ func deploymentAvailable(d *appsv1.Deployment) bool {
 	return false
 }
 
-// patchStatus writes the status once, when it changed. A manager's first reconcile of a host
+// patchStatus writes the status once, when it changed, and hands it to the Plugin reconciler
+// meanwhile (statusHandoff). A manager's first reconcile of a host
 // writes nothing when only the pods' lastChecked moved: a restarted manager finds a
 // converged host as it was, and rewriting the status of every host would be work (and, for
 // the Plugin reconciler, events) that changes nothing. Later reads refresh lastChecked.
@@ -769,9 +773,12 @@ func (r *PluginHostReconciler) patchStatus(ctx context.Context, rc *hostReconcil
 	if _, seen := r.looked.LoadOrStore(client.ObjectKeyFromObject(rc.host), struct{}{}); !seen && onlyLastCheckedMoved(&rc.before.Status, &rc.host.Status) {
 		return nil
 	}
+	handedOff := r.handoff.offer(ctx, rc.before, rc.host)
 	if err := r.Status().Patch(ctx, rc.host, client.MergeFrom(rc.before), client.FieldOwner(v1alpha1.FieldOwner)); err != nil {
+		r.handoff.withdraw(handedOff)
 		return client.IgnoreNotFound(fmt.Errorf("patching PluginHost status: %w", err))
 	}
+	r.handoff.wrote(handedOff, rc.host.ResourceVersion)
 	return nil
 }
 

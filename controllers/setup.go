@@ -361,6 +361,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options) error
 		poller:  newLongPoller(reader, opts.StatusTimeout, opts.StatusPollInterval),
 		applier: newApplier(mgr.GetClient(), mgr.GetCache(), mgr.GetAPIReader()),
 		pacer:   newRenderPacer(opts.RenderPace, opts.MaxRenderPace),
+		handoff: newStatusHandoff(),
 	}
 	if err := mgr.Add(hosts.poller); err != nil {
 		return err
@@ -368,12 +369,13 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options) error
 	if err := hosts.setupWithManager(mgr); err != nil {
 		return err
 	}
-	plugins := &PluginReconciler{Client: mgr.GetClient()}
+	plugins := &PluginReconciler{Client: mgr.GetClient(), handoff: hosts.handoff, writes: newUnseenStatusWrites()}
+	hosts.handoff.pluginsOf = plugins.pluginsOfHost
 	return plugins.setupWithManager(mgr, opts)
 }
 
 func (r *PluginHostReconciler) setupWithManager(mgr ctrl.Manager) error {
-	if r.reader == nil || r.applier == nil {
+	if r.reader == nil || r.applier == nil || r.handoff == nil {
 		return errors.New("PluginHostReconciler: use NewManager")
 	}
 	specChanged := builder.WithPredicates(predicate.GenerationChangedPredicate{})
