@@ -58,6 +58,18 @@ func overlaid(s *statusHandoff, cached *v1alpha1.PluginHost) v1alpha1.PluginHost
 	return hosts[0].Status
 }
 
+// offerAndWrite offers after over before, as the host reconciler does, takes the Plugins it
+// enqueued off q and records that its write returned resourceVersion.
+func offerAndWrite(t *testing.T, s *statusHandoff, q workqueue.TypedRateLimitingInterface[reconcile.Request], before, after *v1alpha1.PluginHost, resourceVersion string) {
+	t.Helper()
+	h := s.offer(context.Background(), before, after)
+	if h == nil {
+		t.Fatal("offer handed nothing off")
+	}
+	drain(q)
+	s.wrote(h, resourceVersion)
+}
+
 func startedHandoff(t *testing.T) (*statusHandoff, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 	t.Helper()
 	s := newStatusHandoff()
@@ -128,9 +140,7 @@ func TestStatusHandoffGivesWayToTheCache(t *testing.T) {
 
 	t.Run("another write cached first", func(t *testing.T) {
 		s, q := startedHandoff(t)
-		h := s.offer(ctx, before, after)
-		drain(q)
-		s.wrote(h, "3")
+		offerAndWrite(t, s, q, before, after, "3")
 		// Someone else's write (resourceVersion 2) reaches the cache before ours.
 		if s.handedOff(before, handoffHost("2", "r1")) {
 			t.Error("another write's event counted as the handoff's")
@@ -201,9 +211,7 @@ func withRevision(host *v1alpha1.PluginHost, rev string, generation int64) *v1al
 func TestStatusHandoffOutlivesItsEventForAReconcileThatListedBefore(t *testing.T) {
 	s, q := startedHandoff(t)
 	before := handoffHost("1", "r1")
-	h := s.offer(context.Background(), before, withRevision(before, "r2", 2))
-	drain(q)
-	s.wrote(h, "2")
+	offerAndWrite(t, s, q, before, withRevision(before, "r2", 2), "2")
 
 	// A Plugin reconcile takes its snapshot and lists the cache, which still holds "1";
 	// then the write's event lands, counted as handed off, so it wakes nobody.
@@ -225,9 +233,7 @@ func TestStatusHandoffTakesOverAWriteTheCacheHasNotShown(t *testing.T) {
 	ctx := context.Background()
 	s, q := startedHandoff(t)
 	before := handoffHost("1", "r1")
-	first := s.offer(ctx, before, withRevision(before, "r2", 2))
-	drain(q)
-	s.wrote(first, "2")
+	offerAndWrite(t, s, q, before, withRevision(before, "r2", 2), "2")
 
 	// The host reconciler runs again before the cache shows its write: it reads "1" and
 	// writes a newer status over the same base.
@@ -264,9 +270,7 @@ func TestStatusHandoffTakingOverWakesWhomTheEarlierHandoffChanged(t *testing.T) 
 	ctx := context.Background()
 	s, q := startedHandoff(t)
 	before := handoffHost("1", "r1")
-	first := s.offer(ctx, before, withRevision(before, "r2", 2))
-	drain(q)
-	s.wrote(first, "2")
+	offerAndWrite(t, s, q, before, withRevision(before, "r2", 2), "2")
 	// The next status says what the cached base says: nothing changed from "1", but Plugin
 	// a read the first handoff's r2 and must be told.
 	if second := s.offer(ctx, before, before.DeepCopy()); second == nil {
@@ -323,11 +327,8 @@ func TestStatusHandoffTakesOverASettledWrite(t *testing.T) {
 // An update from a version the handoff does not cover means a Plugin reconcile may have read
 // that version instead of the handoff: the handoff's own write then wakes the Plugins.
 func TestStatusHandoffOwnWriteAfterAnUncoveredVersion(t *testing.T) {
-	ctx := context.Background()
 	s, q := startedHandoff(t)
-	h := s.offer(ctx, handoffHost("1", "r1"), withRevision(handoffHost("1", "r1"), "r3", 3))
-	drain(q)
-	s.wrote(h, "6")
+	offerAndWrite(t, s, q, handoffHost("1", "r1"), withRevision(handoffHost("1", "r1"), "r3", 3), "6")
 	// The cache was at 5, a version written after the one the status was computed from.
 	if s.handedOff(handoffHost("5", "r2"), handoffHost("6", "r3")) {
 		t.Error("the write's event over an uncovered version was skipped: a Plugin that read version 5 would stay there")
@@ -338,12 +339,9 @@ func TestStatusHandoffOwnWriteAfterAnUncoveredVersion(t *testing.T) {
 }
 
 func TestStatusHandoffSettledWriteIsDroppedOnceTheCacheMovesPast(t *testing.T) {
-	ctx := context.Background()
 	s, q := startedHandoff(t)
 	before := handoffHost("1", "r1")
-	h := s.offer(ctx, before, withRevision(before, "r2", 2))
-	drain(q)
-	s.wrote(h, "2")
+	offerAndWrite(t, s, q, before, withRevision(before, "r2", 2), "2")
 	s.handedOff(before, handoffHost("2", "r2"))
 	s.handedOff(handoffHost("2", "r2"), handoffHost("3", "r2"))
 	s.mu.Lock()
