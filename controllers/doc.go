@@ -41,7 +41,8 @@ limitations under the License.
 //     pod reports into the Plugin's Accepted, Applied and Ready conditions. The host
 //     status it reads is the cached one, or the one the PluginHostReconciler is writing
 //     (statusHandoff): a Plugin turns Ready one status write after its pods applied, not
-//     after the host's write and its watch event as well. The Plugin it reads is the cached
+//     after the host's write and its watch event as well (so the Plugin's status can land
+//     just before the host's records the same revision). The Plugin it reads is the cached
 //     one, or the status it last wrote when the cache does not show that write yet
 //     (unseenStatusWrites): a reconcile never mistakes a stale status for the current one
 //     and skips the write that would correct it.

@@ -56,7 +56,7 @@ func TestReadyWithoutAPollPeriod(t *testing.T) {
 	host.Spec.PollInterval = &metav1.Duration{Duration: time.Minute} // the most it takes
 	counter := newPlugin(ns, "counter-a", "lp", 2)
 	create(t, host, counter)
-	startPodPolling(t, ns, "lp", "lp-0", 100*time.Millisecond)
+	pod := startPodPolling(t, ns, "lp", "lp-0", 100*time.Millisecond)
 	ready := func() *v1alpha1.Plugin {
 		t.Helper()
 		p := &v1alpha1.Plugin{}
@@ -76,13 +76,25 @@ func TestReadyWithoutAPollPeriod(t *testing.T) {
 	for i := range int32(3) {
 		update(t, counter, func(p *v1alpha1.Plugin) { p.Spec.Options.Increment = ptr.To(3 + i) })
 		p := ready()
-		h := &v1alpha1.PluginHost{}
-		if err := get(t, h, ns, "lp"); err != nil {
+		st, err := pod.status()
+		if err != nil {
 			t.Fatal(err)
 		}
-		if p.Status.AppliedRevision == "" || p.Status.AppliedRevision != h.Status.Pods[0].AppliedRevision {
-			t.Errorf("edit %d: plugin appliedRevision %q, pod %+v", i, p.Status.AppliedRevision, h.Status.Pods)
+		if p.Status.AppliedRevision == "" || p.Status.AppliedRevision != st.Revision {
+			t.Errorf("edit %d: the Plugin reports applied revision %q, the pod serves %q", i, p.Status.AppliedRevision, st.Revision)
 		}
+		// The PluginHost records it too. The Plugin's status was computed from the host
+		// status being written (statusHandoff), so its write can land first, by one write.
+		testutil.Eventually(t, wait/2, "the PluginHost records the revision the pod serves", func() error {
+			h := &v1alpha1.PluginHost{}
+			if err := get(t, h, ns, "lp"); err != nil {
+				return err
+			}
+			if len(h.Status.Pods) != 1 || h.Status.Pods[0].AppliedRevision != st.Revision {
+				return fmt.Errorf("pods %+v", h.Status.Pods)
+			}
+			return nil
+		})
 	}
 }
 
