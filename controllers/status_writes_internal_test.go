@@ -70,22 +70,18 @@ func TestUnseenStatusWrites(t *testing.T) {
 			t.Errorf("the remembered status was changed through a reconcile's object: %q", got)
 		}
 	})
-	t.Run("the cache shows the write", func(t *testing.T) {
+	// What a reconcile reads: the write looked up, then the cached Plugin through it.
+	read := func(cached *v1alpha1.Plugin) string {
 		u, _ := w.lookup(key)
-		cached := pluginWithReady("u1", "2", "AsCached")
 		u.latest(cached)
-		if got := readyReason(cached); got != "AsCached" {
-			t.Errorf("a cached Plugin at the write's version was replaced: %q", got)
-		}
-	})
-	t.Run("a Plugin recreated under the same name", func(t *testing.T) {
-		u, _ := w.lookup(key)
-		cached := pluginWithReady("u2", "7", "New")
-		u.latest(cached)
-		if got := readyReason(cached); got != "New" {
-			t.Errorf("another Plugin's status was substituted: %q", got)
-		}
-	})
+		return readyReason(cached)
+	}
+	if got := read(pluginWithReady("u1", "2", "AsCached")); got != "AsCached" {
+		t.Errorf("a cached Plugin at the write's version was replaced: %q", got)
+	}
+	if got := read(pluginWithReady("u2", "7", "New")); got != "New" {
+		t.Errorf("a Plugin recreated under the same name got the status of the one before: %q", got)
+	}
 	t.Run("seen", func(t *testing.T) {
 		w.seen(key, "1")
 		if _, ok := w.lookup(key); !ok {
