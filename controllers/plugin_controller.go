@@ -113,11 +113,12 @@ func (r *PluginReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if err := r.Status().Patch(ctx, p, patch, client.FieldOwner(v1alpha1.FieldOwner)); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(fmt.Errorf("patching Plugin status: %w", err))
 	}
-	r.writes.wrote(p, func() (string, bool) {
-		cached := &v1alpha1.Plugin{}
-		err := r.Get(ctx, req.NamespacedName, cached, client.UnsafeDisableDeepCopy)
-		return cached.ResourceVersion, err == nil
-	})
+	r.writes.wrote(p)
+	// The write's event may have come before it was recorded (unseenStatusWrites.wrote).
+	cached := &v1alpha1.Plugin{}
+	if err := r.Get(ctx, req.NamespacedName, cached, client.UnsafeDisableDeepCopy); err == nil {
+		r.writes.seen(req.NamespacedName, cached.ResourceVersion)
+	}
 	return ctrl.Result{}, nil
 }
 

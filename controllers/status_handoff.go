@@ -220,18 +220,19 @@ func (s *statusHandoff) handedOff(oldHost, newHost *v1alpha1.PluginHost) bool {
 	if h == nil {
 		return false
 	}
-	reachesIt := h.covered(newHost.ResourceVersion) || (h.written != "" && h.written == newHost.ResourceVersion)
+	toCovered := h.covered(newHost.ResourceVersion)
+	toOwnWrite := h.written != "" && h.written == newHost.ResourceVersion
 	switch {
 	case !h.covered(oldHost.ResourceVersion):
 		// The cache held a version the handoff does not cover, which a Plugin reconcile
 		// may have read instead of it.
-		if reachesIt {
+		if toCovered || toOwnWrite {
 			delete(s.offered, key)
 		}
 		return false
-	case h.covered(newHost.ResourceVersion):
+	case toCovered:
 		return true
-	case reachesIt:
+	case toOwnWrite:
 		delete(s.offered, key)
 		s.settled[key] = h
 		return true

@@ -59,23 +59,18 @@ func newUnseenStatusWrites() *unseenStatusWrites {
 	return &unseenStatusWrites{written: map[types.NamespacedName]unseenWrite{}, now: time.Now}
 }
 
-// wrote records p as its status write returned it. cached reads the Plugin's version in the
-// cache once the write is recorded: when the cache already shows the write, its event may
-// have come and gone before it was recorded, and nothing is left unseen.
-func (w *unseenStatusWrites) wrote(p *v1alpha1.Plugin, cached func() (resourceVersion string, ok bool)) {
-	key := client.ObjectKeyFromObject(p)
+// wrote records p as its status write returned it. The write's event can come before it is
+// recorded: the writer then reads the cache and calls seen with the version it shows.
+func (w *unseenStatusWrites) wrote(p *v1alpha1.Plugin) {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	now := w.now()
-	w.written[key] = unseenWrite{uid: p.UID, resourceVersion: p.ResourceVersion, status: p.Status.DeepCopy(), at: now}
-	// Writes whose event came first and that the cache moved past before cached read it
-	// are never seen: drop them once they are stale.
+	w.written[client.ObjectKeyFromObject(p)] = unseenWrite{uid: p.UID, resourceVersion: p.ResourceVersion, status: p.Status.DeepCopy(), at: now}
+	// A write whose event came first and that the cache moved past before the writer read
+	// it is never seen: drop such writes once they are stale.
 	if now.Sub(w.swept) > unseenWriteTTL {
 		w.swept = now
 		maps.DeleteFunc(w.written, func(_ types.NamespacedName, u unseenWrite) bool { return now.Sub(u.at) > unseenWriteTTL })
-	}
-	w.mu.Unlock()
-	if rv, ok := cached(); ok {
-		w.seen(key, rv)
 	}
 }
 
