@@ -18,6 +18,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,12 +29,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hotreload/plugin-operator/internal/hostapi"
 	"github.com/hotreload/plugin-operator/internal/testing/testutil"
 )
 
@@ -662,5 +665,88 @@ func TestOpsListenerAgainstTheBinary(t *testing.T) {
 	}
 	if err := p.stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM exit: %v", err)
+	}
+}
+
+// Config push against the binary over real HTTP: a push applies in place on the ops
+// listener only; then the file with the same config and sequence changes nothing, and an
+// older file is not applied.
+func TestConfigPushAgainstTheBinary(t *testing.T) {
+	dir := testutil.ShortTempDir(t)
+	copyFile(t, "../../internal/pluginconfig/testdata/seed-full.json", filepath.Join(dir, "config.json"))
+	if err := os.WriteFile(filepath.Join(dir, "config.json.sequence"), []byte("1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	token := filepath.Join(dir, "push-token")
+	if err := os.WriteFile(token, []byte("t0ken"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, dir, nil, "--ops-addr=127.0.0.1:0", "--poll-interval=10ms", "--push-token-file="+token)
+	ops := "http://" + p.opsAddr
+	step2, err := os.ReadFile("../../internal/pluginconfig/testdata/seed-step2.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := value(t, p, "POST", "increment", `{"value": 5}`); v != 5 {
+		t.Fatalf("increment: %v", v)
+	}
+	pushTo := func(url string, seq int) (int, map[string]any) {
+		req, err := http.NewRequest(http.MethodPut, url+hostapi.ConfigPath, bytes.NewReader(step2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer t0ken")
+		req.Header.Set(hostapi.SequenceHeader, strconv.Itoa(seq))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	if code, m := pushTo(p.url(""), 2); code != 404 {
+		t.Fatalf("push on --listen: %d %v, want 404", code, m)
+	}
+	code, m := pushTo(ops, 2)
+	if code != 200 || m["sequence"] != float64(2) {
+		t.Fatalf("push: %d %v", code, m)
+	}
+	if v := value(t, p, "POST", "increment", `{"value": 1}`); v != 15 {
+		t.Fatalf("increment right after the push: %v, want 15 (increment 10, value kept)", v)
+	}
+	_, st := curl(t, "GET", ops+"/status", "")
+	if st["sequence"] != float64(2) {
+		t.Fatalf("/status sequence: %v", st["sequence"])
+	}
+	// A newer config in the file (sequence first: the watch follows config.json) applies
+	// through the watch as before.
+	if err := os.WriteFile(filepath.Join(dir, "config.json.sequence"), []byte("3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	step3 := bytes.Replace(step2, []byte(`"increment": 10`), []byte(`"increment": 5`), 1)
+	if bytes.Equal(step3, step2) {
+		t.Fatal("seed-step2.json has no increment of 10 to change")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), step3, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	testutil.EventuallyTrue(t, wait, "the newer file applied", func() bool {
+		_, st := curl(t, "GET", ops+"/status", "")
+		return st["sequence"] == float64(3)
+	})
+	if v := value(t, p, "POST", "increment", `{"value": 1}`); v != 20 {
+		t.Fatalf("increment after the file: %v, want 20 (increment 5, value kept)", v)
+	}
+	_, st = curl(t, "GET", ops+"/status", "")
+	if reloads := st["reloads"].(map[string]any); reloads["applied"] != float64(3) || reloads["refused"] != float64(0) {
+		t.Fatalf("reloads: %v, want 3 applied (file, push, file), none refused", reloads)
+	}
+	if err := p.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM exit: %v", err)
+	}
+	if !strings.Contains(p.Logs(), "Config pushed and applied") {
+		t.Errorf("no log line for the push:\n%s", p.Logs())
 	}
 }

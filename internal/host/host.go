@@ -54,6 +54,9 @@ type Options struct {
 	MaxBodyBytes int64
 	// Now is the clock (tests); defaults to time.Now.
 	Now func() time.Time
+	// PushTokenFile holds the bearer token that PUT /config requires (push.go); empty
+	// turns config push off.
+	PushTokenFile string
 }
 
 // DefaultMaxBodyBytes is the documented request body limit; larger bodies get 413.
@@ -77,6 +80,9 @@ type Host struct {
 	// applyMu serializes Apply and ReloadCredentials; live and restored are only touched
 	// under it.
 	applyMu sync.Mutex
+	// sequence is the highest delivery sequence applied (0: none; see ApplySequenced).
+	// Written under applyMu; read by /status without it.
+	sequence atomic.Uint64
 	// live are the current config's instances by name and type: the ones the next build
 	// reconfigures, so state survives reloads.
 	live map[string]liveInstance
@@ -192,31 +198,67 @@ type Result struct {
 
 // Apply parses, validates and applies config bytes in place. On any error nothing changes:
 // the last good config keeps serving. Plugins that stay keep their state; added ones start
-// (with restored state if any), removed ones stop.
+// (with restored state if any), removed ones stop. The bytes carry no delivery sequence:
+// they apply whatever sequence was applied before (ApplySequenced).
 func (h *Host) Apply(data []byte) (Result, error) {
+	return h.apply(data, 0, true)
+}
+
+// StaleError is a sequenced config older than the one applied: it is not applied, and not
+// recorded as refused.
+type StaleError struct {
+	Sequence, Applied uint64
+}
+
+func (e *StaleError) Error() string {
+	return fmt.Sprintf("delivery sequence %d is older than the applied %d", e.Sequence, e.Applied)
+}
+
+// ApplySequenced is Apply for config bytes delivered with a sequence number: the order in
+// which the operator rendered them. A config reaches a pod twice, pushed over the ops port
+// (PUT /config) and later through kubelet's projection of the ConfigMap, which may still
+// hold an older one when the push lands: bytes with a sequence below the highest applied
+// one are not applied (a *StaleError), so the host never goes back to an older config.
+// Sequence 0 means unsequenced: applied as by Apply. A refused config is recorded
+// (status, metrics, audit) when recordRefusal is set; a push sets it false, because the
+// projection brings the same bytes later and decides (a config can fail only because
+// the credential files it names are not projected yet).
+func (h *Host) ApplySequenced(data []byte, seq uint64, recordRefusal bool) (Result, error) {
+	return h.apply(data, seq, recordRefusal)
+}
+
+func (h *Host) apply(data []byte, seq uint64, recordRefusal bool) (Result, error) {
 	h.applyMu.Lock()
 	defer h.applyMu.Unlock()
 
 	rev := pluginconfig.Revision(data)
 	prev := h.current.Load()
-	res := Result{Revision: rev}
-	if prev != nil {
-		res.PreviousRevision = prev.revision
-		if prev.revision == rev {
-			res.Unchanged = true
-			h.recovered(rev)
-			return res, nil
-		}
+	res := Result{Revision: rev, PreviousRevision: prev.revisionOrEmpty()}
+	if applied := h.sequence.Load(); seq != 0 && seq < applied {
+		res.Unchanged = true
+		return res, &StaleError{Sequence: seq, Applied: applied}
+	}
+	if prev != nil && prev.revision == rev {
+		res.Unchanged = true
+		h.sequence.Store(max(h.sequence.Load(), seq))
+		h.recovered(rev)
+		return res, nil
 	}
 	next, err := h.build(data, rev, prev, &res)
 	if err != nil {
-		h.refuse(audit.KindConfig, rev, res.PreviousRevision, err)
+		if recordRefusal {
+			h.refuse(audit.KindConfig, rev, res.PreviousRevision, err)
+		}
 		return res, err
 	}
+	h.sequence.Store(max(h.sequence.Load(), seq))
 	h.commit(next, prev)
 	h.applied(next, prev, res)
 	return res, nil
 }
+
+// Sequence is the highest delivery sequence applied (0: none).
+func (h *Host) Sequence() uint64 { return h.sequence.Load() }
 
 // Refuse records a config that could not even be read (missing file, unreadable).
 func (h *Host) Refuse(rev string, err error) {

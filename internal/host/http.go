@@ -27,11 +27,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hotreload/plugin-operator/internal/hostapi"
 	"github.com/hotreload/plugin-operator/pkg/plugin"
 )
 
 // Handler returns the host's whole HTTP API on one listener: the plugins' API, the health
-// checks and the operational endpoints (/status, /types, /plugins, /metrics). This is what the
+// checks and the operational endpoints (/status, /types, /plugins, /metrics, PUT /config). This is what the
 // pluginhost command serves when it is given no --ops-addr.
 func (h *Host) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -46,8 +47,8 @@ func (h *Host) Handler() http.Handler {
 // Service every plugin's name, configuration revision and request counts.
 func (h *Host) APIHandler() http.Handler {
 	mux := http.NewServeMux()
-	h.apiRoutes(mux, "/status, /types, /plugins and /metrics are served on the operations listener (--ops-addr) only")
-	for _, p := range []string{"/status", "/types", "/plugins", "/metrics"} {
+	h.apiRoutes(mux, "/status, /types, /plugins, /metrics and /config are served on the operations listener (--ops-addr) only")
+	for _, p := range []string{"/status", "/types", "/plugins", "/metrics", hostapi.ConfigPath} {
 		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusNotFound, fmt.Sprintf("%s is served on the operations listener (--ops-addr), not on the plugins' API", r.URL.Path))
 		})
@@ -55,14 +56,15 @@ func (h *Host) APIHandler() http.Handler {
 	return h.withPluginPath(mux)
 }
 
-// OpsHandler serves the operational endpoints (/status, /types, /plugins, /metrics) and the health
-// checks, for the operator and monitoring; it serves no plugin operation.
+// OpsHandler serves the operational endpoints (/status, /types, /plugins, /metrics, PUT
+// /config) and the health checks, for the operator and monitoring; it serves no plugin
+// operation.
 func (h *Host) OpsHandler() http.Handler {
 	mux := http.NewServeMux()
 	h.healthRoutes(mux)
 	h.opsRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %q on the operations listener; it serves /status, /types, /plugins, /metrics, /healthz and /readyz", r.URL.Path))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %q on the operations listener; it serves /status, /types, /plugins, /metrics, /config, /healthz and /readyz", r.URL.Path))
 	})
 	return mux
 }
@@ -99,6 +101,7 @@ func (h *Host) opsRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /status", h.serveStatus)
 	mux.HandleFunc("GET /types", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, h.TypesDocument()) })
 	mux.Handle("GET /metrics", h.opts.Metrics.Handler())
+	mux.HandleFunc(hostapi.ConfigPath, h.servePush) // PUT only; other methods get 405 there
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}

@@ -40,6 +40,7 @@ type Metrics struct {
 	plugins      *prometheus.GaugeVec
 	snapshots    *prometheus.CounterVec
 	noticed      *prometheus.CounterVec
+	pushes       *prometheus.CounterVec
 
 	auditRecords  *prometheus.CounterVec
 	auditErrors   prometheus.Counter
@@ -104,19 +105,26 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 		argus: &argusCollector{},
 		noticed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pluginhost_config_changes_applied_total",
-			Help: "Config changes the watch applied, by what noticed them: poll (Argus), awaited (kubelet's ..data link, looked at often while a /status long-poll is held) or recheck.",
+			Help: "Config changes applied, by what noticed them: poll (Argus), awaited (kubelet's ..data link, looked at often while a /status long-poll is held), recheck, or push (PUT /config).",
 		}, []string{"noticed_by"}),
+		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pluginhost_config_pushes_total",
+			Help: "PUT /config requests by result: applied, unchanged (already applied), stale (older than the applied sequence), refused (does not apply; the config file decides), unauthorized, invalid (method, sequence, size) or unavailable (no token file, no config applied yet).",
+		}, []string{"result"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.reloads, m.configInfo, m.lastReloadOK, m.lastReloadTS, m.plugins, m.snapshots,
-		m.auditRecords, m.auditErrors, m.auditSequence, m.auditBroken, m.argus, m.noticed)
+		m.auditRecords, m.auditErrors, m.auditSequence, m.auditBroken, m.argus, m.noticed, m.pushes)
 	for _, k := range []string{"config", "credentials"} {
 		m.auditRecords.WithLabelValues(k)
 	}
 	for _, r := range []string{ReloadApplied, ReloadRefused} {
 		m.reloads.WithLabelValues(r)
 	}
-	for _, by := range []string{NoticedByPoll, NoticedByAwaited, NoticedByRecheck} {
+	for _, by := range []string{NoticedByPoll, NoticedByAwaited, NoticedByRecheck, NoticedByPush} {
 		m.noticed.WithLabelValues(by)
+	}
+	for _, r := range []string{PushApplied, PushUnchanged, PushStale, PushRefused, PushUnauthorized, PushInvalid, PushUnavailable} {
+		m.pushes.WithLabelValues(r)
 	}
 	return m
 }
@@ -126,7 +134,15 @@ const (
 	NoticedByPoll    = "poll"
 	NoticedByAwaited = "awaited"
 	NoticedByRecheck = "recheck"
+	NoticedByPush    = "push"
 )
+
+// pushed counts one PUT /config by result.
+func (m *Metrics) pushed(result string) {
+	if m != nil {
+		m.pushes.WithLabelValues(result).Inc()
+	}
+}
 
 // changeApplied counts a config change the watch applied, by what noticed it.
 func (m *Metrics) changeApplied(by string) {

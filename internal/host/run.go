@@ -58,6 +58,8 @@ type RunOptions struct {
 	ShutdownTimeout time.Duration
 	// MaxBodyBytes is the request body limit.
 	MaxBodyBytes int64
+	// PushTokenFile holds the bearer token of PUT /config ("": config push is off).
+	PushTokenFile string
 	// Logger receives the host's logs.
 	Logger *slog.Logger
 	// Ready, if not nil, receives the bound address once the initial config is applied
@@ -80,7 +82,7 @@ func Run(ctx context.Context, f RunOptions) error {
 	if f.Logger == nil {
 		f.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &runner{opts: f, log: f.Logger, host: New(Options{Registry: f.Registry, Logger: f.Logger, MaxBodyBytes: f.MaxBodyBytes})}
+	r := &runner{opts: f, log: f.Logger, host: New(Options{Registry: f.Registry, Logger: f.Logger, MaxBodyBytes: f.MaxBodyBytes, PushTokenFile: f.PushTokenFile})}
 
 	// Listen before anything else, so that kubelet's probes are answered while the host
 	// waits for the state dir: /healthz says the process is alive, /readyz and plugin

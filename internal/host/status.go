@@ -43,7 +43,7 @@ func (h *Host) Status() Status {
 	g := h.current.Load()
 	st := Status{Version: hostapi.StatusVersion, Ready: h.Ready(), Plugins: []PluginStatus{}, Types: h.opts.Registry.Types()}
 	if g != nil {
-		st.Revision = g.revision
+		st.Revision, st.Sequence = g.revision, h.sequence.Load()
 		at := g.appliedAt
 		st.AppliedAt = &at
 		for _, p := range g.config.Plugins {

@@ -23,6 +23,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -98,13 +99,20 @@ func NewConfigSource(h *Host, path string) (*ConfigSource, error) {
 // Load reads the file and applies it if its content changed since the last Load, or if the
 // last attempt was refused. Load is not safe for concurrent use. It reads
 // kubelet's ..data link before and after the file and retries when a swap happened in
-// between, so a read that straddles a swap is never taken for the new content.
+// between, so a read that straddles a swap is never taken for the new content. The
+// config's delivery sequence, when a file beside it holds one (SequencePath), is read in
+// the same swap: bytes older than a config already pushed are not applied
+// (Host.ApplySequenced).
 func (s *ConfigSource) Load() (Result, error) {
 	var data []byte
+	var seq uint64
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		before := s.dataTarget()
 		data, err = readConfig(s.path)
+		if err == nil {
+			seq, err = readSequence(s.sequencePath(before))
+		}
 		s.lastTarget = s.dataTarget()
 		if s.lastTarget == before {
 			break
@@ -115,7 +123,7 @@ func (s *ConfigSource) Load() (Result, error) {
 	if err != nil {
 		key = "error:" + err.Error()
 	} else {
-		key = pluginconfig.Revision(data)
+		key = pluginconfig.Revision(data) + "@" + strconv.FormatUint(seq, 10)
 	}
 	if key == s.lastKey && !s.failing {
 		return Result{Revision: s.host.Revision(), Unchanged: true}, nil
@@ -130,12 +138,52 @@ func (s *ConfigSource) Load() (Result, error) {
 		s.host.Refuse("", err)
 		return Result{}, err
 	}
-	res, err := s.host.Apply(data)
+	res, err := s.host.ApplySequenced(data, seq, true)
+	if stale := (*StaleError)(nil); errors.As(err, &stale) {
+		// Already past it: a push delivered a newer config before kubelet projected this one.
+		s.host.log.Debug("The config file holds an older config than the one pushed; waiting for the projection to catch up",
+			"path", s.path, "sequence", stale.Sequence, "applied", stale.Applied)
+		s.failing = false
+		return res, nil
+	}
 	s.failing = err != nil
 	if err == nil {
 		s.credStamp = s.host.credentialStamp()
 	}
 	return res, err
+}
+
+// SequencePath is where the delivery sequence of the config at configPath is read from:
+// <configPath>.sequence, a decimal number. The operator renders it as the key
+// config.json.sequence of the host's ConfigMap, so kubelet swaps it in with the config.
+// Without that file, the config is unsequenced.
+func SequencePath(configPath string) string { return configPath + ".sequence" }
+
+// sequencePath is SequencePath, read through kubelet's ..data link when the config is
+// projected (dataTarget, "" if not): kubelet links a key new to the ConfigMap into the
+// directory only after it swapped ..data, and the sequence must be the one swapped in
+// with the config.
+func (s *ConfigSource) sequencePath(dataTarget string) string {
+	if dataTarget == "" {
+		return SequencePath(s.path)
+	}
+	return SequencePath(filepath.Join(s.dir, "..data", filepath.Base(s.path)))
+}
+
+// readSequence reads a delivery sequence file: 0 when there is none.
+func readSequence(path string) (uint64, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("reading the config's sequence file: %w", err)
+	}
+	seq, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || seq == 0 {
+		return 0, fmt.Errorf("the config's sequence file %s holds %.40q, not a positive decimal number", path, b)
+	}
+	return seq, nil
 }
 
 // checkCredentials reloads the credential files when kubelet (or anyone) replaced them.

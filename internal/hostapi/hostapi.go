@@ -38,6 +38,27 @@ const StatusVersion = 1
 // the header.
 const LongPollHeader = "Pluginhost-Long-Poll"
 
+// Config push (PUT /config on the ops listener, docs/pluginhost.md): the operator hands a
+// pod the config it rendered, with its delivery sequence, before kubelet projects it.
+const (
+	// SequenceHeader carries the pushed config's delivery sequence: a positive decimal.
+	SequenceHeader = "Pluginhost-Config-Sequence"
+	// ConfigPath is the push endpoint's path.
+	ConfigPath = "/config"
+)
+
+// PushResult is the body of a PUT /config answered 200 (applied, or already applied).
+type PushResult struct {
+	// Revision is the sha256 of the pushed bytes, now applied.
+	Revision string `json:"revision"`
+	// PreviousRevision is the revision applied before ("" if none or Unchanged).
+	PreviousRevision string `json:"previousRevision,omitempty"`
+	// Sequence is the highest delivery sequence the host has applied.
+	Sequence uint64 `json:"sequence"`
+	// Unchanged is true when the bytes were already applied.
+	Unchanged bool `json:"unchanged,omitempty"`
+}
+
 // Status is the body of GET /status. The operator reads Revision, LastError, Types and
 // Audit from it.
 type Status struct {
@@ -48,6 +69,9 @@ type Status struct {
 	Revision string `json:"revision"`
 	// AppliedAt is when Revision was applied.
 	AppliedAt *time.Time `json:"appliedAt,omitempty"`
+	// Sequence is the highest delivery sequence applied, pushed (PUT /config) or read beside
+	// the config file (0: only unsequenced configs so far).
+	Sequence uint64 `json:"sequence,omitempty"`
 	// Ready is true when a config is applied and the host is not draining.
 	Ready bool `json:"ready"`
 	// LastError is the error of the last config change when it was refused; it is cleared

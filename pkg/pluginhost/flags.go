@@ -52,6 +52,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*h
 	fs.StringVar(&logFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&f.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long in-flight requests may take to finish at shutdown")
 	fs.Int64Var(&f.MaxBodyBytes, "max-body-bytes", host.DefaultMaxBodyBytes, "request body limit; larger bodies get 413")
+	fs.StringVar(&f.PushTokenFile, "push-token-file", "", "file holding the bearer token that PUT /config (config push, on the operations endpoints) requires; empty turns config push off")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: %s [flags]\n\nRuns plugin instances from a config file and reloads it in place.\nEvery flag can be set by an environment variable: --poll-interval is %sPOLL_INTERVAL.\n\n", fs.Name(), envPrefix)
 		fs.PrintDefaults()
