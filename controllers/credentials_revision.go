@@ -107,7 +107,7 @@ func (k *revisionKeys) forget(host types.NamespacedName) {
 func credentialsDigest(key []byte, creds map[string][]byte) string {
 	h := hmac.New(sha256.New, key)
 	for _, k := range slices.Sorted(maps.Keys(creds)) {
-		if k == RevisionKeyField {
+		if k == RevisionKeyField || k == PushTokenField {
 			continue
 		}
 		fmt.Fprintf(h, "%d:%s=%d:", len(k), k, len(creds[k]))
@@ -116,10 +116,12 @@ func credentialsDigest(key []byte, creds map[string][]byte) string {
 	return CredentialsRevisionPrefix + hex.EncodeToString(h.Sum(nil))
 }
 
-// withRevisionKey returns the data of <host>-credentials: the credentials and the key.
+// withRevisionKey returns the data of <host>-credentials: the credentials, the key and the
+// config push token derived from it.
 func withRevisionKey(creds map[string][]byte, key []byte) map[string][]byte {
-	data := make(map[string][]byte, len(creds)+1)
+	data := make(map[string][]byte, len(creds)+2)
 	maps.Copy(data, creds)
 	data[RevisionKeyField] = key
+	data[PushTokenField] = pushToken(key)
 	return data
 }

@@ -93,6 +93,7 @@ func TestCredentialsRevisionIsKeyed(t *testing.T) {
 	}
 	credentials := maps.Clone(creds.Data)
 	delete(credentials, controllers.RevisionKeyField)
+	delete(credentials, controllers.PushTokenField)
 	if string(credentials["secured.token"]) != "s3cret" || len(credentials) != 1 {
 		t.Fatalf("credentials %v, want secured.token only", credentials)
 	}

@@ -56,7 +56,7 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(configApplyDuration, configRefused, stalePods, statusProbeErrors)
+	metrics.Registry.MustRegister(configApplyDuration, configRefused, stalePods, statusProbeErrors, configPushes)
 }
 
 // rolloutClock times configuration revisions for configApplyDuration. Its timers live in

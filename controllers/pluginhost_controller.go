@@ -59,6 +59,9 @@ type PluginHostReconciler struct {
 	clock   rolloutClock
 	revKeys revisionKeys
 	revBook revisionBook
+	// sequences and pusher deliver configurations to the pods (config_push.go).
+	sequences configSequences
+	pusher    *configPusher
 	// handoff passes the status being written to the Plugin reconciler.
 	handoff *statusHandoff
 	// looked are the hosts this process has reconciled since it started (see patchStatus).
@@ -97,6 +100,9 @@ type hostReconcile struct {
 	// revs are the host's configuration revisions and what this reconcile served
 	// (revisions.go).
 	revs revisionState
+	// push is the configuration this reconcile applied to the ConfigMap, for pushConfig
+	// (nil if none).
+	push *configPush
 }
 
 // Reconcile follows the skeleton of every reconciler here: get, skip deletion (children are
@@ -109,6 +115,7 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			r.clock.forgetHost(req.NamespacedName)
 			r.revKeys.forget(req.NamespacedName)
 			r.revBook.forget(req.NamespacedName)
+			r.sequences.forget(req.NamespacedName)
 			r.poller.forget(req.NamespacedName)
 			r.looked.Delete(req.NamespacedName)
 			r.pacer.forget(req.NamespacedName)
@@ -297,7 +304,7 @@ func (r *PluginHostReconciler) reconcileConfig(ctx context.Context, rc *hostReco
 				return err
 			}
 			rc.credentialsRevision = credentialsDigest(key, ev.Credentials)
-			if err := r.applier.apply(ctx, renderConfigMap(host, data)); err != nil {
+			if err := r.applyConfigMap(ctx, rc, data, pluginconfig.Revision(data)); err != nil {
 				return err
 			}
 			rendered = true
@@ -598,6 +605,7 @@ func (r *PluginHostReconciler) reconcileTypes(ctx context.Context, rc *hostRecon
 // pod applied from readPods and sets the conditions.
 func (r *PluginHostReconciler) reconcileRollout(ctx context.Context, rc *hostReconcile) error {
 	r.nudgePods(ctx, rc)
+	r.pushConfig(ctx, rc)
 	r.reportPods(ctx, rc)
 	return nil
 }

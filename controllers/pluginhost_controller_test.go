@@ -20,6 +20,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -106,8 +107,12 @@ func TestConfigMapContentAndChildren(t *testing.T) {
 		}
 		return nil
 	})
-	if len(cm.Data) != 1 {
-		t.Errorf("ConfigMap keys %v, want only config.json", cm.Data)
+	// config.json and its delivery sequence, which the annotation repeats, with the revision.
+	seq, err := strconv.ParseUint(cm.Data[controllers.ConfigSequenceKey], 10, 64)
+	if len(cm.Data) != 2 || err != nil || seq == 0 || cm.Annotations[controllers.ConfigSequenceAnnotation] != cm.Data[controllers.ConfigSequenceKey] ||
+		cm.Annotations[v1alpha1.ConfigRevisionAnnotation] != pluginconfig.Revision([]byte(data)) {
+		t.Errorf("ConfigMap keys %v annotations %v, want config.json and a positive %s, repeated in %s with %s", cm.Data, cm.Annotations,
+			controllers.ConfigSequenceKey, controllers.ConfigSequenceAnnotation, v1alpha1.ConfigRevisionAnnotation)
 	}
 
 	h := &v1alpha1.PluginHost{}
@@ -129,9 +134,10 @@ func TestConfigMapContentAndChildren(t *testing.T) {
 	if err := get(t, creds, ns, "demo-credentials"); err != nil {
 		t.Fatal(err)
 	}
-	// The credentials, and the key of their revision (TestCredentialsRevisionIsKeyed).
-	if len(creds.Data) != 2 || string(creds.Data["secured.token"]) != "s3cret" || len(creds.Data[controllers.RevisionKeyField]) != 32 {
-		t.Errorf("credentials %v, want secured.token=s3cret and %s only", creds.Data, controllers.RevisionKeyField)
+	// The credentials, the key of their revision (TestCredentialsRevisionIsKeyed) and the
+	// config push token derived from it (64 hex digits).
+	if len(creds.Data) != 3 || string(creds.Data["secured.token"]) != "s3cret" || len(creds.Data[controllers.RevisionKeyField]) != 32 || len(creds.Data[controllers.PushTokenField]) != 64 {
+		t.Errorf("credentials %v, want secured.token=s3cret, %s and %s only", creds.Data, controllers.RevisionKeyField, controllers.PushTokenField)
 	}
 
 	// Every child: a controller owner reference to the host, the host label, our field owner.
@@ -360,9 +366,11 @@ func TestRejectedPlugins(t *testing.T) {
 	if err := get(t, creds, ns, "main-credentials"); err != nil {
 		t.Fatal(err)
 	}
-	// Nothing but the key of the credentials revision (TestCredentialsRevisionIsKeyed).
-	if _, ok := creds.Data[controllers.RevisionKeyField]; len(creds.Data) != 1 || !ok {
-		t.Errorf("credentials hold %d keys of an unmarked Secret", len(creds.Data)-1)
+	// Nothing but the key of the credentials revision (TestCredentialsRevisionIsKeyed) and
+	// the push token.
+	_, key := creds.Data[controllers.RevisionKeyField]
+	if _, token := creds.Data[controllers.PushTokenField]; len(creds.Data) != 2 || !key || !token {
+		t.Errorf("credentials hold %d keys of an unmarked Secret", len(creds.Data)-2)
 	}
 	// Marked: the Plugin is accepted and rolls out, without touching the Plugin.
 	update(t, later, func(s *corev1.Secret) { s.Labels = map[string]string{v1alpha1.LabelPluginAuth: "true"} })

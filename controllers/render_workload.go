@@ -19,6 +19,7 @@ package controllers
 import (
 	"fmt"
 	"maps"
+	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -65,12 +66,21 @@ func objectMeta(host *v1alpha1.PluginHost, name string) metav1.ObjectMeta {
 	}
 }
 
-// renderConfigMap is <host>-config, holding the rendered config.json.
-func renderConfigMap(host *v1alpha1.PluginHost, config []byte) *corev1.ConfigMap {
+// renderConfigMap is <host>-config, holding the rendered config.json of revision rev and
+// its delivery sequence (config_push.go), which its annotations repeat for the manager's
+// metadata-only cache.
+func renderConfigMap(host *v1alpha1.PluginHost, config []byte, rev string, seq uint64) *corev1.ConfigMap {
+	meta := cachedChildMeta(host, configMapName(host))
+	if meta.Annotations == nil {
+		meta.Annotations = map[string]string{}
+	}
+	sequence := strconv.FormatUint(seq, 10)
+	meta.Annotations[v1alpha1.ConfigRevisionAnnotation] = rev
+	meta.Annotations[ConfigSequenceAnnotation] = sequence
 	return &corev1.ConfigMap{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
-		ObjectMeta: cachedChildMeta(host, configMapName(host)),
-		Data:       map[string]string{ConfigFileName: string(config)},
+		ObjectMeta: meta,
+		Data:       map[string]string{ConfigFileName: string(config), ConfigSequenceKey: sequence},
 	}
 }
 
@@ -148,6 +158,18 @@ func renderService(host *v1alpha1.PluginHost) *corev1.Service {
 			}},
 		},
 	}
+}
+
+// PushTokenEnv sets the runtime's --push-token-file (pkg/pluginhost reads every flag from
+// PLUGINHOST_<FLAG> too). An environment variable, not an argument: a host image built with
+// an SDK older than config push ignores it (and answers pushes 404), where an unknown flag
+// would stop it.
+const PushTokenEnv = "PLUGINHOST_PUSH_TOKEN_FILE"
+
+// hostEnv is the runtime's environment: the config push token file, in the mounted
+// <host>-credentials.
+func hostEnv(params workloadParams) []corev1.EnvVar {
+	return []corev1.EnvVar{{Name: PushTokenEnv, Value: params.SecretsDir + "/" + PushTokenField}}
 }
 
 // hostArgs are the runtime's command-line arguments.
@@ -260,6 +282,7 @@ func renderDeployment(host *v1alpha1.PluginHost, params workloadParams) *appsv1.
 						ImagePullPolicy: host.Spec.ImagePullPolicy,
 						Command:         []string{"/pluginhost"},
 						Args:            hostArgs(host),
+						Env:             hostEnv(params),
 						Ports: []corev1.ContainerPort{
 							{Name: HTTPPortName, ContainerPort: HTTPPort, Protocol: corev1.ProtocolTCP},
 							{Name: OpsPortName, ContainerPort: OpsPort, Protocol: corev1.ProtocolTCP},

@@ -66,6 +66,9 @@ func TestRenderDeployment(t *testing.T) {
 	if !slices.Equal(c.Command, []string{"/pluginhost"}) || !slices.Equal(c.Args, wantArgs) {
 		t.Errorf("command %q args %q, want /pluginhost %q", c.Command, c.Args, wantArgs)
 	}
+	if len(c.Env) != 1 || c.Env[0].Name != "PLUGINHOST_PUSH_TOKEN_FILE" || c.Env[0].Value != DefaultSecretsMountPath+"/_push-token" {
+		t.Errorf("env %+v, want PLUGINHOST_PUSH_TOKEN_FILE=%s/_push-token only", c.Env, DefaultSecretsMountPath)
+	}
 	if c.Image != params.DefaultImage {
 		t.Errorf("image %q, want the default", c.Image)
 	}

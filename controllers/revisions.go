@@ -577,7 +577,7 @@ func (r *PluginHostReconciler) servePinned(ctx context.Context, rc *hostReconcil
 		return err
 	}
 	rc.credentialsRevision = credentialsDigest(key, creds)
-	if err := r.applier.apply(ctx, renderConfigMap(host, data)); err != nil {
+	if err := r.applyConfigMap(ctx, rc, data, pluginconfig.Revision(data)); err != nil {
 		return err
 	}
 	rev := pluginconfig.Revision(data)

@@ -106,7 +106,7 @@ func (r *PluginHostReconciler) revokeWhileFrozen(ctx context.Context, rc *hostRe
 	}
 	// The entries first: a credentials file that disappears under an entry still in the
 	// configuration is a refused reload, and the runtime keeps the old credentials.
-	if err := r.applier.apply(ctx, renderConfigMap(host, data)); err != nil {
+	if err := r.applyConfigMap(ctx, rc, data, pluginconfig.Revision(data)); err != nil {
 		return err
 	}
 	if err := r.applier.apply(ctx, renderCredentials(host, withRevisionKey(creds, key))); err != nil {

@@ -36,7 +36,7 @@ func TestConsentRefusals(t *testing.T) {
 	if msg := secretRefusal(own); !strings.Contains(msg, "own credentials") || strings.Contains(msg, "kubectl") {
 		t.Errorf("the host's own credentials: %q", msg)
 	}
-	rendered := renderConfigMap(host, []byte("{}"))
+	rendered := renderConfigMap(host, []byte("{}"), "sha256:0", 1)
 	cm := &corev1.ConfigMap{ObjectMeta: rendered.ObjectMeta}
 	if msg := configMapRefusal(cm); !strings.Contains(msg, "own rendered configuration") || strings.Contains(msg, "kubectl") {
 		t.Errorf("the host's own ConfigMap: %q", msg)

@@ -60,6 +60,11 @@ type Options struct {
 	// PodNudge annotates host pods with a new revision so that kubelet re-projects the
 	// ConfigMap at once. Off for clusters that forbid the operator to patch pods.
 	PodNudge bool
+	// ConfigPush pushes each configuration the manager renders to the host's running pods
+	// (PUT /config on their operational port, config_push.go) as soon as the ConfigMap is
+	// written, so they serve it without waiting for kubelet to project it. Off, the pods
+	// read it from the ConfigMap volume only.
+	ConfigPush bool
 	// StatusPollInterval is how often a host's pods are read while they have not all applied
 	// the desired revision; a host whose spec.pollInterval is shorter is read at that pace
 	// while a change is in flight (see statusPollInterval).
@@ -99,6 +104,7 @@ func DefaultOptions() Options {
 	return Options{
 		DefaultHostImage:   "ghcr.io/hotreload/plugin-operator:dev",
 		PodNudge:           true,
+		ConfigPush:         true,
 		StatusPollInterval: time.Second,
 		StatusTimeout:      2 * time.Second,
 		// Two /status reads in flight per host worker, as before the workers went to 16.
@@ -362,6 +368,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options) error
 		applier: newApplier(mgr.GetClient(), mgr.GetCache(), mgr.GetAPIReader()),
 		pacer:   newRenderPacer(opts.RenderPace, opts.MaxRenderPace),
 		handoff: newStatusHandoff(),
+		pusher:  newConfigPusher(opts.StatusTimeout),
 	}
 	if err := mgr.Add(hosts.poller); err != nil {
 		return err
@@ -375,7 +382,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options) error
 }
 
 func (r *PluginHostReconciler) setupWithManager(mgr ctrl.Manager) error {
-	if r.reader == nil || r.applier == nil || r.handoff == nil {
+	if r.reader == nil || r.applier == nil || r.handoff == nil || r.pusher == nil {
 		return errors.New("PluginHostReconciler: use NewManager")
 	}
 	specChanged := builder.WithPredicates(predicate.GenerationChangedPredicate{})

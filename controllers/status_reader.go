@@ -196,6 +196,22 @@ func (s *statusReader) read(ctx context.Context, pod *corev1.Pod) (*hostapi.Stat
 	return st, err
 }
 
+// readFresh fetches one pod's /status from the pod, never from what a long-poll kept.
+func (s *statusReader) readFresh(ctx context.Context, pod *corev1.Pod) (*hostapi.Status, error) {
+	addr, err := podAddress(pod)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	st, _, err := s.get(ctx, s.client, addr, "")
+	return st, err
+}
+
 // get sends GET /status<query> to addr with client and checks the reply; longPoll reports
 // the runtime's hostapi.LongPollHeader.
 func (s *statusReader) get(ctx context.Context, client *http.Client, addr, query string) (_ *hostapi.Status, longPoll bool, _ error) {

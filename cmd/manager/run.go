@@ -74,6 +74,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	})
 	c := &f.controllers
 	fs.StringVar(&c.DefaultHostImage, "default-host-image", c.DefaultHostImage, "runtime image of PluginHosts without spec.image")
+	fs.BoolVar(&c.ConfigPush, "config-push", c.ConfigPush, "push each rendered configuration to the host pods' operational port (PUT /config) as soon as the ConfigMap is written, so they serve it without waiting for kubelet to project the volume; the ConfigMap stays the durable copy")
 	fs.BoolVar(&c.PodNudge, "pod-nudge", c.PodNudge, "annotate host pods with each new config revision so that kubelet re-syncs their volumes at once; disable where the operator may not patch pods")
 	fs.DurationVar(&c.StatusPollInterval, "status-poll-interval", c.StatusPollInterval, "how often host pods' /status is read while they have not applied the desired revision")
 	fs.DurationVar(&c.StatusTimeout, "status-timeout", c.StatusTimeout, "timeout of one GET /status of a host pod")
@@ -175,6 +176,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	log.Info("Starting manager", "watchNamespaces", f.watchNamespaces, "leaderElection", f.leaderElect,
 		"defaultHostImage", f.controllers.DefaultHostImage, "allowedHostImages", f.controllers.AllowedHostImages,
 		"podNudge", f.controllers.PodNudge,
+		"configPush", f.controllers.ConfigPush,
 		"managerNamespace", f.controllers.ManagerNamespace, "managerPodLabels", f.controllers.ManagerPodLabels)
 	return mgr.Start(ctx)
 }

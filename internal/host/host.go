@@ -83,6 +83,8 @@ type Host struct {
 	// sequence is the highest delivery sequence applied (0: none; see ApplySequenced).
 	// Written under applyMu; read by /status without it.
 	sequence atomic.Uint64
+	// pushedAt is when the last pushed config was applied (under applyMu).
+	pushedAt time.Time
 	// live are the current config's instances by name and type: the ones the next build
 	// reconfigures, so state survives reloads.
 	live map[string]liveInstance
@@ -201,7 +203,7 @@ type Result struct {
 // (with restored state if any), removed ones stop. The bytes carry no delivery sequence:
 // they apply whatever sequence was applied before (ApplySequenced).
 func (h *Host) Apply(data []byte) (Result, error) {
-	return h.apply(data, 0, true)
+	return h.apply(data, 0, false)
 }
 
 // StaleError is a sequenced config older than the one applied: it is not applied, and not
@@ -216,44 +218,61 @@ func (e *StaleError) Error() string {
 
 // ApplySequenced is Apply for config bytes delivered with a sequence number: the order in
 // which the operator rendered them. A config reaches a pod twice, pushed over the ops port
-// (PUT /config) and later through kubelet's projection of the ConfigMap, which may still
-// hold an older one when the push lands: bytes with a sequence below the highest applied
-// one are not applied (a *StaleError), so the host never goes back to an older config.
-// Sequence 0 means unsequenced: applied as by Apply. A refused config is recorded
-// (status, metrics, audit) when recordRefusal is set; a push sets it false, because the
-// projection brings the same bytes later and decides (a config can fail only because
-// the credential files it names are not projected yet).
-func (h *Host) ApplySequenced(data []byte, seq uint64, recordRefusal bool) (Result, error) {
-	return h.apply(data, seq, recordRefusal)
+// (PUT /config, push set) and later through kubelet's projection of the ConfigMap, which may
+// still hold an older one when the push lands: bytes with a sequence below the highest
+// applied one are not applied (a *StaleError), so the host does not go back to an older
+// config. The file is the durable copy, though: a file older than the applied sequence for
+// longer than PushLeadLimit since the last push is applied all the same, so that no push (a
+// writer's clock far ahead, a leaked token) keeps a pod off its ConfigMap. Sequence 0 means
+// unsequenced: applied as by Apply. A refused config is recorded (status, metrics, audit)
+// unless pushed: the projection brings the same bytes later and decides (a config can fail
+// only because the credential files it names are not projected yet).
+func (h *Host) ApplySequenced(data []byte, seq uint64, push bool) (Result, error) {
+	return h.apply(data, seq, push)
 }
 
-func (h *Host) apply(data []byte, seq uint64, recordRefusal bool) (Result, error) {
+// PushLeadLimit is how long a pushed config may stay ahead of the config file: kubelet
+// projects a ConfigMap change at its next sync of the pod, within its sync period (one
+// minute, plus up to half of it in jitter) even without the operator's pod nudge.
+const PushLeadLimit = 2 * time.Minute
+
+func (h *Host) apply(data []byte, seq uint64, push bool) (Result, error) {
 	h.applyMu.Lock()
 	defer h.applyMu.Unlock()
 
 	rev := pluginconfig.Revision(data)
 	prev := h.current.Load()
 	res := Result{Revision: rev, PreviousRevision: prev.revisionOrEmpty()}
-	if applied := h.sequence.Load(); seq != 0 && seq < applied {
-		res.Unchanged = true
-		return res, &StaleError{Sequence: seq, Applied: applied}
+	applied := h.sequence.Load()
+	next := max(applied, seq)
+	if seq != 0 && seq < applied {
+		if push || h.opts.Now().Sub(h.pushedAt) < PushLeadLimit {
+			res.Unchanged = true
+			return res, &StaleError{Sequence: seq, Applied: applied}
+		}
+		h.log.Warn("The config file stayed older than a pushed config for longer than the push lead limit; applying the file, which the operator keeps",
+			"sequence", seq, "pushedSequence", applied, "limit", PushLeadLimit.String())
+		next = seq
 	}
 	if prev != nil && prev.revision == rev {
 		res.Unchanged = true
-		h.sequence.Store(max(h.sequence.Load(), seq))
+		h.sequence.Store(next)
 		h.recovered(rev)
 		return res, nil
 	}
-	next, err := h.build(data, rev, prev, &res)
+	built, err := h.build(data, rev, prev, &res)
 	if err != nil {
-		if recordRefusal {
+		if !push {
 			h.refuse(audit.KindConfig, rev, res.PreviousRevision, err)
 		}
 		return res, err
 	}
-	h.sequence.Store(max(h.sequence.Load(), seq))
-	h.commit(next, prev)
-	h.applied(next, prev, res)
+	h.sequence.Store(next)
+	if push {
+		h.pushedAt = h.opts.Now()
+	}
+	h.commit(built, prev)
+	h.applied(built, prev, res)
 	return res, nil
 }
 

@@ -94,7 +94,7 @@ func (h *Host) push(w http.ResponseWriter, r *http.Request) (int, string) {
 	case err != nil:
 		return writeError(w, http.StatusRequestTimeout, fmt.Sprintf("reading the config: %v", err)), PushInvalid
 	}
-	res, err := h.ApplySequenced(data, seq, false)
+	res, err := h.ApplySequenced(data, seq, true)
 	if stale := (*StaleError)(nil); errors.As(err, &stale) {
 		return writeError(w, http.StatusConflict, fmt.Sprintf("%v: a newer config is applied", err)), PushStale
 	}

@@ -20,11 +20,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 
@@ -267,20 +270,76 @@ func TestBadSequenceFileIsRefused(t *testing.T) {
 	}
 }
 
-// ApplySequenced: sequence 0 always applies; older sequences are stale whatever the bytes.
+// ApplySequenced: sequence 0 always applies; older sequences are stale whatever the bytes,
+// until a file has stayed older than a push for PushLeadLimit.
 func TestApplySequencedOrder(t *testing.T) {
-	h := newTestHost(t, seedConfig(1))
+	now := time.Unix(1000, 0)
+	h := New(Options{Registry: MustRegistry(counter.Factory{}), Now: func() time.Time { return now }})
+	if _, err := h.Apply([]byte(seedConfig(1))); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := h.ApplySequenced([]byte(seedConfig(2)), 5, true); err != nil || h.Sequence() != 5 {
-		t.Fatalf("sequence 5: %v, %d", err, h.Sequence())
+		t.Fatalf("pushed sequence 5: %v, %d", err, h.Sequence())
 	}
 	var stale *StaleError
-	if _, err := h.ApplySequenced([]byte(seedConfig(3)), 4, true); !errors.As(err, &stale) || stale.Applied != 5 || step(t, h) != 2 {
-		t.Fatalf("sequence 4 after 5: %v (increment %d)", err, step(t, h))
+	for _, push := range []bool{true, false} {
+		if _, err := h.ApplySequenced([]byte(seedConfig(3)), 4, push); !errors.As(err, &stale) || stale.Applied != 5 || step(t, h) != 2 {
+			t.Fatalf("sequence 4 after 5 (push %v): %v (increment %d)", push, err, step(t, h))
+		}
 	}
 	if _, err := h.Apply([]byte(seedConfig(6))); err != nil || step(t, h) != 6 || h.Sequence() != 5 {
 		t.Fatalf("unsequenced after 5: %v, increment %d, sequence %d", err, step(t, h), h.Sequence())
 	}
 	if st := h.Status(); st.Reloads.Refused != 0 {
 		t.Fatalf("a stale config counted as refused: %+v", st.Reloads)
+	}
+
+	// The file stays at 4 past the limit: it applies, and its sequence becomes the applied
+	// one; a push is never let through that way.
+	now = now.Add(PushLeadLimit)
+	if _, err := h.ApplySequenced([]byte(seedConfig(3)), 4, true); !errors.As(err, &stale) {
+		t.Fatalf("a stale push after the limit: %v", err)
+	}
+	if _, err := h.ApplySequenced([]byte(seedConfig(3)), 4, false); err != nil || step(t, h) != 3 || h.Sequence() != 4 {
+		t.Fatalf("the file after the limit: %v, increment %d, sequence %d", err, step(t, h), h.Sequence())
+	}
+}
+
+// A push with a sequence far ahead (a writer's clock, a leaked token) keeps the host off its
+// file for PushLeadLimit at most: the watch keeps reading the file and applies it then.
+func TestFileWinsAfterThePushLeadLimit(t *testing.T) {
+	dir := testutil.ShortTempDir(t)
+	w := projection.NewWriter(dir)
+	if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(1)), "config.json.sequence": []byte("7")}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	logs := &testutil.SyncBuffer{}
+	h := New(Options{Registry: MustRegistry(counter.Factory{}), Now: clock,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	watchingWith(t, h, filepath.Join(dir, "config.json"), testPoll)
+	waitWatching(t, logs)
+	if _, err := h.ApplySequenced([]byte(seedConfig(9)), 1<<62, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(map[string][]byte{"config.json": []byte(seedConfig(2)), "config.json.sequence": []byte("8")}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.EventuallyTrue(t, waitTimeout, "the file seen behind the push", func() bool {
+		return strings.Contains(logs.String(), "The config file holds an older config than the one pushed")
+	})
+	if step(t, h) != 9 {
+		t.Fatalf("the file applied within the limit: increment %d", step(t, h))
+	}
+	mu.Lock()
+	now = now.Add(PushLeadLimit)
+	mu.Unlock()
+	testutil.EventuallyTrue(t, waitTimeout, "the file applied after the limit (the recheck reads it every second)", func() bool {
+		return step(t, h) == 2 && h.Sequence() == 8
+	})
+	if !strings.Contains(logs.String(), "applying the file, which the operator keeps") {
+		t.Errorf("no warning when the file won:\n%s", logs.String())
 	}
 }

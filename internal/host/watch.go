@@ -58,6 +58,10 @@ type ConfigSource struct {
 	failing bool
 	// credFailing is set while rotated credential files cannot be read.
 	credFailing bool
+	// behind is set while the file holds an older config than a push applied: it is read
+	// again every RetryInterval until it catches up, or until Host.ApplySequenced applies it
+	// after PushLeadLimit.
+	behind bool
 }
 
 // RetryInterval is how often a refused config, or rotated credentials that could not be
@@ -125,10 +129,10 @@ func (s *ConfigSource) Load() (Result, error) {
 	} else {
 		key = pluginconfig.Revision(data) + "@" + strconv.FormatUint(seq, 10)
 	}
-	if key == s.lastKey && !s.failing {
+	if key == s.lastKey && !s.failing && !s.behind {
 		return Result{Revision: s.host.Revision(), Unchanged: true}, nil
 	}
-	retry := key == s.lastKey
+	retry := key == s.lastKey && s.failing
 	s.lastKey = key
 	if retry && err != nil {
 		return Result{}, err // the same read error again: already reported
@@ -138,14 +142,17 @@ func (s *ConfigSource) Load() (Result, error) {
 		s.host.Refuse("", err)
 		return Result{}, err
 	}
-	res, err := s.host.ApplySequenced(data, seq, true)
+	res, err := s.host.ApplySequenced(data, seq, false)
 	if stale := (*StaleError)(nil); errors.As(err, &stale) {
 		// Already past it: a push delivered a newer config before kubelet projected this one.
-		s.host.log.Debug("The config file holds an older config than the one pushed; waiting for the projection to catch up",
-			"path", s.path, "sequence", stale.Sequence, "applied", stale.Applied)
-		s.failing = false
+		if !s.behind {
+			s.host.log.Debug("The config file holds an older config than the one pushed; waiting for the projection to catch up",
+				"path", s.path, "sequence", stale.Sequence, "applied", stale.Applied)
+		}
+		s.failing, s.behind = false, true
 		return res, nil
 	}
+	s.behind = false
 	s.failing = err != nil
 	if err == nil {
 		s.credStamp = s.host.credentialStamp()
@@ -202,7 +209,7 @@ func (s *ConfigSource) checkCredentials() {
 // recheckAfter is how long the watch waits, with no change reported, before it reads the
 // config and the credential files again.
 func (s *ConfigSource) recheckAfter() time.Duration {
-	if s.failing || s.credFailing || len(s.host.credentialFiles()) > 0 {
+	if s.failing || s.credFailing || s.behind || len(s.host.credentialFiles()) > 0 {
 		return RetryInterval
 	}
 	return RecheckInterval

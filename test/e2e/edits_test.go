@@ -20,6 +20,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -282,8 +283,9 @@ func (s *suite) awaitServed(ctx context.Context, after, plugin string, increment
 // (Stage) from the moment the patch is sent: the watches of w were started before it, the
 // host's /status is long-polled from the revision it serves before the patch. Every stage
 // must happen within reloadTimeout; the pod annotation only with the nudge, and the volume
-// projection only where the test reads the node's files.
-func (s *suite) edit(w *editWatch, plugin string, increment int64, nudge bool) EditTiming {
+// projection only where the test reads the node's files, and within projectionWait (it
+// must happen when that is reloadTimeout).
+func (s *suite) edit(w *editWatch, plugin string, increment int64, nudge bool, projectionWait time.Duration) EditTiming {
 	s.t.Helper()
 	e := EditTiming{Increment: increment}
 	before, err := s.client.Status(s.ctx)
@@ -332,11 +334,6 @@ func (s *suite) edit(w *editWatch, plugin string, increment int64, nudge bool) E
 	if nudge {
 		stage(StageAnnotated, w.pods, marks.pods, annotated)
 	}
-	if at, ok, err := s.cluster.projectedAt(SamplesNamespace, s.hostBefore.uid, rev); err != nil {
-		s.t.Fatalf("%s increment=%d: the projection of %s: %v", plugin, increment, pluginconfig.ShortRevision(rev), err)
-	} else if ok {
-		e.Set(StageProjected, at.Sub(start))
-	}
 	ev := stage(StageStatusRead, w.host, marks.host, func(o runtime.Object) bool {
 		for _, p := range typed[v1alpha1.PluginHost](s, o).Status.Pods {
 			if p.Name == s.hostBefore.name && p.AppliedRevision == rev {
@@ -353,6 +350,15 @@ func (s *suite) edit(w *editWatch, plugin string, increment int64, nudge bool) E
 		c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionReady)
 		return p.Generation == gen && c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == gen
 	})
+	// The manager pushes the configuration (PUT /config), so the pod may serve it before
+	// kubelet projects the volume, the durable copy: the projection is awaited for up to
+	// projectionWait and timed when it comes (kubelet projects only the latest ConfigMap, so
+	// an edit followed at once by another may never be projected itself).
+	if at, ok := s.awaitProjection(ctx, rev, projectionWait); ok {
+		e.Set(StageProjected, at.Sub(start))
+	} else if projectionWait >= reloadTimeout {
+		s.t.Fatalf("%s increment=%d: kubelet never projected %s into the pod's volume", plugin, increment, pluginconfig.ShortRevision(rev))
+	}
 	if !nudge {
 		// Everything above happened, so the pod events up to now are all the manager wrote.
 		if w.pods.seen(marks.pods, annotated) {
@@ -361,6 +367,31 @@ func (s *suite) edit(w *editWatch, plugin string, increment int64, nudge bool) E
 	}
 	s.t.Logf("%s", e.String())
 	return e
+}
+
+// awaitProjection polls the node's copy of the pod's config volume until it holds rev, for
+// up to wait (once if wait is 0), and returns when kubelet swapped it in.
+func (s *suite) awaitProjection(ctx context.Context, rev string, wait time.Duration) (time.Time, bool) {
+	s.t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		at, ok, err := s.cluster.projectedAt(SamplesNamespace, s.hostBefore.uid, rev)
+		switch {
+		case errors.Is(err, errNoNodeFiles):
+			return time.Time{}, false
+		case err != nil:
+			s.t.Fatalf("the projection of %s: %v", pluginconfig.ShortRevision(rev), err)
+		case ok:
+			return at, true
+		case !time.Now().Before(deadline):
+			return time.Time{}, false
+		}
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			return time.Time{}, false
+		}
+	}
 }
 
 // measureEdits changes counter-1's increment n times (to first, first+1, …), checks each
@@ -389,7 +420,14 @@ func (s *suite) measureEdits(n int, first int64, nudge bool, spacing time.Durati
 			}
 		}
 		inc := first + int64(i)
-		edits = append(edits, s.edit(w, counter1, inc, nudge))
+		// Back to back, the next edit follows at once and the projection is timed only if
+		// already there; spaced, it is awaited within the spacing; without the nudge (kubelet's
+		// periodic sync), always.
+		wait := spacing
+		if !nudge {
+			wait = reloadTimeout
+		}
+		edits = append(edits, s.edit(w, counter1, inc, nudge, wait))
 		ready = time.Now()
 		s.value += inc
 		s.expectValue(s.client.Increment, counter1, 1, s.value)

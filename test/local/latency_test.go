@@ -19,13 +19,17 @@ package local
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
@@ -57,7 +61,9 @@ func TestEndToEndLatency(t *testing.T) {
 func TestEndToEndLatencyWithoutNudge(t *testing.T) {
 	ns := namespace(t, nudgeOffNamespace)
 	opts := controllers.DefaultOptions()
-	opts.PodNudge = false
+	// The volume path alone: without the push (TestConfigPushWithoutNudge), which serves
+	// an edit without kubelet.
+	opts.PodNudge, opts.ConfigPush = false, false
 	if err := cluster.RestartManager(opts); err != nil {
 		t.Fatal(err)
 	}
@@ -69,6 +75,69 @@ func TestEndToEndLatencyWithoutNudge(t *testing.T) {
 	served, ready, _ := measureEdits(t, ns, 15)
 	report(t, fmt.Sprintf("nudge off, kubelet sync period %s+jitter (shortened; kubelet's default is 60s), PluginHost pollInterval 250ms",
 		nudgeOffSyncPeriod), served, ready)
+}
+
+// TestConfigPushWithoutNudge: with the pod nudge off and kubelet's default sync period
+// (60–90 s), every edit is served through the manager's config push (PUT /config), which
+// the host's metrics count, and kubelet's projection, when it comes, changes nothing.
+func TestConfigPushWithoutNudge(t *testing.T) {
+	ns := namespace(t, "push")
+	opts := controllers.DefaultOptions()
+	opts.PodNudge = false
+	if err := cluster.RestartManager(opts); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := cluster.RestartManager(controllers.DefaultOptions()); err != nil {
+			t.Errorf("restarting the manager with its defaults: %v", err)
+		}
+	})
+	const edits = 10
+	served, ready, pid := measureEdits(t, ns, edits)
+	proc, _ := cluster.Host(ns, "host")
+	if proc.PID != pid {
+		t.Errorf("host process %d became %d during the edits", pid, proc.PID)
+	}
+	if pushed := pushedChanges(t, proc.OpsURL); pushed < edits {
+		t.Errorf("the host applied %v changes by push, want the %d edits' (kubelet's sync period is 60 s: none came through the volume)", pushed, edits)
+	}
+	st, err := hostStatus(proc.OpsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm := &corev1.ConfigMap{}
+	if err := cluster.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "host-config"}, cm); err != nil {
+		t.Fatal(err)
+	}
+	if want := cm.Data[controllers.ConfigSequenceKey]; fmt.Sprint(st.Sequence) != want || st.Revision != cm.Annotations[v1alpha1.ConfigRevisionAnnotation] {
+		t.Errorf("the host applied sequence %d revision %s; the ConfigMap holds %s, %s", st.Sequence, st.Revision, want, cm.Annotations[v1alpha1.ConfigRevisionAnnotation])
+	}
+	report(t, "nudge off, config push on, kubelet sync period 60s+jitter (kubelet's default), PluginHost pollInterval 250ms", served, ready)
+}
+
+// pushedChanges reads the host's count of config changes applied by push.
+func pushedChanges(t *testing.T, opsURL string) float64 {
+	t.Helper()
+	resp, err := http.Get(opsURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, `pluginhost_config_changes_applied_total{noticed_by="push"} `); ok {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no push count in the host's metrics:\n%s", b)
+	return 0
 }
 
 // measureEdits creates a host and a Plugin in ns, then edits the Plugin's increment n

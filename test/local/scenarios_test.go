@@ -214,10 +214,16 @@ func TestAddAndRemovePlugin(t *testing.T) {
 	if a := mustCall(t, http.StatusOK, host.URL, http.MethodPost, "second", "increment", `{"value": 2}`); a.Value != 6 {
 		t.Errorf("increment of the added plugin: %s, want 6", a.Body)
 	}
-	h, _ := hostCondition(t, ns, "host", v1alpha1.ConditionProgressing, metav1.ConditionFalse, v1alpha1.ReasonRolledOut)
-	if h.Status.PluginCount != 2 {
-		t.Errorf("pluginCount %d, want 2", h.Status.PluginCount)
-	}
+	// A Plugin's Ready can land one write before its host's status (controllers/doc.go):
+	// wait for the status that counts the added plugin.
+	var h *v1alpha1.PluginHost
+	testutil.Eventually(t, wait, "the host rolled out with two plugins", func() error {
+		h, _ = hostCondition(t, ns, "host", v1alpha1.ConditionProgressing, metav1.ConditionFalse, v1alpha1.ReasonRolledOut)
+		if h.Status.PluginCount != 2 {
+			return fmt.Errorf("pluginCount %d, want 2", h.Status.PluginCount)
+		}
+		return nil
+	})
 
 	mustKubectl(t, "", "delete", "plugin", "second", "-n", ns)
 	testutil.Eventually(t, wait, "the removed plugin answers 404", func() error {

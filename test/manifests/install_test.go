@@ -41,6 +41,7 @@ var managerDefaults = map[string]string{
 	"metrics-secure":            "true",
 	"health-probe-bind-address": ":8081",
 	"pod-nudge":                 "true",
+	"config-push":               "true",
 	"default-host-image":        "",
 	"zap-log-level":             "info",
 }

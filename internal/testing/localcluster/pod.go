@@ -145,10 +145,10 @@ type process struct {
 }
 
 // containerProcess translates the container's command line for this machine: a flag value
-// under a volume's mountPath points into that volume's local directory, --listen binds
-// 127.0.0.1:port, --ops-addr binds 127.0.0.1 and the port newPod gave the port "ops", and
-// /tmp (when a volume is mounted there) becomes TMPDIR. The environment is the container's
-// literal env only: a container does not inherit the node's.
+// or an environment variable's value under a volume's mountPath points into that volume's
+// local directory, --listen binds 127.0.0.1:port, --ops-addr binds 127.0.0.1 and the port
+// newPod gave the port "ops", and /tmp (when a volume is mounted there) becomes TMPDIR. The
+// environment is the container's literal env only: a container does not inherit the node's.
 func containerProcess(c *corev1.Container, vols []localVolume, port int32) (process, error) {
 	dirs := map[string]string{}
 	for _, v := range vols {
@@ -216,7 +216,8 @@ func containerProcess(c *corev1.Container, vols []localVolume, port int32) (proc
 		if e.ValueFrom != nil {
 			return process{}, fmt.Errorf("container %q: env %s uses valueFrom, which does not run locally", c.Name, e.Name)
 		}
-		env = append(env, e.Name+"="+e.Value)
+		// A file in a mounted volume, as for a flag's value.
+		env = append(env, e.Name+"="+localPath(e.Value))
 	}
 	if len(c.EnvFrom) > 0 {
 		return process{}, fmt.Errorf("container %q: envFrom does not run locally", c.Name)

@@ -48,7 +48,8 @@ func deployment() *appsv1.Deployment {
 						Command: []string{"/pluginhost"},
 						Args: []string{"--config=/var/run/plugins/config/config.json", "--listen=:8080", "--poll-interval=250ms",
 							"--state-dir=/var/lib/pluginhost", "--snapshot-interval=5s", "--log-format=json", "-v", "positional"},
-						Env:   []corev1.EnvVar{{Name: "PLUGINHOST_LOG_LEVEL", Value: "debug"}},
+						Env: []corev1.EnvVar{{Name: "PLUGINHOST_LOG_LEVEL", Value: "debug"},
+							{Name: "PLUGINHOST_PUSH_TOKEN_FILE", Value: "../secrets/_push-token"}, {Name: "ELSEWHERE", Value: "/etc/x"}},
 						Ports: []corev1.ContainerPort{{Name: "metrics", ContainerPort: 9090}, {Name: "http", ContainerPort: 8080}},
 						VolumeMounts: []corev1.VolumeMount{
 							{Name: "config", MountPath: "/var/run/plugins/config"},
@@ -171,7 +172,7 @@ func TestLocalVolumesAndProcess(t *testing.T) {
 	if !slices.Equal(proc.args, wantArgs) {
 		t.Errorf("args\n got %q\nwant %q", proc.args, wantArgs)
 	}
-	if wantEnv := []string{"TMPDIR=/w/ns/demo/tmp", "PLUGINHOST_LOG_LEVEL=debug"}; !slices.Equal(proc.env, wantEnv) {
+	if wantEnv := []string{"TMPDIR=/w/ns/demo/tmp", "PLUGINHOST_LOG_LEVEL=debug", "PLUGINHOST_PUSH_TOKEN_FILE=/w/ns/demo/secrets/_push-token", "ELSEWHERE=/etc/x"}; !slices.Equal(proc.env, wantEnv) {
 		t.Errorf("env %q, want %q", proc.env, wantEnv)
 	}
 	// The credential paths the manager renders (../secrets/<file>, relative to the config
