@@ -103,6 +103,9 @@ type hostReconcile struct {
 	// push is the configuration this reconcile applied to the ConfigMap, for pushConfig
 	// (nil if none).
 	push *configPush
+	// nudge is set once the reconcile reached reconcileRollout: its pods are nudged after
+	// the status write.
+	nudge bool
 }
 
 // Reconcile follows the skeleton of every reconciler here: get, skip deletion (children are
@@ -152,6 +155,7 @@ func (r *PluginHostReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			retErr = errors.Join(retErr, err)
 			return
 		}
+		r.nudgePods(ctx, rc)
 		retErr = errors.Join(retErr, r.writeOutcomes(ctx, rc))
 		r.recordEvents(rc)
 	}()
@@ -601,28 +605,38 @@ func (r *PluginHostReconciler) reconcileTypes(ctx context.Context, rc *hostRecon
 	return nil
 }
 
-// reconcileRollout stamps the desired revision on the host's pods, takes what each running
-// pod applied from readPods and sets the conditions.
+// reconcileRollout counts the host's pods, pushes the configuration to the running ones,
+// takes what each applied and sets the conditions.
+//
+// The configuration is pushed to the running pods first, so that they serve it at once and
+// this reconcile reports them; the pods are nudged after the status is written (Reconcile),
+// so that the Plugins' Ready does not wait for the pod annotations: kubelet's projection,
+// which they speed up, is the durable copy, and the one path where the push did not land.
 func (r *PluginHostReconciler) reconcileRollout(ctx context.Context, rc *hostReconcile) error {
-	r.nudgePods(ctx, rc)
-	r.pushConfig(ctx, rc)
-	r.reportPods(ctx, rc)
-	return nil
-}
-
-// nudgePods annotates the host's trusted pods with the desired revision (see nudge).
-func (r *PluginHostReconciler) nudgePods(ctx context.Context, rc *hostReconcile) {
-	host, log := rc.host, ctrl.LoggerFrom(ctx)
-	desired := host.Status.ConfigRevision
 	rc.facts.TypesReason, rc.facts.TypesMessage = rc.types.Reason, rc.types.Message
-
 	for _, pod := range rc.trusted {
 		rc.facts.Pods++
 		if podReady(pod) {
 			rc.facts.ReadyPods++
 		}
-		if r.Options.PodNudge && desired != "" && (pod.Annotations[v1alpha1.ConfigRevisionAnnotation] != desired ||
-			rc.credentialsRevision != "" && pod.Annotations[v1alpha1.CredentialsRevisionAnnotation] != rc.credentialsRevision) {
+	}
+	rc.nudge = true
+	r.pushConfig(ctx, rc)
+	r.reportPods(ctx, rc)
+	return nil
+}
+
+// nudgePods annotates the host's trusted pods with the desired revision (see nudge), after
+// a reconcile that reached reconcileRollout.
+func (r *PluginHostReconciler) nudgePods(ctx context.Context, rc *hostReconcile) {
+	host, log := rc.host, ctrl.LoggerFrom(ctx)
+	desired := host.Status.ConfigRevision
+	if !rc.nudge || !r.Options.PodNudge || desired == "" {
+		return
+	}
+	for _, pod := range rc.trusted {
+		if pod.Annotations[v1alpha1.ConfigRevisionAnnotation] != desired ||
+			rc.credentialsRevision != "" && pod.Annotations[v1alpha1.CredentialsRevisionAnnotation] != rc.credentialsRevision {
 			if err := r.nudge(ctx, pod, desired, rc.credentialsRevision); err != nil {
 				// Not fatal: kubelet still syncs the volume at its next periodic sync.
 				log.Error(err, "Cannot annotate pod with the new revision; kubelet applies it at its next periodic sync", "pod", klog.KObj(pod))

@@ -347,6 +347,31 @@ func TestExampleImageAgrees(t *testing.T) {
 	}
 }
 
+// An edit the host applied before kubelet projected it (or with no projection timed) came by
+// the manager's push and counts there; one applied after, in the host's projection interval.
+func TestAppliedIntervalsSplitByPath(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	edit := func(configMap, projected, applied int) EditTiming {
+		var e EditTiming
+		e.Set(StageConfigMap, ms(configMap))
+		if projected > 0 {
+			e.Set(StageProjected, ms(projected))
+		}
+		e.Set(StageApplied, ms(applied))
+		return e
+	}
+	rows := map[string]string{}
+	for _, r := range StageSummaries("", []EditTiming{edit(20, 900, 30), edit(20, 0, 40), edit(20, 150, 160)}) {
+		rows[r[0]] = r[1]
+	}
+	if g := rows["manager and host: ConfigMap written → applied, pushed (PUT /config)"]; g != "n=2 min=10ms p50=15ms p95=20ms p99=20ms max=20ms" {
+		t.Errorf("pushed: %q", g)
+	}
+	if g := rows["host: volume projected → applied (its config poll, then the apply)"]; g != "n=1 min=10ms p50=10ms p95=10ms p99=10ms max=10ms" {
+		t.Errorf("projected: %q", g)
+	}
+}
+
 func TestStageSummaries(t *testing.T) {
 	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 	var edits []EditTiming

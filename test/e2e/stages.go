@@ -72,18 +72,33 @@ func (s Stage) String() string {
 	return stageShort[s]
 }
 
-// Interval is the time between two stages of the same edit: the part one component takes.
+// Interval is the time between two stages of the same edit: the part one component takes,
+// for the edits that When (if set) holds for.
 type Interval struct {
 	Name     string
 	From, To Stage
+	When     func(e *EditTiming) bool
 }
 
-// Intervals are the parts reported besides the stages: each names whose time it is.
+// Intervals are the parts reported besides the stages: each names whose time it is. The
+// host applies an edit from the manager's push (PUT /config) or, when that did not land
+// first, from kubelet's projection: each edit counts in the interval of the path that
+// brought it.
 var Intervals = []Interval{
-	{"kubelet: pod annotated → volume projected", StageAnnotated, StageProjected},
-	{"host: volume projected → applied (its config poll, then the apply)", StageProjected, StageApplied},
-	{"manager: applied → status read", StageApplied, StageStatusRead},
-	{"Ready − served, per edit", StageServed, StageReady},
+	{"kubelet: pod annotated → volume projected", StageAnnotated, StageProjected, nil},
+	{"manager and host: ConfigMap written → applied, pushed (PUT /config)", StageConfigMap, StageApplied, appliedBeforeProjected},
+	{"host: volume projected → applied (its config poll, then the apply)", StageProjected, StageApplied,
+		func(e *EditTiming) bool { return !appliedBeforeProjected(e) }},
+	{"manager: applied → status read", StageApplied, StageStatusRead, nil},
+	{"Ready − served, per edit", StageServed, StageReady, nil},
+}
+
+// appliedBeforeProjected reports whether the host applied the edit before kubelet projected
+// it (or with no projection timed): the manager's push brought it.
+func appliedBeforeProjected(e *EditTiming) bool {
+	applied, ok := e.At(StageApplied)
+	projected, projectedOK := e.At(StageProjected)
+	return ok && (!projectedOK || applied < projected)
 }
 
 // EditTiming is one edit's stages, each as the time since the patch was sent.
@@ -148,7 +163,7 @@ func StageSummaries(prefix string, edits []EditTiming) [][2]string {
 		for _, e := range edits {
 			from, ok1 := e.At(iv.From)
 			to, ok2 := e.At(iv.To)
-			if ok1 && ok2 {
+			if ok1 && ok2 && (iv.When == nil || iv.When(&e)) {
 				d = append(d, to-from)
 			}
 		}
