@@ -38,6 +38,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
+	"github.com/hotreload/plugin-operator/controllers"
 	"github.com/hotreload/plugin-operator/internal/hostapi"
 	"github.com/hotreload/plugin-operator/internal/testing/kubeletsim"
 	"github.com/hotreload/plugin-operator/internal/testing/projection"
@@ -113,8 +114,19 @@ func startPodPolling(t testing.TB, ns, host, name string, poll time.Duration) *f
 			poll = h.Spec.PollInterval.Duration
 		}
 	}
+	// The config push token, as the pod's credentials volume holds it: the manager pushes
+	// every configuration it renders (config_push.go), as to a real pod.
+	creds := &corev1.Secret{}
+	if err := get(t, creds, ns, host+"-credentials"); err != nil {
+		t.Fatal(err)
+	}
+	tokenFile := filepath.Join(testutil.ShortTempDir(t), controllers.PushTokenField)
+	if err := os.WriteFile(tokenFile, creds.Data[controllers.PushTokenField], 0o600); err != nil {
+		t.Fatal(err)
+	}
 	fp.cmd = exec.Command(pluginhostBin, "--config="+filepath.Join(fp.configDir, "config.json"), "--listen="+fp.addr,
-		"--poll-interval="+poll.String(), "--state-dir="+fp.stateDir, "--log-format=json", "--log-level=debug")
+		"--poll-interval="+poll.String(), "--state-dir="+fp.stateDir, "--log-format=json", "--log-level=debug",
+		"--push-token-file="+tokenFile)
 	fp.cmd.Stdout, fp.cmd.Stderr = fp.logs, fp.logs
 	if err := fp.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1154,8 +1154,14 @@ func (l *localCluster) projectedAt(_, podUID, rev string) (time.Time, bool, erro
 	if err != nil {
 		return time.Time{}, false, err
 	}
-	// Read after the link's stat: a swap in between would show here as another revision.
-	if pluginconfig.Revision(b) != rev {
+	// The link is read again after the file: a swap between the first stat and the read
+	// would pair the new content with the previous link's time (seen as a projection 1.1 s
+	// before its edit while the test polled). Then the next poll tells.
+	again, err := os.Lstat(filepath.Join(vol, "..data"))
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	if pluginconfig.Revision(b) != rev || !again.ModTime().Equal(fi.ModTime()) {
 		return time.Time{}, false, nil
 	}
 	return fi.ModTime(), true, nil
