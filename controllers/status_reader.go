@@ -186,14 +186,7 @@ func (s *statusReader) read(ctx context.Context, pod *corev1.Pod) (*hostapi.Stat
 	if st, ok := s.take(pod.UID, addr, time.Now()); ok {
 		return st, nil
 	}
-	select {
-	case s.slots <- struct{}{}:
-		defer func() { <-s.slots }()
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	st, _, err := s.get(ctx, s.client, addr, "")
-	return st, err
+	return s.readFrom(ctx, addr)
 }
 
 // readFresh fetches one pod's /status from the pod, never from what a long-poll kept.
@@ -202,6 +195,11 @@ func (s *statusReader) readFresh(ctx context.Context, pod *corev1.Pod) (*hostapi
 	if err != nil {
 		return nil, err
 	}
+	return s.readFrom(ctx, addr)
+}
+
+// readFrom sends GET /status to addr within the reader's bound on requests in flight.
+func (s *statusReader) readFrom(ctx context.Context, addr string) (*hostapi.Status, error) {
 	select {
 	case s.slots <- struct{}{}:
 		defer func() { <-s.slots }()
