@@ -51,8 +51,9 @@ import (
 //
 // Each rendered configuration carries a delivery sequence (the ConfigMap's key
 // config.json.sequence, mirrored in ConfigSequenceAnnotation for the manager's
-// metadata-only cache): the runtime never applies a configuration older than one it
-// applied, pushed or projected.
+// metadata-only cache): the runtime does not apply a configuration older than one it
+// applied, pushed or projected, but for a projected file that stays behind a push for
+// longer than host.PushLeadLimit (the ConfigMap is the source of truth).
 
 // ConfigSequenceKey is the key of <host>-config that holds the configuration's delivery
 // sequence: the runtime reads it beside config.json (host.SequencePath).
