@@ -39,6 +39,7 @@ import (
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
 	"github.com/hotreload/plugin-operator/internal/hostapi"
+	"github.com/hotreload/plugin-operator/internal/pluginconfig"
 )
 
 // Config push: the manager hands each running pod of a host the configuration it just
@@ -146,10 +147,11 @@ type configPush struct {
 	sequence uint64
 }
 
-// applyConfigMap applies <host>-config with data and its delivery sequence, and keeps what
-// to push to the pods.
-func (r *PluginHostReconciler) applyConfigMap(ctx context.Context, rc *hostReconcile, data []byte, rev string) error {
+// applyConfigMap applies <host>-config with data and its delivery sequence, keeps what to
+// push to the pods, and returns data's revision.
+func (r *PluginHostReconciler) applyConfigMap(ctx context.Context, rc *hostReconcile, data []byte) (string, error) {
 	host := rc.host
+	rev := pluginconfig.Revision(data)
 	live := &metav1.PartialObjectMetadata{}
 	live.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMap"))
 	if err := r.applier.cache.Get(ctx, types.NamespacedName{Namespace: host.Namespace, Name: configMapName(host)}, live); err != nil {
@@ -157,11 +159,11 @@ func (r *PluginHostReconciler) applyConfigMap(ctx context.Context, rc *hostRecon
 	}
 	seq := r.sequences.next(host, rev, live, time.Now())
 	if err := r.applier.apply(ctx, renderConfigMap(host, data, rev, seq)); err != nil {
-		return err
+		return "", err
 	}
 	r.sequences.rendered(host, rev, seq)
 	rc.push = &configPush{data: data, revision: rev, sequence: seq}
-	return nil
+	return rev, nil
 }
 
 // Results of a config push (plugin_operator_config_pushes_total).

@@ -308,7 +308,8 @@ func (r *PluginHostReconciler) reconcileConfig(ctx context.Context, rc *hostReco
 				return err
 			}
 			rc.credentialsRevision = credentialsDigest(key, ev.Credentials)
-			if err := r.applyConfigMap(ctx, rc, data, pluginconfig.Revision(data)); err != nil {
+			rev, err := r.applyConfigMap(ctx, rc, data)
+			if err != nil {
 				return err
 			}
 			rendered = true
@@ -318,7 +319,6 @@ func (r *PluginHostReconciler) reconcileConfig(ctx context.Context, rc *hostReco
 			}
 			rc.revs.served = &servedConfig{data: data, sources: renderedSources(ev, rc.plugins), configMap: rc.revs.configMap,
 				facts: &configFacts{plugins: len(userEntries) + len(ev.Accepted), inline: inlineCredentials(userEntries, ev.Accepted)}}
-			rev := pluginconfig.Revision(data)
 			if rev != host.Status.ConfigRevision {
 				ctrl.LoggerFrom(ctx).Info("Rendered a new configuration", "revision", short(rev), "plugins", len(ev.Accepted))
 				// The time of this manager's first try: a retry after a failed status write

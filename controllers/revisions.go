@@ -577,10 +577,10 @@ func (r *PluginHostReconciler) servePinned(ctx context.Context, rc *hostReconcil
 		return err
 	}
 	rc.credentialsRevision = credentialsDigest(key, creds)
-	if err := r.applyConfigMap(ctx, rc, data, pluginconfig.Revision(data)); err != nil {
+	rev, err := r.applyConfigMap(ctx, rc, data)
+	if err != nil {
 		return err
 	}
-	rev := pluginconfig.Revision(data)
 	if rev != host.Status.ConfigRevision {
 		ctrl.LoggerFrom(ctx).Info("Serving the pinned revision", "revision", pinned.obj.Revision, "hash", short(rev), "revoked", revoked)
 		at := r.clock.renderedAt(client.ObjectKeyFromObject(host), rev, time.Now())

@@ -106,7 +106,8 @@ func (r *PluginHostReconciler) revokeWhileFrozen(ctx context.Context, rc *hostRe
 	}
 	// The entries first: a credentials file that disappears under an entry still in the
 	// configuration is a refused reload, and the runtime keeps the old credentials.
-	if err := r.applyConfigMap(ctx, rc, data, pluginconfig.Revision(data)); err != nil {
+	rev, err := r.applyConfigMap(ctx, rc, data)
+	if err != nil {
 		return err
 	}
 	if err := r.applier.apply(ctx, renderCredentials(host, withRevisionKey(creds, key))); err != nil {
@@ -116,7 +117,6 @@ func (r *PluginHostReconciler) revokeWhileFrozen(ctx context.Context, rc *hostRe
 	if err := r.servedFrozen(ctx, rc, host.Status.ConfigRevision, data, revoked); err != nil {
 		return err
 	}
-	rev := pluginconfig.Revision(data)
 	if rev != host.Status.ConfigRevision {
 		at := r.clock.renderedAt(client.ObjectKeyFromObject(host), rev, time.Now())
 		host.Status.ConfigRevisionTime = &metav1.Time{Time: at}

@@ -287,7 +287,8 @@ Expected shape: uniform over one poll (p50 ≈ poll/2, p99 ≈ poll), since Argu
 
 **Config push, in the same run** (BenchmarkPushLatency; [Config push](pluginhost.md#config-push)):
 %s changes pushed with `+"`PUT /config`"+` over real HTTP on loopback to a host that also watches
-a projection with a 100 ms poll, from the request's start to the host serving the new config:
+a projection with a 100 ms poll, from the request's start to its answer, which the host sends
+once it serves the new config:
 
 | config | p50 | p99 | max |
 |---|---:|---:|---:|

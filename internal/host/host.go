@@ -203,7 +203,7 @@ type Result struct {
 // (with restored state if any), removed ones stop. The bytes carry no delivery sequence:
 // they apply whatever sequence was applied before (ApplySequenced).
 func (h *Host) Apply(data []byte) (Result, error) {
-	return h.apply(data, 0, false)
+	return h.ApplySequenced(data, 0, false)
 }
 
 // StaleError is a sequenced config older than the one applied: it is not applied, and not
@@ -228,15 +228,6 @@ func (e *StaleError) Error() string {
 // unless pushed: the projection brings the same bytes later and decides (a config can fail
 // only because the credential files it names are not projected yet).
 func (h *Host) ApplySequenced(data []byte, seq uint64, push bool) (Result, error) {
-	return h.apply(data, seq, push)
-}
-
-// PushLeadLimit is how long a pushed config may stay ahead of the config file: kubelet
-// projects a ConfigMap change at its next sync of the pod, within its sync period (one
-// minute, plus up to half of it in jitter) even without the operator's pod nudge.
-const PushLeadLimit = 2 * time.Minute
-
-func (h *Host) apply(data []byte, seq uint64, push bool) (Result, error) {
 	h.applyMu.Lock()
 	defer h.applyMu.Unlock()
 
@@ -275,6 +266,11 @@ func (h *Host) apply(data []byte, seq uint64, push bool) (Result, error) {
 	h.applied(built, prev, res)
 	return res, nil
 }
+
+// PushLeadLimit is how long a pushed config may stay ahead of the config file: kubelet
+// projects a ConfigMap change at its next sync of the pod, within its sync period (one
+// minute, plus up to half of it in jitter) even without the operator's pod nudge.
+const PushLeadLimit = 2 * time.Minute
 
 // Sequence is the highest delivery sequence applied (0: none).
 func (h *Host) Sequence() uint64 { return h.sequence.Load() }

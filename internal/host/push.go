@@ -79,7 +79,7 @@ func (h *Host) push(w http.ResponseWriter, r *http.Request) (int, string) {
 	if err != nil || seq == 0 {
 		return writeError(w, http.StatusBadRequest, fmt.Sprintf("the %s header must hold the config's delivery sequence, a positive decimal number", hostapi.SequenceHeader)), PushInvalid
 	}
-	if !h.Ready() || h.waitingFor() != "" {
+	if !h.Ready() {
 		// The first config comes from the file, after the saved state is restored: a config
 		// pushed before would start its plugins without their state.
 		return writeError(w, http.StatusServiceUnavailable, "no configuration applied yet (or draining): the first one is read from the config file"), PushUnavailable
