@@ -131,14 +131,62 @@ func (s *statusHandoff) offer(ctx context.Context, before, after *v1alpha1.Plugi
 	s.offered[key] = h
 	delete(s.settled, key)
 	s.mu.Unlock()
-	reqs := requestsForNames(after.Namespace, changed)
+	s.enqueue(ctx, before, after, all, changed)
+	return h
+}
+
+// revise replaces h, offered early (earlyHandoff: before the status was final), by after,
+// the status now written over before, and wakes the Plugins that read the two differently.
+// When h is no longer offered (an update the cache showed dropped it), after is offered
+// anew.
+func (s *statusHandoff) revise(ctx context.Context, h *handoff, before, after *v1alpha1.PluginHost) *handoff {
+	if h == nil {
+		return s.offer(ctx, before, after)
+	}
+	s.mu.Lock()
+	if s.offered[h.key] != h {
+		s.mu.Unlock()
+		return s.offer(ctx, before, after)
+	}
+	// A new handoff, not h changed: Plugin reconciles that took h in their snapshot read it
+	// without the lock.
+	revised := &handoff{key: h.key, host: after.DeepCopy(), covers: h.covers}
+	s.offered[h.key] = revised
+	s.mu.Unlock()
+	s.wake(ctx, h.host, after)
+	return revised
+}
+
+// retract withdraws h, offered early, when no status is written after all, and wakes the
+// Plugins that read it differently from before, the status that stays.
+func (s *statusHandoff) retract(ctx context.Context, h *handoff, before *v1alpha1.PluginHost) {
+	if h == nil {
+		return
+	}
+	s.withdraw(h)
+	s.wake(ctx, h.host, before)
+}
+
+// wake enqueues the Plugins whose status reads host a differently from host b.
+func (s *statusHandoff) wake(ctx context.Context, a, b *v1alpha1.PluginHost) {
+	all, changed := pluginsAffected(a, b)
+	s.enqueue(ctx, a, b, all, changed)
+}
+
+// enqueue adds the Plugins named in changed, or, when all, every Plugin of host a or b, to
+// the Plugin controller's queue.
+func (s *statusHandoff) enqueue(ctx context.Context, a, b *v1alpha1.PluginHost, all bool, changed []string) {
+	q := s.queue.Load()
+	if q == nil {
+		return
+	}
+	reqs := requestsForNames(b.Namespace, changed)
 	if all {
-		reqs = append(s.pluginsOf(ctx, before), s.pluginsOf(ctx, after)...)
+		reqs = append(s.pluginsOf(ctx, a), s.pluginsOf(ctx, b)...)
 	}
 	for _, req := range reqs {
 		(*q).Add(req)
 	}
-	return h
 }
 
 // wrote records the resourceVersion h's write returned.

@@ -351,3 +351,95 @@ func TestStatusHandoffSettledWriteIsDroppedOnceTheCacheMovesPast(t *testing.T) {
 		t.Errorf("%d settled handoffs kept after the cache moved past their write", settled)
 	}
 }
+
+// An early handoff (the pods' news before the revision is recorded) is read at once; the
+// status written at the end replaces it and wakes only the Plugins that read it differently,
+// and its write's event is recognized as handed off.
+func TestStatusHandoffRevisedByTheWrittenStatus(t *testing.T) {
+	ctx := context.Background()
+	s, q := startedHandoff(t)
+	before := handoffHost("1", "r1")
+	before.Status.Plugins = append(before.Status.Plugins, v1alpha1.SelectedPluginStatus{Name: "b", Generation: 1, Revision: "r1", Reason: v1alpha1.ReasonAccepted})
+	preview := before.DeepCopy()
+	preview.Status.ConfigRevision, preview.Status.AppliedRevision = "r2", "r2"
+	preview.Status.Plugins[0].Generation, preview.Status.Plugins[0].Revision = 2, "r2"
+
+	early := s.offer(ctx, before, preview)
+	// b's entry is now at an older revision than the host's: its view changed too.
+	if got := drain(q); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("early offer enqueued %v, want [a b]", got)
+	}
+	if got := overlaid(s, before).AppliedRevision; got != "r2" {
+		t.Fatalf("overlay of the early handoff: applied revision %q, want r2", got)
+	}
+
+	// The revision is recorded: the final status differs in what no Plugin reads.
+	final := preview.DeepCopy()
+	final.Status.Revision = 7
+	h := s.revise(ctx, early, before, final)
+	if got := drain(q); len(got) != 0 {
+		t.Errorf("revise with what no Plugin reads enqueued %v, want none", got)
+	}
+	if got := overlaid(s, before).Revision; got != 7 {
+		t.Errorf("overlay after revise: revision number %d, want the final status's 7", got)
+	}
+	// A reconcile step after the early offer changed Plugin b's entry.
+	final2 := final.DeepCopy()
+	final2.Status.Plugins[1].Reason, final2.Status.Plugins[1].Message = v1alpha1.ReasonSecretNotFound, "gone"
+	h = s.revise(ctx, h, before, final2)
+	if got := drain(q); !slices.Equal(got, []string{"b"}) {
+		t.Errorf("revise that changed Plugin b's entry enqueued %v, want [b]", got)
+	}
+
+	s.wrote(h, "2")
+	written := final2.DeepCopy()
+	written.ResourceVersion = "2"
+	if !s.handedOff(before, written) {
+		t.Error("the revised handoff's write was not recognized as handed off")
+	}
+}
+
+// A handoff dropped by the cache before the final write: the final status is offered anew.
+func TestStatusHandoffRevisedAfterTheCacheDroppedIt(t *testing.T) {
+	ctx := context.Background()
+	s, q := startedHandoff(t)
+	before := handoffHost("1", "r1")
+	preview := handoffHost("1", "r2")
+	preview.Status.Plugins[0].Generation = 2
+	early := s.offer(ctx, before, preview)
+	drain(q)
+	// Somebody else's write reaches the cache first.
+	if s.handedOff(before, handoffHost("5", "r1")) {
+		t.Fatal("another writer's update counted as handed off")
+	}
+	h := s.revise(ctx, early, before, preview)
+	if h == nil || h == early {
+		t.Fatalf("revise of a dropped handoff = %p (early %p), want a new offer", h, early)
+	}
+	if got := drain(q); !slices.Equal(got, []string{"a"}) {
+		t.Errorf("the new offer enqueued %v, want [a]", got)
+	}
+}
+
+// When no status is written after all, the early handoff is withdrawn and the Plugins that
+// read it are woken to read the cache again.
+func TestStatusHandoffRetracted(t *testing.T) {
+	ctx := context.Background()
+	s, q := startedHandoff(t)
+	before := handoffHost("1", "r1")
+	preview := handoffHost("1", "r2")
+	preview.Status.Plugins[0].Generation = 2
+	early := s.offer(ctx, before, preview)
+	drain(q)
+	s.retract(ctx, early, before)
+	if got := drain(q); !slices.Equal(got, []string{"a"}) {
+		t.Errorf("retract enqueued %v, want [a]", got)
+	}
+	if got := overlaid(s, before).ConfigRevision; got != "r1" {
+		t.Errorf("overlay after retract: revision %q, want the cache's r1", got)
+	}
+	s.retract(ctx, nil, before) // nothing offered early: nothing to do
+	if got := drain(q); len(got) != 0 {
+		t.Errorf("retract of nothing enqueued %v", got)
+	}
+}

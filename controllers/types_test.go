@@ -83,17 +83,21 @@ func TestPluginsCheckedAgainstAdvertisedTypes(t *testing.T) {
 	// (a) The pod advertises: its types are recorded and the good Plugin is served.
 	pod := startPod(t, ns, "types", "types-0")
 	pluginCondition(t, ns, "good", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonServing)
+	// The Plugin's Ready may be written before its host's status (the status handoff).
 	h := &v1alpha1.PluginHost{}
-	if err := get(t, h, ns, "types"); err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, ty := range h.Status.Types {
-		names = append(names, ty.Name)
-	}
-	if strings.Join(names, " ") != "counter ratelimit" || h.Status.TypesImage != opts.DefaultHostImage {
-		t.Errorf("status.types %v from %q, want counter and ratelimit from %s", names, h.Status.TypesImage, opts.DefaultHostImage)
-	}
+	testutil.Eventually(t, wait, "the host's status.types", func() error {
+		if err := get(t, h, ns, "types"); err != nil {
+			return err
+		}
+		var names []string
+		for _, ty := range h.Status.Types {
+			names = append(names, ty.Name)
+		}
+		if strings.Join(names, " ") != "counter ratelimit" || h.Status.TypesImage != opts.DefaultHostImage {
+			return fmt.Errorf("status.types %v from %q, want counter and ratelimit from %s", names, h.Status.TypesImage, opts.DefaultHostImage)
+		}
+		return nil
+	})
 	for _, ty := range h.Status.Types {
 		if ty.Name == "counter" && (len(ty.Operations) == 0 || ty.OptionsSchema == nil || !strings.Contains(string(ty.OptionsSchema.Raw), "increment")) {
 			t.Errorf("counter recorded as %+v", ty)
