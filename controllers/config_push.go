@@ -185,9 +185,10 @@ var configPushes = prometheus.NewCounterVec(prometheus.CounterOpts{
 }, []string{"result"})
 
 // pushConfig pushes the configuration this reconcile applied to every running pod whose
-// /status does not report it (nor a refusal of it), all at once, and reads the /status of
-// those that applied it, so that this reconcile reports them. A push that fails changes
-// nothing: kubelet's projection brings the same configuration.
+// /status does not report it (nor a refusal of it), all at once, and takes the status of
+// those that applied it from their answers (or from /status, for a runtime whose answer
+// lacks it), so that this reconcile reports them. A push that fails changes nothing:
+// kubelet's projection brings the same configuration.
 func (r *PluginHostReconciler) pushConfig(ctx context.Context, rc *hostReconcile) {
 	push := rc.push
 	if !r.Options.ConfigPush || push == nil {
@@ -206,16 +207,17 @@ func (r *PluginHostReconciler) pushConfig(ctx context.Context, rc *hostReconcile
 			continue
 		}
 		wg.Go(func() {
-			result, err := r.pusher.push(ctx, pod, push, token)
+			result, st, err := r.pusher.push(ctx, pod, push, token)
 			configPushes.WithLabelValues(result).Inc()
 			if err != nil {
 				ctrl.LoggerFrom(ctx).V(1).Info("Config push not applied; the pod reads the configuration from the ConfigMap", "pod", klog.KObj(pod), "result", result, "error", err.Error())
 				return
 			}
-			if result == pushApplied || result == pushUnchanged {
-				st, err := r.reader.readFresh(ctx, pod)
-				rc.results[i] = probeResult{status: st, err: err}
+			if st == nil {
+				// A runtime that does not answer with its status (hostapi.PushStatusHeader).
+				st, err = r.reader.readFresh(ctx, pod)
 			}
+			rc.results[i] = probeResult{status: st, err: err}
 		})
 	}
 	wg.Wait()
@@ -224,47 +226,79 @@ func (r *PluginHostReconciler) pushConfig(ctx context.Context, rc *hostReconcile
 // configPusher sends PUT /config to pods.
 type configPusher struct {
 	client *http.Client
+	// maxBytes bounds an answer, which carries the pod's status (--max-status-bytes).
+	maxBytes int64
 }
 
-func newConfigPusher(timeout time.Duration) *configPusher {
-	return &configPusher{client: newStatusClient(timeout)}
+func newConfigPusher(timeout time.Duration, maxBytes int64) *configPusher {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxStatusBytes
+	}
+	return &configPusher{client: newStatusClient(timeout), maxBytes: maxBytes}
 }
 
-// push sends push to pod and returns the result's label, with an error unless it applied.
-func (p *configPusher) push(ctx context.Context, pod *corev1.Pod, push *configPush, token []byte) (string, error) {
+// push sends push to pod and returns the result's label and, when it applied (or had
+// applied it), the pod's status as of the answer, nil from a runtime that does not answer
+// with it; with an error unless it applied.
+func (p *configPusher) push(ctx context.Context, pod *corev1.Pod, push *configPush, token []byte) (string, *hostapi.Status, error) {
+	result, res, err := p.send(ctx, pod, push, token)
+	if err != nil || res.Status == nil {
+		return result, nil, err
+	}
+	if err := checkStatus(res.Status); err != nil {
+		return pushFailed, nil, fmt.Errorf("the answer to a push of revision %s: %w", push.revision, err)
+	}
+	return result, res.Status, nil
+}
+
+func (p *configPusher) send(ctx context.Context, pod *corev1.Pod, push *configPush, token []byte) (string, *hostapi.PushResult, error) {
 	addr, err := podAddress(pod)
 	if err != nil {
-		return pushFailed, err
+		return pushFailed, nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+addr+hostapi.ConfigPath, bytes.NewReader(push.data))
 	if err != nil {
-		return pushFailed, err
+		return pushFailed, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+string(token))
 	req.Header.Set(hostapi.SequenceHeader, strconv.FormatUint(push.sequence, 10))
+	req.Header.Set(hostapi.PushStatusHeader, "1")
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return pushFailed, err
+		return pushFailed, nil, err
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	switch resp.StatusCode {
-	case http.StatusOK:
-		var res hostapi.PushResult
-		if err := json.Unmarshal(body, &res); err != nil || res.Revision != push.revision {
-			return pushFailed, fmt.Errorf("unexpected answer to a push of revision %s: %.200q", push.revision, body)
-		}
-		if res.Unchanged {
-			return pushUnchanged, nil
-		}
-		return pushApplied, nil
-	case http.StatusConflict:
-		return pushStale, fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(body))
-	case http.StatusUnprocessableEntity:
-		return pushRefused, fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(body))
-	case http.StatusNotFound, http.StatusForbidden:
-		return pushUnsupported, fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(body))
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		return pushResultOf(resp.StatusCode), nil, fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(body))
 	}
-	return pushFailed, fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(body))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, p.maxBytes+1))
+	if err != nil {
+		return pushFailed, nil, fmt.Errorf("reading the answer to a push of revision %s: %w", push.revision, err)
+	}
+	if int64(len(body)) > p.maxBytes {
+		return pushFailed, nil, fmt.Errorf("the answer to a push of revision %s is over %d bytes (--max-status-bytes); not read", push.revision, p.maxBytes)
+	}
+	res := &hostapi.PushResult{}
+	if err := json.Unmarshal(body, res); err != nil || res.Revision != push.revision {
+		return pushFailed, nil, fmt.Errorf("unexpected answer to a push of revision %s: %.200q", push.revision, body)
+	}
+	if res.Unchanged {
+		return pushUnchanged, res, nil
+	}
+	return pushApplied, res, nil
+}
+
+// pushResultOf is the result's label of a push answered with status code other than 200.
+func pushResultOf(code int) string {
+	switch code {
+	case http.StatusConflict:
+		return pushStale
+	case http.StatusUnprocessableEntity:
+		return pushRefused
+	case http.StatusNotFound, http.StatusForbidden:
+		return pushUnsupported
+	}
+	return pushFailed
 }

@@ -17,13 +17,27 @@ limitations under the License.
 package controllers
 
 import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
+	"github.com/hotreload/plugin-operator/internal/host"
+	"github.com/hotreload/plugin-operator/internal/hostapi"
+	"github.com/hotreload/plugin-operator/internal/pluginconfig"
+	"github.com/hotreload/plugin-operator/pkg/plugins/counter"
 )
 
 func cachedConfigMap(rev string, seq uint64) *metav1.PartialObjectMetadata {
@@ -72,5 +86,104 @@ func TestConfigSequences(t *testing.T) {
 	again.UID = "u2"
 	if got := s.next(again, "B", nil, t0.Add(-2*time.Hour)); got != uint64(t0.Add(-2*time.Hour).UnixMicro()) {
 		t.Fatalf("a new incarnation of the host: %d", got)
+	}
+}
+
+// pushPod is a running pod whose ops port is srv's.
+func pushPod(t *testing.T, srv *httptest.Server) *corev1.Pod {
+	t.Helper()
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "h-0"},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "pluginhost", Ports: []corev1.ContainerPort{{Name: OpsPortName, ContainerPort: int32(port)}}}}},
+		Status:     corev1.PodStatus{Phase: corev1.PodRunning, PodIP: u.Hostname()},
+	}
+}
+
+// The runtime answers a push with its status: the manager reports the pod from it without
+// reading /status again. The real runtime, over HTTP.
+func TestConfigPushAnswerCarriesTheStatus(t *testing.T) {
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("t0ken"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := host.New(host.Options{Registry: host.MustRegistry(counter.Factory{}), PushTokenFile: tokenFile, Logger: slog.New(slog.DiscardHandler)})
+	seed, err := os.ReadFile("../internal/pluginconfig/testdata/seed-full.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Apply(seed); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h.OpsHandler())
+	t.Cleanup(srv.Close)
+	step2, err := os.ReadFile("../internal/pluginconfig/testdata/seed-step2.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	push := &configPush{data: step2, revision: pluginconfig.Revision(step2), sequence: 7}
+
+	result, st, err := newConfigPusher(time.Second, 0).push(context.Background(), pushPod(t, srv), push, []byte("t0ken"))
+	if err != nil || result != pushApplied {
+		t.Fatalf("push: %s, %v", result, err)
+	}
+	if st == nil || st.Revision != push.revision || st.Sequence != 7 || st.Reloads.Applied != 2 {
+		t.Fatalf("status in the answer: %+v, want revision %s at sequence 7 after 2 applies", st, push.revision)
+	}
+	result, st, err = newConfigPusher(time.Second, 0).push(context.Background(), pushPod(t, srv), push, []byte("t0ken"))
+	if err != nil || result != pushUnchanged || st == nil || st.Revision != push.revision {
+		t.Fatalf("the same push again: %s, status %+v, %v", result, st, err)
+	}
+}
+
+// An older runtime answers without its status (the manager then reads /status); a hostile
+// one gets no further than a failed push.
+func TestConfigPushAnswers(t *testing.T) {
+	rev := pluginconfig.Revision([]byte("{}"))
+	for _, tc := range []struct {
+		name       string
+		code       int
+		body       string
+		maxBytes   int64
+		wantResult string
+		wantStatus bool
+		wantErr    string
+	}{
+		{name: "older runtime", code: 200, body: `{"revision":"` + rev + `","sequence":7}`, wantResult: pushApplied},
+		{name: "with status", code: 200, body: `{"revision":"` + rev + `","sequence":7,"unchanged":true,"status":{"revision":"` + rev + `","sequence":7}}`, wantResult: pushUnchanged, wantStatus: true},
+		{name: "status with a bad revision", code: 200, body: `{"revision":"` + rev + `","sequence":7,"status":{"revision":"sha256:../../etc"}}`, wantResult: pushFailed, wantErr: "revision is not a sha256"},
+		{name: "answer too large", code: 200, body: `{"revision":"` + rev + `","sequence":7,"status":{"revision":"` + rev + `"}}`, maxBytes: 64, wantResult: pushFailed, wantErr: "over 64 bytes"},
+		{name: "another revision", code: 200, body: `{"revision":"sha256:00","sequence":7}`, wantResult: pushFailed, wantErr: "unexpected answer"},
+		{name: "stale", code: 409, body: `{"error":"older"}`, wantResult: pushStale, wantErr: "409"},
+		{name: "refused", code: 422, body: `{"error":"no"}`, wantResult: pushRefused, wantErr: "422"},
+		{name: "no push here", code: 404, body: `404 page not found`, wantResult: pushUnsupported, wantErr: "404"},
+		{name: "push off", code: 403, body: `{"error":"off"}`, wantResult: pushUnsupported, wantErr: "403"},
+		{name: "unavailable", code: 503, body: `{"error":"draining"}`, wantResult: pushFailed, wantErr: "503"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Header.Get(hostapi.PushStatusHeader) != "1" || r.Header.Get(hostapi.SequenceHeader) != "7" || r.Header.Get("Authorization") != "Bearer tok" {
+					t.Errorf("push request headers: %v", r.Header)
+				}
+				w.WriteHeader(tc.code)
+				_, _ = io.WriteString(w, tc.body)
+			}))
+			t.Cleanup(srv.Close)
+			push := &configPush{data: []byte("{}"), revision: rev, sequence: 7}
+			result, st, err := newConfigPusher(time.Second, tc.maxBytes).push(context.Background(), pushPod(t, srv), push, []byte("tok"))
+			if result != tc.wantResult || (st != nil) != tc.wantStatus {
+				t.Errorf("result %s, status %+v; want %s, status %v", result, st, tc.wantResult, tc.wantStatus)
+			}
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Errorf("error %v, want one containing %q", err, tc.wantErr)
+			}
+		})
 	}
 }

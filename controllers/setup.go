@@ -368,7 +368,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts Options) error
 		applier: newApplier(mgr.GetClient(), mgr.GetCache(), mgr.GetAPIReader()),
 		pacer:   newRenderPacer(opts.RenderPace, opts.MaxRenderPace),
 		handoff: newStatusHandoff(),
-		pusher:  newConfigPusher(opts.StatusTimeout),
+		pusher:  newConfigPusher(opts.StatusTimeout, opts.MaxStatusBytes),
 	}
 	if err := mgr.Add(hosts.poller); err != nil {
 		return err

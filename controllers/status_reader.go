@@ -238,12 +238,21 @@ func (s *statusReader) get(ctx context.Context, client *http.Client, addr, query
 	if err := json.Unmarshal(body, st); err != nil {
 		return nil, false, fmt.Errorf("decoding http://%s/status: %w", addr, err)
 	}
-	for name, rev := range map[string]string{"revision": st.Revision, "lastErrorRevision": st.LastErrorRevision} {
-		if rev != "" && !validRevision(rev) {
-			return nil, false, fmt.Errorf("GET http://%s/status: %s is not a sha256: revision", addr, name)
-		}
+	if err := checkStatus(st); err != nil {
+		return nil, false, fmt.Errorf("GET http://%s/status: %w", addr, err)
 	}
 	return st, resp.Header.Get(hostapi.LongPollHeader) == "1", nil
+}
+
+// checkStatus checks what the operator takes from a pod's status document as it is: the
+// revisions, which it compares and reports.
+func checkStatus(st *hostapi.Status) error {
+	for name, rev := range map[string]string{"revision": st.Revision, "lastErrorRevision": st.LastErrorRevision} {
+		if rev != "" && !validRevision(rev) {
+			return fmt.Errorf("%s is not a sha256: revision", name)
+		}
+	}
+	return nil
 }
 
 // probeResult is one pod's answer.

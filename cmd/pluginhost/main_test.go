@@ -697,6 +697,7 @@ func TestConfigPushAgainstTheBinary(t *testing.T) {
 		}
 		req.Header.Set("Authorization", "Bearer t0ken")
 		req.Header.Set(hostapi.SequenceHeader, strconv.Itoa(seq))
+		req.Header.Set(hostapi.PushStatusHeader, "1")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -712,6 +713,9 @@ func TestConfigPushAgainstTheBinary(t *testing.T) {
 	code, m := pushTo(ops, 2)
 	if code != 200 || m["sequence"] != float64(2) {
 		t.Fatalf("push: %d %v", code, m)
+	}
+	if st, _ := m["status"].(map[string]any); st == nil || st["revision"] != m["revision"] || st["sequence"] != float64(2) {
+		t.Fatalf("push answer's status: %v, want the status after the push (revision %v, sequence 2)", m["status"], m["revision"])
 	}
 	if v := value(t, p, "POST", "increment", `{"value": 1}`); v != 15 {
 		t.Fatalf("increment right after the push: %v, want 15 (increment 10, value kept)", v)

@@ -109,6 +109,11 @@ func (h *Host) push(w http.ResponseWriter, r *http.Request) (int, string) {
 			"added", res.Added, "removed", res.Removed, "changed", res.Changed)
 		h.opts.Metrics.changeApplied(NoticedByPush)
 	}
+	if r.Header.Get(hostapi.PushStatusHeader) == "1" {
+		// After the apply, which appended its audit record: the status the pusher would read.
+		st := h.Status()
+		out.Status = &st
+	}
 	writeJSON(w, http.StatusOK, out)
 	return http.StatusOK, result
 }

@@ -105,6 +105,47 @@ func TestPushAppliesInPlace(t *testing.T) {
 
 func jsonNumber(n int) any { return json.Number(fmt.Sprint(n)) }
 
+// A push that asks for the status (hostapi.PushStatusHeader) gets the /status document as
+// it stands after the apply, the change's audit record included; one that does not gets the
+// answer without it.
+func TestPushAnswersWithTheStatusWhenAsked(t *testing.T) {
+	tokenFile := filepath.Join(t.TempDir(), "push-token")
+	if err := os.WriteFile(tokenFile, []byte(testToken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	a := OpenAudit(AuditOptions{Path: filepath.Join(t.TempDir(), "audit.jsonl"), Pod: "host-0"}, log)
+	t.Cleanup(func() { _ = a.Close() })
+	h := New(Options{Registry: MustRegistry(counter.Factory{}), PushTokenFile: tokenFile, Logger: log, Audit: a})
+	if _, err := h.Apply([]byte(seedConfig(1))); err != nil {
+		t.Fatal(err)
+	}
+	srv := serve(t, h)
+	plain := push(t, srv.URL, seedConfig(4), 2, testToken)
+	if plain.Status != http.StatusOK || plain.JSON["status"] != nil {
+		t.Fatalf("push without %s: %d %s, want 200 without a status", hostapi.PushStatusHeader, plain.Status, plain.Body)
+	}
+	r := do(t, http.MethodPut, srv.URL+hostapi.ConfigPath, seedConfig(9),
+		hostapi.SequenceHeader, "3", "Authorization", "Bearer "+testToken, hostapi.PushStatusHeader, "1")
+	if r.Status != http.StatusOK {
+		t.Fatalf("push: %d %s", r.Status, r.Body)
+	}
+	var res hostapi.PushResult
+	if err := json.Unmarshal([]byte(r.Body), &res); err != nil {
+		t.Fatal(err)
+	}
+	want := h.Status()
+	if res.Status == nil || res.Status.Revision != res.Revision || res.Status.Sequence != 3 {
+		t.Fatalf("push answer's status %+v, want revision %s at sequence 3", res.Status, res.Revision)
+	}
+	if res.Status.Audit == nil || want.Audit == nil || res.Status.Audit.Sequence != want.Audit.Sequence || res.Status.Audit.Head != want.Audit.Head || want.Audit.Sequence < 3 {
+		t.Fatalf("push answer's audit %+v, /status after it %+v: the push's record must be in the answer", res.Status.Audit, want.Audit)
+	}
+	if res.Status.Reloads != want.Reloads || len(res.Status.Plugins) != len(want.Plugins) {
+		t.Fatalf("push answer's status %+v differs from /status %+v", res.Status, want)
+	}
+}
+
 // Every bad push gets a precise status and message, and nothing changes: the applied
 // config, its sequence and the counter's value stay.
 func TestBadPushesChangeNothing(t *testing.T) {

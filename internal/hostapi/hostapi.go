@@ -45,6 +45,11 @@ const (
 	SequenceHeader = "Pluginhost-Config-Sequence"
 	// ConfigPath is the push endpoint's path.
 	ConfigPath = "/config"
+	// PushStatusHeader, set to "1" on a push, asks for the host's status in the answer
+	// (PushResult.Status), so that the pusher need not read /status again. A runtime
+	// without it answers without the status; a pusher that does not ask gets none, and so
+	// an answer as small as before.
+	PushStatusHeader = "Pluginhost-Push-Status"
 )
 
 // PushResult is the body of a PUT /config answered 200 (applied, or already applied).
@@ -57,6 +62,9 @@ type PushResult struct {
 	Sequence uint64 `json:"sequence"`
 	// Unchanged is true when the bytes were already applied.
 	Unchanged bool `json:"unchanged,omitempty"`
+	// Status is the host's /status document right after the push, audit record included,
+	// when the push asked for it (PushStatusHeader).
+	Status *Status `json:"status,omitempty"`
 }
 
 // Status is the body of GET /status. The operator reads Revision, LastError, Types and

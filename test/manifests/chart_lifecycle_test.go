@@ -140,7 +140,12 @@ func deleteCRDs(t *testing.T, e *testenv.Env) {
 			t.Errorf("deleting CRD %s: %v", name, err)
 		}
 	}
-	testutil.Eventually(t, 2*time.Minute, "the CRDs are deleted", func() error { return crdsGone(e) })
+	// Not 2 minutes: a CRD deleted while the API server re-creates its storage (just after
+	// the CRD changed) stays Terminating with InstanceDeletionFailed, "could not list
+	// instances: storage is (re)initializing", until the finalizer's backed-off retry, which
+	// can take minutes (operator-framework/operator-controller#1437; seen here once, under
+	// the load of two test packages).
+	testutil.Eventually(t, 5*time.Minute, "the CRDs are deleted", func() error { return crdsGone(e) })
 }
 
 // previousChart extracts into a temporary directory the chart as committed at the newest
