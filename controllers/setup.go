@@ -27,6 +27,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -409,8 +410,9 @@ func (r *PluginHostReconciler) setupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.hostsOfConfigMap), builder.OnlyMetadata).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.hostsOfSecret), builder.OnlyMetadata).
-		// Pod status (running, IP, Ready) decides what is read and reported.
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.hostOfPod)).
+		// Pod status (running, IP, Ready) decides what is read and reported; the manager's
+		// own nudge brings nothing new.
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.hostOfPod), builder.WithPredicates(notOnlyNudged)).
 		// A ReplicaSet of the host's Deployment decides which pods are trusted: its creation,
 		// deletion and a change of its controller or labels; not its status (replica counts).
 		Watches(&appsv1.ReplicaSet{}, handler.EnqueueRequestsFromMapFunc(r.hostOfReplicaSet),
@@ -524,6 +526,38 @@ var controllerChanged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bo
 	a, b := metav1.GetControllerOfNoCopy(e.ObjectOld), metav1.GetControllerOfNoCopy(e.ObjectNew)
 	return (a == nil) != (b == nil) || (a != nil && a.UID != b.UID)
 }}
+
+// notOnlyNudged passes every pod event but an update that changes nothing except the
+// nudge's annotations: the manager's own write (nudge), after the reconcile that decided it,
+// which holds nothing a host reconcile reads. It brought one more reconcile of the host
+// when none was queued yet: without it, 2.04 host reconciles per rendered revision at
+// 10,000 Plugins on 100 hosts, 1.79 with it (BenchmarkScale).
+var notOnlyNudged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+	a, okA := e.ObjectOld.(*corev1.Pod)
+	b, okB := e.ObjectNew.(*corev1.Pod)
+	if !okA || !okB {
+		return true
+	}
+	if !equality.Semantic.DeepEqual(a.Spec, b.Spec) || !equality.Semantic.DeepEqual(a.Status, b.Status) {
+		return true
+	}
+	am, bm := a.ObjectMeta, b.ObjectMeta // copies: the cached objects stay as they are
+	am.ResourceVersion, bm.ResourceVersion = "", ""
+	am.ManagedFields, bm.ManagedFields = nil, nil
+	am.Annotations, bm.Annotations = withoutNudge(a.Annotations), withoutNudge(b.Annotations)
+	return !equality.Semantic.DeepEqual(am, bm)
+}}
+
+// withoutNudge returns annotations without those the nudge writes.
+func withoutNudge(annotations map[string]string) map[string]string {
+	out := make(map[string]string, len(annotations))
+	for k, v := range annotations {
+		if k != v1alpha1.ConfigRevisionAnnotation && k != v1alpha1.CredentialsRevisionAnnotation {
+			out[k] = v
+		}
+	}
+	return out
+}
 
 // hostOfReplicaSet maps a ReplicaSet that the host's Deployment controls (by name and UID,
 // read from the cache) to the host named by its host label. The Deployment controller
