@@ -399,15 +399,25 @@ func TestStatusHandoffRevisedByTheWrittenStatus(t *testing.T) {
 	}
 }
 
+// offerEarly offers, as earlyHandoff does, host "h" with Plugin "a" at generation 2 and
+// revision r2 over its cached version at r1, and takes what it enqueued off q.
+func offerEarly(t *testing.T, s *statusHandoff, q workqueue.TypedRateLimitingInterface[reconcile.Request]) (before, preview *v1alpha1.PluginHost, early *handoff) {
+	t.Helper()
+	before = handoffHost("1", "r1")
+	preview = handoffHost("1", "r2")
+	preview.Status.Plugins[0].Generation = 2
+	if early = s.offer(context.Background(), before, preview); early == nil {
+		t.Fatal("the early offer handed nothing off")
+	}
+	drain(q)
+	return before, preview, early
+}
+
 // A handoff dropped by the cache before the final write: the final status is offered anew.
 func TestStatusHandoffRevisedAfterTheCacheDroppedIt(t *testing.T) {
 	ctx := context.Background()
 	s, q := startedHandoff(t)
-	before := handoffHost("1", "r1")
-	preview := handoffHost("1", "r2")
-	preview.Status.Plugins[0].Generation = 2
-	early := s.offer(ctx, before, preview)
-	drain(q)
+	before, preview, early := offerEarly(t, s, q)
 	// Somebody else's write reaches the cache first.
 	if s.handedOff(before, handoffHost("5", "r1")) {
 		t.Fatal("another writer's update counted as handed off")
@@ -426,11 +436,7 @@ func TestStatusHandoffRevisedAfterTheCacheDroppedIt(t *testing.T) {
 func TestStatusHandoffRetracted(t *testing.T) {
 	ctx := context.Background()
 	s, q := startedHandoff(t)
-	before := handoffHost("1", "r1")
-	preview := handoffHost("1", "r2")
-	preview.Status.Plugins[0].Generation = 2
-	early := s.offer(ctx, before, preview)
-	drain(q)
+	before, _, early := offerEarly(t, s, q)
 	s.retract(ctx, early, before)
 	if got := drain(q); !slices.Equal(got, []string{"a"}) {
 		t.Errorf("retract enqueued %v, want [a]", got)
