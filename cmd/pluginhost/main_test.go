@@ -726,16 +726,12 @@ func TestConfigPushAgainstTheBinary(t *testing.T) {
 	}
 	// A newer config in the file (sequence first: the watch follows config.json) applies
 	// through the watch as before.
-	if err := os.WriteFile(filepath.Join(dir, "config.json.sequence"), []byte("3\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testutil.ReplaceFile(t, filepath.Join(dir, "config.json.sequence"), []byte("3\n"))
 	step3 := bytes.Replace(step2, []byte(`"increment": 10`), []byte(`"increment": 5`), 1)
 	if bytes.Equal(step3, step2) {
 		t.Fatal("seed-step2.json has no increment of 10 to change")
 	}
-	if err := os.WriteFile(filepath.Join(dir, "config.json"), step3, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testutil.ReplaceFile(t, filepath.Join(dir, "config.json"), step3)
 	testutil.EventuallyTrue(t, wait, "the newer file applied", func() bool {
 		_, st := curl(t, "GET", ops+"/status", "")
 		return st["sequence"] == float64(3)

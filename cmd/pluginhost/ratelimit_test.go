@@ -19,7 +19,6 @@ package main
 import (
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -46,12 +45,7 @@ func TestRateLimitThroughTheBinary(t *testing.T) {
 		t.Helper()
 		b := []byte(`{"plugins":[{"name":"api","type":"ratelimit","options":{"rate":0.0001,"burst":` + burst + `}},` +
 			`{"name":"counter-1","type":"counter"}]}`)
-		if err := os.WriteFile(cfg+".tmp", b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(cfg+".tmp", cfg); err != nil {
-			t.Fatal(err)
-		}
+		testutil.ReplaceFile(t, cfg, b)
 		return pluginconfig.Revision(b)
 	}
 	take := func(p *proc, key string) map[string]any {

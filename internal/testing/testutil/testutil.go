@@ -163,3 +163,18 @@ func LoadAverage() string {
 	f := strings.Fields(string(b))
 	return strings.Join(f[:min(3, len(f))], " ")
 }
+
+// ReplaceFile replaces path with data at once, as an editor or a config tool that writes
+// a temporary file and renames it does: a reader sees the old content or the new one, never
+// a file truncated and half written (os.WriteFile), which a host polling every few
+// milliseconds may read, and rightly refuse.
+func ReplaceFile(t testing.TB, path string, data []byte) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
