@@ -432,3 +432,72 @@ func findEntry(h *v1alpha1.PluginHost, name string) *v1alpha1.SelectedPluginStat
 	}
 	return nil
 }
+
+// TestRevisionNameTakenAfterTheConfigIsServed: someone else's object holds the
+// ControllerRevision name of a host's next configuration. That name is known only once the
+// configuration is rendered, so the ConfigMap is written and the pods get it (the push)
+// before the conflict is found: the pods serve it, so the Plugin is Ready for its new
+// generation, and the host reports ChildConflict, Stalled, until the name is free; then it
+// records the revision (docs/troubleshooting.md).
+func TestRevisionNameTakenAfterTheConfigIsServed(t *testing.T) {
+	needEnv(t)
+	ns := newNamespace(t)
+	startManager(t, ns, testOptions())
+	const name = "taken"
+	host := newHost(ns, name, name)
+	host.Spec.PollInterval = &metav1.Duration{Duration: 100 * time.Millisecond}
+	plugin := newPlugin(ns, "counter", name, 1)
+	create(t, host, plugin)
+	pod := startPod(t, ns, name, name+"-0")
+	pluginCondition(t, ns, "counter", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonServing)
+
+	// The next configuration's bytes, as the manager renders them (indented JSON).
+	_, data := configMapData(t, ns, name, contains(`"increment": 1`))
+	next := strings.Replace(data, `"increment": 1`, `"increment": 3`, 1)
+	taken := name + "-" + strings.TrimPrefix(sha(next), "sha256:")[:16]
+	foreign := &appsv1.ControllerRevision{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: taken}, Revision: 1,
+		Data: runtime.RawExtension{Raw: []byte(`{"mine":true}`)}}
+	create(t, foreign)
+
+	update(t, plugin, func(p *v1alpha1.Plugin) { p.Spec.Options.Increment = ptr.To(int32(3)) })
+	configMapData(t, ns, name, func(s string) error {
+		if s != next {
+			return fmt.Errorf("rendered %s, want the predicted %s", sha(s), sha(next))
+		}
+		return nil
+	})
+	h := hostCondition(t, ns, name, v1alpha1.ConditionStalled, metav1.ConditionTrue, v1alpha1.ReasonChildConflict)
+	if msg := findCondition(h.Status.Conditions, v1alpha1.ConditionStalled).Message; !strings.Contains(msg, taken) {
+		t.Errorf("Stalled %q does not name ControllerRevision %s", msg, taken)
+	}
+	p := &v1alpha1.Plugin{}
+	testutil.Eventually(t, wait, "Plugin counter Ready for its new generation", func() error {
+		if err := get(t, p, ns, "counter"); err != nil {
+			return err
+		}
+		c := findCondition(p.Status.Conditions, v1alpha1.ConditionReady)
+		if c == nil || c.Status != metav1.ConditionTrue || c.Reason != v1alpha1.ReasonServing || c.ObservedGeneration != p.Generation {
+			return fmt.Errorf("Ready %+v, generation %d", c, p.Generation)
+		}
+		return nil
+	})
+	if _, v := pod.call(t, http.MethodPost, "counter", "increment", `{"value": 1}`, ""); v != 3 {
+		t.Errorf("the pod's counter after one increment is %d, want 3: the configuration was given to it before the conflict", v)
+	}
+	live := &appsv1.ControllerRevision{}
+	if err := get(t, live, ns, taken); err != nil || string(live.Data.Raw) != `{"mine":true}` || len(live.OwnerReferences) != 0 {
+		t.Errorf("the foreign ControllerRevision was changed: %+v, %v", live, err)
+	}
+
+	if err := env.Client.Delete(context.Background(), foreign); err != nil {
+		t.Fatal(err)
+	}
+	pluginCondition(t, ns, "counter", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonServing)
+	h = servedAndRecorded(t, ns, name)
+	if !slices.ContainsFunc(hostRevisions(t, ns, name), func(r storedRevision) bool { return r.obj.Name == taken && r.revision == sha(next) }) {
+		t.Errorf("no revision %s recorded once the name was free", taken)
+	}
+	if h.Status.ConfigRevision != sha(next) {
+		t.Errorf("configRevision %s, want %s", h.Status.ConfigRevision, sha(next))
+	}
+}
