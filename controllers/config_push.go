@@ -241,17 +241,6 @@ func newConfigPusher(timeout time.Duration, maxBytes int64) *configPusher {
 // applied it), the pod's status as of the answer, nil from a runtime that does not answer
 // with it; with an error unless it applied.
 func (p *configPusher) push(ctx context.Context, pod *corev1.Pod, push *configPush, token []byte) (string, *hostapi.Status, error) {
-	result, res, err := p.send(ctx, pod, push, token)
-	if err != nil || res.Status == nil {
-		return result, nil, err
-	}
-	if err := checkStatus(res.Status); err != nil {
-		return pushFailed, nil, fmt.Errorf("the answer to a push of revision %s: %w", push.revision, err)
-	}
-	return result, res.Status, nil
-}
-
-func (p *configPusher) send(ctx context.Context, pod *corev1.Pod, push *configPush, token []byte) (string, *hostapi.PushResult, error) {
 	addr, err := podAddress(pod)
 	if err != nil {
 		return pushFailed, nil, err
@@ -280,14 +269,19 @@ func (p *configPusher) send(ctx context.Context, pod *corev1.Pod, push *configPu
 	if int64(len(body)) > p.maxBytes {
 		return pushFailed, nil, fmt.Errorf("the answer to a push of revision %s is over %d bytes (--max-status-bytes); not read", push.revision, p.maxBytes)
 	}
-	res := &hostapi.PushResult{}
-	if err := json.Unmarshal(body, res); err != nil || res.Revision != push.revision {
+	var res hostapi.PushResult
+	if err := json.Unmarshal(body, &res); err != nil || res.Revision != push.revision {
 		return pushFailed, nil, fmt.Errorf("unexpected answer to a push of revision %s: %.200q", push.revision, body)
 	}
-	if res.Unchanged {
-		return pushUnchanged, res, nil
+	if res.Status != nil {
+		if err := checkStatus(res.Status); err != nil {
+			return pushFailed, nil, fmt.Errorf("the answer to a push of revision %s: %w", push.revision, err)
+		}
 	}
-	return pushApplied, res, nil
+	if res.Unchanged {
+		return pushUnchanged, res.Status, nil
+	}
+	return pushApplied, res.Status, nil
 }
 
 // pushResultOf is the result's label of a push answered with status code other than 200.

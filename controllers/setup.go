@@ -535,28 +535,33 @@ var controllerChanged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bo
 var notOnlyNudged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 	a, okA := e.ObjectOld.(*corev1.Pod)
 	b, okB := e.ObjectNew.(*corev1.Pod)
-	if !okA || !okB {
+	if !okA || !okB || !sameButNudge(a.Annotations, b.Annotations) {
 		return true
 	}
-	if !equality.Semantic.DeepEqual(a.Spec, b.Spec) || !equality.Semantic.DeepEqual(a.Status, b.Status) {
-		return true
-	}
-	am, bm := a.ObjectMeta, b.ObjectMeta // copies: the cached objects stay as they are
-	am.ResourceVersion, bm.ResourceVersion = "", ""
-	am.ManagedFields, bm.ManagedFields = nil, nil
-	am.Annotations, bm.Annotations = withoutNudge(a.Annotations), withoutNudge(b.Annotations)
-	return !equality.Semantic.DeepEqual(am, bm)
+	// The old pod with the new one's annotations and version (a copy: the cached object
+	// stays as it is) equals the new one when nothing else changed.
+	old := *a
+	old.Annotations, old.ResourceVersion, old.ManagedFields = b.Annotations, b.ResourceVersion, b.ManagedFields
+	return !equality.Semantic.DeepEqual(&old, b)
 }}
 
-// withoutNudge returns annotations without those the nudge writes.
-func withoutNudge(annotations map[string]string) map[string]string {
-	out := make(map[string]string, len(annotations))
-	for k, v := range annotations {
-		if k != v1alpha1.ConfigRevisionAnnotation && k != v1alpha1.CredentialsRevisionAnnotation {
-			out[k] = v
+// sameButNudge reports whether two pods' annotations are the same but for those the nudge
+// writes.
+func sameButNudge(a, b map[string]string) bool {
+	nudge := func(k string) bool {
+		return k == v1alpha1.ConfigRevisionAnnotation || k == v1alpha1.CredentialsRevisionAnnotation
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !nudge(k) && (!ok || w != v) {
+			return false
 		}
 	}
-	return out
+	for k := range b {
+		if _, ok := a[k]; !nudge(k) && !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // hostOfReplicaSet maps a ReplicaSet that the host's Deployment controls (by name and UID,

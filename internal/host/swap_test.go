@@ -325,12 +325,7 @@ func TestCredentialRotationKeepsInstancesAndSlots(t *testing.T) {
 	}()
 	testutil.EventuallyTrue(t, waitTimeout, "the slot taken", func() bool { return len(h.current.Load().entries["c"].slots) == 1 })
 
-	if err := os.WriteFile(token+".tmp", []byte("new"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(token+".tmp", token); err != nil {
-		t.Fatal(err)
-	}
+	testutil.ReplaceFile(t, token, []byte("new"))
 	if err := h.ReloadCredentials(); err != nil {
 		t.Fatal(err)
 	}

@@ -185,13 +185,7 @@ func TestReloadPlainFileReplacedByRename(t *testing.T) {
 	h := watchingArgus(t, path)
 	for i := 2; i <= 5; i++ {
 		waitForANewMtime(t, path)
-		tmp := filepath.Join(dir, fmt.Sprintf(".tmp%d", i))
-		if err := os.WriteFile(tmp, []byte(seedConfig(i)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, path); err != nil {
-			t.Fatal(err)
-		}
+		testutil.ReplaceFile(t, path, []byte(seedConfig(i)))
 		testutil.EventuallyTrue(t, waitTimeout, fmt.Sprintf("increment %d", i), func() bool { return step(t, h) == int64(i) })
 	}
 }
@@ -359,12 +353,7 @@ func TestRefusedConfigIsRetried(t *testing.T) {
 	testutil.EventuallyTrue(t, waitTimeout, "refusal", func() bool { return strings.Contains(h.Status().LastError, "token_file") })
 	refused := h.Status().Reloads.Refused
 	// Atomically, as kubelet does: a retry must not see a half-written file.
-	if err := os.WriteFile(tokenFile+".tmp", []byte("t"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tokenFile+".tmp", tokenFile); err != nil {
-		t.Fatal(err)
-	}
+	testutil.ReplaceFile(t, tokenFile, []byte("t"))
 	testutil.EventuallyTrue(t, waitTimeout, "applied on retry", func() bool { return h.Ready() && h.Status().LastError == "" })
 	if got := h.Status().Reloads.Refused; got != refused {
 		t.Errorf("retries were counted as new refusals: %d -> %d", refused, got)

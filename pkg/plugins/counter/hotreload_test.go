@@ -49,16 +49,7 @@ func TestHotReloadFunctionality(t *testing.T) {
 	}
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config.json")
-	write := func(b []byte) {
-		t.Helper()
-		tmp := cfg + ".tmp"
-		if err := os.WriteFile(tmp, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, cfg); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(b []byte) { t.Helper(); testutil.ReplaceFile(t, cfg, b) }
 	write(seed)
 
 	ctx, cancel := context.WithCancel(t.Context())
