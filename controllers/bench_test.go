@@ -157,7 +157,8 @@ func benchOptions() (o controllers.Options) {
 // SCALE_DEBUG=1 prints progress every second and the manager's reconcile and client metrics
 // to stderr;
 // SCALE_PPROF=host:port serves the manager's /debug/pprof there; SCALE_MANAGER_GOMEMLIMIT
-// sets the manager's GOMEMLIMIT (its soft memory limit, e.g. 100MiB); SCALE_APISERVER_PROFILE=file
+// sets the manager's GOMEMLIMIT (its soft memory limit, e.g. 100MiB); SCALE_MANAGER_ARGS adds
+// flags to the manager's command line (e.g. --max-render-pace=5s); SCALE_APISERVER_PROFILE=file
 // writes a CPU profile of the kube-apiserver over the first minute of the Plugins' creates.
 func BenchmarkScale(b *testing.B) {
 	needEnv(b)
@@ -243,6 +244,7 @@ func startScaleManager(b *testing.B, ns string) *scaleManager {
 	if addr := os.Getenv("SCALE_PPROF"); addr != "" {
 		args = append(args, "--pprof-bind-address="+addr)
 	}
+	args = append(args, strings.Fields(os.Getenv("SCALE_MANAGER_ARGS"))...)
 	cmd := exec.Command(managerBin, args...)
 	cmd.Stderr = os.Stderr
 	if limit := os.Getenv("SCALE_MANAGER_GOMEMLIMIT"); limit != "" {
