@@ -181,7 +181,8 @@ func TestStatusHistoryBounded(t *testing.T) {
 }
 
 // TestRevisionHeader: the header every reconcile decodes knows whether a config is there
-// without keeping it; config reads it from the object when a pin needs it.
+// without keeping it, nor the Plugins; config and load read them from the object when the
+// revision is served from.
 func TestRevisionHeader(t *testing.T) {
 	config := `{"plugins":[{"name":"a","type":"counter"}]}`
 	for _, d := range []revisionData{
@@ -196,8 +197,7 @@ func TestRevisionHeader(t *testing.T) {
 		if err := json.Unmarshal(raw, &h); err != nil {
 			t.Fatal(err)
 		}
-		if bool(h.Config) != (d.Config != nil) || h.Revision != d.Revision || h.PluginCount != 1 || h.ConfigOmitted != d.ConfigOmitted ||
-			!reflect.DeepEqual(h.Plugins, d.Plugins) {
+		if bool(h.Config) != (d.Config != nil) || h.Revision != d.Revision || h.PluginCount != 1 || h.ConfigOmitted != d.ConfigOmitted {
 			t.Errorf("header %+v of %s", h, raw)
 		}
 		o := &ownedRevision{obj: &appsv1.ControllerRevision{}, hasConfig: bool(h.Config)}
@@ -208,6 +208,12 @@ func TestRevisionHeader(t *testing.T) {
 		}
 		if ok != (d.Config != nil) || (ok && got != config) {
 			t.Errorf("config() = %q, %v of %s", got, ok, raw)
+		}
+		if err := o.load(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(o.data.Plugins, d.Plugins) {
+			t.Errorf("load: Plugins %+v, want %+v, of %s", o.data.Plugins, d.Plugins, raw)
 		}
 	}
 }

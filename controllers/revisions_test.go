@@ -217,6 +217,11 @@ func TestRevisionsHistoryPinRollback(t *testing.T) {
 	if st, err := pod.status(); err != nil || st.Revision != old.revision {
 		t.Errorf("the pod runs %v (%v), want the pinned %s", st, err, old.revision)
 	}
+	// The generation the pods run is the one the pinned revision holds, read from the
+	// revision itself (the manager keeps no revision's Plugins between reconciles).
+	if e := findEntry(h, "counter"); e == nil || len(old.plugins) != 1 || e.AppliedGeneration != old.plugins[0].Generation {
+		t.Errorf("pinned: the host's entry of counter is %+v; want appliedGeneration %+v, the generation revision %d holds", e, old.plugins, old.obj.Revision)
+	}
 	if _, v := pod.call(t, http.MethodGet, "counter", "get", "", ""); v != value {
 		t.Errorf("the counter is %d after the pin, was %d", v, value)
 	}
