@@ -481,9 +481,8 @@ func TestEnvironmentVariablesAndAuditLog(t *testing.T) {
 	if v := value(t, p, "POST", "increment", ""); v != 1 {
 		t.Fatalf("increment: %v", v)
 	}
-	if err := os.WriteFile(cfg, []byte(`{"plugins": [`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	// Replaced at once, so that the host (polling every 20 ms) cannot read it empty: one refusal.
+	testutil.ReplaceFile(t, cfg, []byte(`{"plugins": [`))
 	testutil.Eventually(t, wait, "refusal in the audit log", func() error {
 		b, err := os.ReadFile(audit)
 		if err != nil || strings.Count(string(b), "\n") != 3 || !strings.Contains(string(b), `"result":"refused"`) {
