@@ -161,7 +161,10 @@ func (o *ownedRevision) load(ctx context.Context, api client.Reader) error {
 
 // config returns the revision's config.json, or false when it was recorded without it.
 func (o *ownedRevision) config(ctx context.Context, api client.Reader) (string, bool, error) {
-	if !o.hasConfig && o.data.Config == nil {
+	if o.data.Config != nil {
+		return *o.data.Config, true, nil
+	}
+	if !o.hasConfig {
 		return "", false, nil
 	}
 	if err := o.load(ctx, api); err != nil {
@@ -984,6 +987,7 @@ func appliedFromPinned(host *v1alpha1.PluginHost, s *servedConfig) {
 	if s == nil || s.from == nil || !s.pinned {
 		return
 	}
+	// s.from was loaded when servePinned read its config.
 	gens := map[string]revisionSource{}
 	for _, src := range s.from.data.Plugins {
 		if !slices.Contains(s.revoked, src.Name) {
