@@ -24,3 +24,10 @@ func SetAfterOwnershipCheck(f func(host *v1alpha1.PluginHost)) (restore func()) 
 	afterOwnershipCheck.Store(&f)
 	return func() { afterOwnershipCheck.Store(nil) }
 }
+
+// StatusMergePatch and PatchStatusAnswerMetadata are the manager's status write, for
+// BenchmarkWriteCost.
+var (
+	StatusMergePatch          = statusMergePatch
+	PatchStatusAnswerMetadata = patchStatusAnswerMetadata
+)

@@ -18,13 +18,11 @@ package controllers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"time"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -110,7 +108,7 @@ func (r *PluginReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.Status().Patch(ctx, p, patch, client.FieldOwner(v1alpha1.FieldOwner)); err != nil {
+	if err := patchStatusAnswerMetadata(ctx, r.Client, p, patch); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(fmt.Errorf("patching Plugin status: %w", err))
 	}
 	r.writes.wrote(p)
@@ -120,25 +118,6 @@ func (r *PluginReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		r.writes.seen(req.NamespacedName, cached.ResourceVersion)
 	}
 	return ctrl.Result{}, nil
-}
-
-// statusMergePatch is the JSON merge patch from one status to another, computed from the
-// statuses alone: client.MergeFrom encodes both whole objects to compare them, and status
-// writes are most of what the manager sends (BenchmarkScale).
-func statusMergePatch(before, after any) (client.Patch, error) {
-	from, err := json.Marshal(map[string]any{"status": before})
-	if err != nil {
-		return nil, fmt.Errorf("encoding status: %w", err)
-	}
-	to, err := json.Marshal(map[string]any{"status": after})
-	if err != nil {
-		return nil, fmt.Errorf("encoding status: %w", err)
-	}
-	patch, err := jsonpatch.CreateMergePatch(from, to)
-	if err != nil {
-		return nil, fmt.Errorf("computing the status patch: %w", err)
-	}
-	return client.RawPatch(types.MergePatchType, patch), nil
 }
 
 // inProgress reports whether a Plugin's computed status is on its way to Applied on a host

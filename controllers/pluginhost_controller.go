@@ -814,8 +814,12 @@ func (r *PluginHostReconciler) patchStatus(ctx context.Context, rc *hostReconcil
 		r.handoff.retract(ctx, rc.early, rc.before)
 		return nil
 	}
+	patch, err := statusMergePatch(&rc.before.Status, &rc.host.Status)
+	if err != nil {
+		return err
+	}
 	handedOff := r.handoff.revise(ctx, rc.early, rc.before, rc.host)
-	if err := r.Status().Patch(ctx, rc.host, client.MergeFrom(rc.before), client.FieldOwner(v1alpha1.FieldOwner)); err != nil {
+	if err := patchStatusAnswerMetadata(ctx, r.Client, rc.host, patch); err != nil {
 		r.handoff.withdraw(handedOff)
 		return client.IgnoreNotFound(fmt.Errorf("patching PluginHost status: %w", err))
 	}

@@ -20,6 +20,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hotreload/plugin-operator/api/v1alpha1"
+	"github.com/hotreload/plugin-operator/controllers"
 )
 
 // BenchmarkWriteCost measures what one write of each kind the manager makes per render of
@@ -39,6 +41,8 @@ import (
 // one writer at a time, with objects shaped as the manager writes them: the host's status,
 // the ConfigMap's server-side apply, the ControllerRevision's create, the pod's nudge, and
 // for comparison a Plugin's status (the write BenchmarkScale's floor makes once per Plugin).
+// It also reports the writer's own CPU per write (this process's, from getrusage). The two
+// status writes are measured with the whole object in the answer and with its metadata only.
 //
 //	go test ./controllers/ -run '^$' -bench '^BenchmarkWriteCost$' -benchtime 300x
 func BenchmarkWriteCost(b *testing.B) {
@@ -56,35 +60,61 @@ func BenchmarkWriteCost(b *testing.B) {
 	measure := func(b *testing.B, write func(i int)) {
 		write(0) // the object exists and the API server has seen its kind
 		b.ResetTimer()
-		cp0 := childrenCPU(controlPlane...)
+		cp0, self0 := childrenCPU(controlPlane...), selfCPU(b)
 		for i := range b.N {
 			write(i + 1)
 		}
 		b.StopTimer()
-		cp := childrenCPU(controlPlane...) - cp0
+		cp, self := childrenCPU(controlPlane...)-cp0, selfCPU(b)-self0
 		b.ReportMetric(float64(cp.Microseconds())/1000/float64(b.N), "control-plane-ms/write")
+		// The writer's side: encoding the write, the HTTP exchange and decoding the answer.
+		b.ReportMetric(float64(self.Microseconds())/1000/float64(b.N), "writer-ms/write")
+	}
+	// A status write, its merge patch computed from the statuses alone as the manager does,
+	// answered with the whole object (as the manager asked before 2026-12-08) or with its
+	// metadata only (controllers/status_patch.go).
+	answers := []struct {
+		name  string
+		write func(obj client.Object, before, after any) error
+	}{
+		{"answer=object", func(obj client.Object, before, after any) error {
+			patch, err := controllers.StatusMergePatch(before, after)
+			if err != nil {
+				return err
+			}
+			return c.Status().Patch(ctx, obj, patch)
+		}},
+		{"answer=metadata", func(obj client.Object, before, after any) error {
+			patch, err := controllers.StatusMergePatch(before, after)
+			if err != nil {
+				return err
+			}
+			return controllers.PatchStatusAnswerMetadata(ctx, c, obj, patch)
+		}},
 	}
 
-	b.Run(fmt.Sprintf("host-status-%d-plugins", plugins), func(b *testing.B) {
-		h := newHost(ns, fmt.Sprintf("host%d", nextRun()), "x")
-		if err := c.Create(ctx, h); err != nil {
-			b.Fatal(err)
-		}
-		measure(b, func(i int) {
-			before := h.DeepCopy()
-			h.Status.ConfigRevision = revision(i)
-			h.Status.Plugins = h.Status.Plugins[:0]
-			for p := range plugins {
-				h.Status.Plugins = append(h.Status.Plugins, v1alpha1.SelectedPluginStatus{
-					Name: fmt.Sprintf("p%05d", p), UID: types.UID(fmt.Sprintf("00000000-0000-0000-0000-%012d", p)),
-					Generation: 1, Reason: v1alpha1.ReasonAccepted, Revision: revision(i), AppliedGeneration: int64(i % 2),
-				})
-			}
-			if err := c.Status().Patch(ctx, h, client.MergeFrom(before)); err != nil {
+	for _, answer := range answers {
+		b.Run(fmt.Sprintf("host-status-%d-plugins/%s", plugins, answer.name), func(b *testing.B) {
+			h := newHost(ns, fmt.Sprintf("host%d", nextRun()), "x")
+			if err := c.Create(ctx, h); err != nil {
 				b.Fatal(err)
 			}
+			measure(b, func(i int) {
+				before := h.DeepCopy()
+				h.Status.ConfigRevision = revision(i)
+				h.Status.Plugins = h.Status.Plugins[:0]
+				for p := range plugins {
+					h.Status.Plugins = append(h.Status.Plugins, v1alpha1.SelectedPluginStatus{
+						Name: fmt.Sprintf("p%05d", p), UID: types.UID(fmt.Sprintf("00000000-0000-0000-0000-%012d", p)),
+						Generation: 1, Reason: v1alpha1.ReasonAccepted, Revision: revision(i), AppliedGeneration: int64(i % 2),
+					})
+				}
+				if err := answer.write(h, &before.Status, &h.Status); err != nil {
+					b.Fatal(err)
+				}
+			})
 		})
-	})
+	}
 	b.Run("configmap-apply", func(b *testing.B) {
 		name := fmt.Sprintf("config%d", nextRun())
 		measure(b, func(i int) {
@@ -120,25 +150,27 @@ func BenchmarkWriteCost(b *testing.B) {
 			}
 		})
 	})
-	b.Run("plugin-status", func(b *testing.B) {
-		p := newPlugin(ns, fmt.Sprintf("plugin%d", nextRun()), "x", 1)
-		if err := c.Create(ctx, p); err != nil {
-			b.Fatal(err)
-		}
-		measure(b, func(i int) {
-			before := p.DeepCopy()
-			now := metav1.NewTime(time.Now())
-			p.Status.ObservedGeneration, p.Status.AppliedRevision = p.Generation, revision(i)
-			p.Status.Conditions = p.Status.Conditions[:0]
-			for _, typ := range []string{v1alpha1.ConditionAccepted, v1alpha1.ConditionApplied, v1alpha1.ConditionReady} {
-				p.Status.Conditions = append(p.Status.Conditions, metav1.Condition{Type: typ, Status: metav1.ConditionTrue,
-					ObservedGeneration: p.Generation, LastTransitionTime: now, Reason: "Serving", Message: fmt.Sprintf("Served at revision %d", i)})
-			}
-			if err := c.Status().Patch(ctx, p, client.MergeFrom(before)); err != nil {
+	for _, answer := range answers {
+		b.Run("plugin-status/"+answer.name, func(b *testing.B) {
+			p := newPlugin(ns, fmt.Sprintf("plugin%d", nextRun()), "x", 1)
+			if err := c.Create(ctx, p); err != nil {
 				b.Fatal(err)
 			}
+			measure(b, func(i int) {
+				before := p.DeepCopy()
+				now := metav1.NewTime(time.Now())
+				p.Status.ObservedGeneration, p.Status.AppliedRevision = p.Generation, revision(i)
+				p.Status.Conditions = p.Status.Conditions[:0]
+				for _, typ := range []string{v1alpha1.ConditionAccepted, v1alpha1.ConditionApplied, v1alpha1.ConditionReady} {
+					p.Status.Conditions = append(p.Status.Conditions, metav1.Condition{Type: typ, Status: metav1.ConditionTrue,
+						ObservedGeneration: p.Generation, LastTransitionTime: now, Reason: "Serving", Message: fmt.Sprintf("Served at revision %d", i)})
+				}
+				if err := answer.write(p, &before.Status, &p.Status); err != nil {
+					b.Fatal(err)
+				}
+			})
 		})
-	})
+	}
 }
 
 // renderedLike returns a config.json of n counter entries, about the size the manager renders
@@ -156,4 +188,13 @@ func renderedLike(n int) func(i int) string {
 		s.WriteString("]}")
 		return s.String()
 	}
+}
+
+// selfCPU is this process's user and system CPU time so far.
+func selfCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
