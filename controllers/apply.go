@@ -152,14 +152,25 @@ func (a *applier) apply(ctx context.Context, obj client.Object) error {
 	}
 	ann[appliedHashAnnotation] = hex.EncodeToString(hash[:])
 	applied.SetAnnotations(ann)
-	ac := client.ApplyConfigurationFromUnstructured(applied)
-	if err := a.client.Apply(ctx, ac, client.FieldOwner(v1alpha1.FieldOwner), client.ForceOwnership); err != nil {
+	body, err := json.Marshal(applied.Object)
+	if err != nil {
+		return err
+	}
+	// Answered with the object's metadata only: what follows reads its managedFields and
+	// resourceVersion, and the manager wrote the rest (a rendered config.json is up to 1 MiB).
+	answer := &metav1.PartialObjectMetadata{}
+	answer.SetGroupVersionKind(applied.GroupVersionKind())
+	answer.SetNamespace(applied.GetNamespace())
+	answer.SetName(applied.GetName())
+	if err := a.client.Patch(ctx, answer, client.RawPatch(types.ApplyPatchType, body), client.FieldOwner(v1alpha1.FieldOwner), client.ForceOwnership); err != nil {
 		if replaced(err) {
 			// Deleted or replaced since the check: the next reconcile checks again.
 			return fmt.Errorf("applying %s %s: it is no longer the object with uid %s: %w", kind, obj.GetName(), uid, err)
 		}
 		return asRefusal("apply "+kind+" "+obj.GetName(), fmt.Errorf("applying %s %s: %w", kind, obj.GetName(), err))
 	}
+	applied.SetManagedFields(answer.ManagedFields)
+	applied.SetResourceVersion(answer.ResourceVersion)
 	if err := a.dropCreateEntry(ctx, applied); err != nil {
 		return err
 	}

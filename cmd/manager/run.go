@@ -25,6 +25,8 @@ import (
 	"os"
 	"strings"
 
+	uzap "go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -146,6 +148,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	f.zap.ZapOpts = append(f.zap.ZapOpts, uzap.WrapCore(func(c zapcore.Core) zapcore.Core { return lazyWithCore{c} }))
 	logger := zap.New(zap.UseFlagOptions(&f.zap), zap.WriteTo(stderr))
 	ctrl.SetLogger(logger)
 	klog.SetLogger(logger)
