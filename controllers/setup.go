@@ -297,7 +297,11 @@ func candidateHosts(ctx context.Context, c client.Reader, namespace string, plug
 		if err := c.List(ctx, hosts, append([]client.ListOption{client.InNamespace(namespace), client.MatchingFields{indexHostSelects: value}}, opts...)...); err != nil {
 			return fmt.Errorf("listing PluginHosts: %w", err)
 		}
-		out = append(out, hosts.Items...)
+		if out == nil {
+			out = hosts.Items // most Plugins have one candidate list: not copied again
+		} else {
+			out = append(out, hosts.Items...)
+		}
 		return nil
 	}
 	if err := add(anyLabels); err != nil {
