@@ -152,17 +152,8 @@ func (a *applier) apply(ctx context.Context, obj client.Object) error {
 	}
 	ann[appliedHashAnnotation] = hex.EncodeToString(hash[:])
 	applied.SetAnnotations(ann)
-	body, err := json.Marshal(applied.Object)
+	answer, err := applyAnswerMetadata(ctx, a.client, applied)
 	if err != nil {
-		return err
-	}
-	// Answered with the object's metadata only: what follows reads its managedFields and
-	// resourceVersion, and the manager wrote the rest (a rendered config.json is up to 1 MiB).
-	answer := &metav1.PartialObjectMetadata{}
-	answer.SetGroupVersionKind(applied.GroupVersionKind())
-	answer.SetNamespace(applied.GetNamespace())
-	answer.SetName(applied.GetName())
-	if err := a.client.Patch(ctx, answer, client.RawPatch(types.ApplyPatchType, body), client.FieldOwner(v1alpha1.FieldOwner), client.ForceOwnership); err != nil {
 		if replaced(err) {
 			// Deleted or replaced since the check: the next reconcile checks again.
 			return fmt.Errorf("applying %s %s: it is no longer the object with uid %s: %w", kind, obj.GetName(), uid, err)
@@ -178,6 +169,21 @@ func (a *applier) apply(ctx context.Context, obj client.Object) error {
 	a.last[key] = appliedState{hash: hash, resourceVersion: applied.GetResourceVersion()}
 	a.mu.Unlock()
 	return nil
+}
+
+// applyAnswerMetadata server-side applies u under the operator's field owner, forcing
+// ownership, and returns the answer as metadata only: the applier reads its managedFields and
+// resourceVersion, and wrote the rest itself (a rendered config.json is up to 1 MiB).
+func applyAnswerMetadata(ctx context.Context, c client.Client, u *unstructured.Unstructured) (*metav1.PartialObjectMetadata, error) {
+	body, err := json.Marshal(u.Object)
+	if err != nil {
+		return nil, err
+	}
+	answer := metadataAnswer(u.GroupVersionKind(), u)
+	if err := c.Patch(ctx, answer, client.RawPatch(types.ApplyPatchType, body), client.FieldOwner(v1alpha1.FieldOwner), client.ForceOwnership); err != nil {
+		return nil, err
+	}
+	return answer, nil
 }
 
 // replaced reports whether err is the API server refusing an apply whose metadata.uid is not
@@ -213,10 +219,7 @@ func (a *applier) dropCreateEntry(ctx context.Context, applied *unstructured.Uns
 			`{"op":"test","path":"/metadata/managedFields/%d/manager","value":%q},`+
 			`{"op":"test","path":"/metadata/managedFields/%d/operation","value":"Update"},`+
 			`{"op":"remove","path":"/metadata/managedFields/%d"}]`, applied.GetUID(), i, e.Manager, i, i)
-		m := &metav1.PartialObjectMetadata{}
-		m.SetGroupVersionKind(applied.GroupVersionKind())
-		m.SetNamespace(applied.GetNamespace())
-		m.SetName(applied.GetName())
+		m := metadataAnswer(applied.GroupVersionKind(), applied)
 		if err := a.client.Patch(ctx, m, client.RawPatch(types.JSONPatchType, []byte(patch))); err != nil {
 			return fmt.Errorf("dropping the create's field entry of %s %s: %w", applied.GetKind(), applied.GetName(), err)
 		}

@@ -25,9 +25,10 @@ func SetAfterOwnershipCheck(f func(host *v1alpha1.PluginHost)) (restore func()) 
 	return func() { afterOwnershipCheck.Store(nil) }
 }
 
-// StatusMergePatch and PatchStatusAnswerMetadata are the manager's status write, for
-// BenchmarkWriteCost.
+// StatusMergePatch and PatchStatusAnswerMetadata are the manager's status write, and
+// ApplyAnswerMetadata its children's apply, for BenchmarkWriteCost.
 var (
 	StatusMergePatch          = statusMergePatch
 	PatchStatusAnswerMetadata = patchStatusAnswerMetadata
+	ApplyAnswerMetadata       = applyAnswerMetadata
 )

@@ -23,6 +23,7 @@ import (
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
@@ -65,11 +66,19 @@ func patchStatusAnswerMetadata(ctx context.Context, c client.Client, obj client.
 	if err != nil {
 		return err
 	}
-	answer := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: obj.GetNamespace(), Name: obj.GetName()}}
-	answer.SetGroupVersionKind(gvk)
+	answer := metadataAnswer(gvk, obj)
 	if err := c.Status().Patch(ctx, answer, patch, client.FieldOwner(v1alpha1.FieldOwner)); err != nil {
 		return err
 	}
 	obj.SetResourceVersion(answer.ResourceVersion)
 	return nil
+}
+
+// metadataAnswer is an empty PartialObjectMetadata that names obj, of kind gvk. A write sent
+// with it goes through controller-runtime's metadata client, whose requests ask for the
+// answer as metadata only, and the answer is decoded into it.
+func metadataAnswer(gvk schema.GroupVersionKind, obj metav1.Object) *metav1.PartialObjectMetadata {
+	answer := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: obj.GetNamespace(), Name: obj.GetName()}}
+	answer.SetGroupVersionKind(gvk)
+	return answer
 }
